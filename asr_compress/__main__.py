@@ -1,0 +1,3 @@
+from asr_compress.cli import main
+
+main()

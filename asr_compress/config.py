@@ -1,0 +1,130 @@
+"""Config schemas, registered in Hydra's ConfigStore so that typos and wrong types
+fail when the config is composed, not an hour into a sweep.
+
+Groups: model, data, and one group per component (frontend, encoder, ctc, decoder,
+lm) whose options are the compression methods. The same method schemas are
+registered into every component group from Python (one list serves all five).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from asr_compress import COMPONENTS
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class ModelConfig:
+    # short label used in reports and tables
+    name: str = MISSING
+    # ESPnet model-zoo tag (needs the internet); exclusive with exp_dir and asr_config
+    zoo_tag: Optional[str] = None
+    # ESPnet experiment directory as espnet2.bin.asr_train writes it (config.yaml + *.pth)
+    exp_dir: Optional[str] = None
+    # explicit ASR config.yaml (with asr_weights): for models not laid out as an exp dir
+    asr_config: Optional[str] = None
+    # explicit ASR weights (.pth); with exp_dir, picks a checkpoint other than the default
+    asr_weights: Optional[str] = None
+    # LM experiment directory (config.yaml + *.pth); None = decode without an LM
+    lm_exp_dir: Optional[str] = None
+    # explicit LM config.yaml (with lm_weights)
+    lm_config: Optional[str] = None
+    # explicit LM weights (.pth)
+    lm_weights: Optional[str] = None
+
+
+@dataclass
+class DataConfig:
+    # short label used in reports and tables
+    name: str = MISSING
+    # Kaldi-style data directory: wav.scp + text (+ optional utt2spk, utt2group);
+    # relative paths resolve against the working directory, then the project root
+    dir: str = MISSING
+    # decode only the first N utterances (None = all): for quick checks, never for results
+    limit: Optional[int] = None
+
+
+@dataclass
+class DecodeConfig:
+    # hypotheses kept per step; 5 keeps the default study inside its 3-minute budget
+    beam_size: int = 5
+    # weight of the CTC prefix score; the attention decoder gets 1 - ctc_weight
+    ctc_weight: float = 0.3
+    # weight of the language model score (ignored when the model has no LM)
+    lm_weight: float = 0.5
+    # length bonus per output token (ESPnet's `penalty`)
+    penalty: float = 0.0
+    # max output length as a ratio of encoder frames; 0 = up to the encoder length
+    maxlenratio: float = 0.0
+    # min output length as a ratio of encoder frames
+    minlenratio: float = 0.0
+    # use ESPnet's vectorised BatchBeamSearch (what asr_inference picks for batch_size 1)
+    batch_search: bool = True
+
+
+@dataclass
+class EvalConfig:
+    # torch intra-op threads; None = all cores of this machine (recorded in metrics.json)
+    num_threads: Optional[int] = None
+    # utterances decoded once before timing, so one-off costs do not pollute latency
+    warmup: int = 1
+    # decode the whole set this many times and report the latency spread (noisy machines)
+    repeats: int = 1
+    # torch device; "cuda" when an accelerator is lent
+    device: str = "cpu"
+    # show a progress bar while decoding
+    progress: bool = True
+
+
+@dataclass
+class Config:
+    model: ModelConfig = MISSING
+    data: DataConfig = MISSING
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    # one compression method per component; `none` = leave it as trained
+    frontend: Any = MISSING
+    encoder: Any = MISSING
+    ctc: Any = MISSING
+    decoder: Any = MISSING
+    lm: Any = MISSING
+
+
+def resolve_path(path: str, base: Optional[Path] = None) -> Path:
+    """Resolve a user path: absolute as is; else against cwd, then `base`, then the project root."""
+    p = Path(os.path.expanduser(path))
+    if p.is_absolute():
+        return p
+    for root in (Path.cwd(), base, PROJECT_ROOT):
+        if root is not None and (root / p).exists():
+            return (root / p).resolve()
+    return (Path.cwd() / p).resolve()
+
+
+def register_configs() -> None:
+    """Store the schemas and every method under every component group."""
+    from asr_compress.compress import METHOD_CONFIGS
+
+    presets = {}
+    try:
+        from asr_compress.compress import METHOD_PRESETS
+
+        presets = METHOD_PRESETS
+    except ImportError:  # methods not yet landed
+        pass
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="model", name="base_model", node=ModelConfig)
+    cs.store(group="data", name="base_data", node=DataConfig)
+    for comp in COMPONENTS:
+        for name, cls in METHOD_CONFIGS.items():
+            cs.store(group=comp, name=name, node=cls)
+        for name, preset in presets.items():
+            cs.store(group=comp, name=name, node=preset)

@@ -1,0 +1,1 @@
+"""Decode a test set, score it, measure its cost."""

@@ -1,0 +1,223 @@
+"""Find and load ESPnet models, the three ways users have them.
+
+1. a model-zoo tag (downloads through espnet_model_zoo; needs the internet),
+2. an experiment directory as `espnet2.bin.asr_train` writes it (config.yaml + *.pth),
+3. explicit config + weights paths, for the ASR model and the LM.
+
+Paths inside ESPnet's config.yaml (bpemodel, normalize stats, token list) are
+written relative to the directory training ran in (or the unpacked zoo archive's
+root). We resolve each against the working directory, then the config's
+ancestors, so a model loads from any working directory without edited files.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import yaml
+
+from asr_compress.config import ModelConfig, resolve_path
+from asr_compress.errors import ModelLoadError
+
+# Which checkpoint of an experiment dir to take, best first: ESPnet's averaged model,
+# then its best single checkpoint, then the newest epoch.
+WEIGHT_PREFERENCE = ("valid.acc.ave.pth", "valid.acc.best.pth", "valid.loss.ave.pth", "valid.loss.best.pth")
+
+
+@dataclass
+class ModelFiles:
+    asr_config: Path
+    asr_weights: Path
+    lm_config: Optional[Path] = None
+    lm_weights: Optional[Path] = None
+    # where the files came from: "zoo:<tag>", "exp_dir" or "paths"
+    source: str = "paths"
+
+    def describe(self) -> Dict[str, Any]:
+        """Resolved paths and SHA-256 of every file, for metrics.json."""
+        out: Dict[str, Any] = {"source": self.source}
+        for key in ("asr_config", "asr_weights", "lm_config", "lm_weights"):
+            path = getattr(self, key)
+            out[key] = None if path is None else str(path)
+            out[key + "_sha256"] = None if path is None else sha256(path)
+        return out
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _pick_weights(exp_dir: Path) -> Path:
+    for name in WEIGHT_PREFERENCE:
+        if (exp_dir / name).is_file():
+            return exp_dir / name
+    epochs = sorted(exp_dir.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0] or 0))
+    if epochs:
+        return epochs[-1]
+    others = sorted(p for p in exp_dir.glob("*.pth") if p.name != "checkpoint.pth")
+    if others:
+        return others[0]
+    raise ModelLoadError(f"{exp_dir}: no model weights (*.pth) in this experiment directory")
+
+
+def _exp_dir_files(exp_dir_arg: str, weights_arg: Optional[str], what: str, key: str):
+    exp_dir = resolve_path(exp_dir_arg)
+    if not exp_dir.is_dir():
+        raise ModelLoadError(f"{exp_dir}: model.{key} is not a directory ({what} experiment directory expected)")
+    config = exp_dir / "config.yaml"
+    if not config.is_file():
+        raise ModelLoadError(f"{config}: missing; model.{key} must hold the config.yaml that ESPnet training wrote")
+    weights = resolve_path(weights_arg, exp_dir) if weights_arg else _pick_weights(exp_dir)
+    return config, weights
+
+
+def _explicit(config_arg: Optional[str], weights_arg: Optional[str], prefix: str):
+    if (config_arg is None) != (weights_arg is None):
+        missing = f"model.{prefix}_weights" if weights_arg is None else f"model.{prefix}_config"
+        raise ModelLoadError(f"{missing} is required with model.{prefix}_config/model.{prefix}_weights")
+    return resolve_path(config_arg), resolve_path(weights_arg)
+
+
+def _download_zoo(tag: str) -> Dict[str, Any]:
+    try:
+        from espnet_model_zoo.downloader import ModelDownloader
+    except ImportError as e:  # pragma: no cover - it is a dependency
+        raise ModelLoadError(f"model.zoo_tag={tag}: espnet_model_zoo is not installed ({e})") from e
+    try:
+        return ModelDownloader().download_and_unpack(tag, quiet=True)
+    except Exception as e:  # network errors come in many types (requests, huggingface_hub, OSError)
+        raise ModelLoadError(
+            f"model.zoo_tag={tag}: could not download the model ({type(e).__name__}). Offline? Download it "
+            "where there is internet and point at the local copy: model.exp_dir=<dir with config.yaml and *.pth> "
+            "or model.asr_config=<config.yaml> model.asr_weights=<model.pth>"
+        ) from e
+
+
+def find_model_files(cfg: ModelConfig) -> ModelFiles:
+    """Resolve a model config to existing files, or raise one clear ModelLoadError."""
+    ways = [w for w, v in (("zoo_tag", cfg.zoo_tag), ("exp_dir", cfg.exp_dir), ("asr_config", cfg.asr_config)) if v]
+    if len(ways) != 1:
+        raise ModelLoadError(
+            f"model '{cfg.name}': give exactly one of model.zoo_tag, model.exp_dir, model.asr_config (got {ways or 'none'})"
+        )
+    lm_config = lm_weights = None
+    if cfg.zoo_tag:
+        got = _download_zoo(cfg.zoo_tag)
+        asr_config, asr_weights = Path(got["asr_train_config"]), Path(got["asr_model_file"])
+        if got.get("lm_train_config") and got.get("lm_file"):
+            lm_config, lm_weights = Path(got["lm_train_config"]), Path(got["lm_file"])
+        source = f"zoo:{cfg.zoo_tag}"
+    elif cfg.exp_dir:
+        asr_config, asr_weights = _exp_dir_files(cfg.exp_dir, cfg.asr_weights, "ASR", "exp_dir")
+        source = "exp_dir"
+    else:
+        asr_config, asr_weights = _explicit(cfg.asr_config, cfg.asr_weights, "asr")
+        source = "paths"
+    if cfg.lm_exp_dir and cfg.lm_config:
+        raise ModelLoadError("give one of model.lm_exp_dir and model.lm_config, not both")
+    if cfg.lm_exp_dir:
+        lm_config, lm_weights = _exp_dir_files(cfg.lm_exp_dir, cfg.lm_weights, "LM", "lm_exp_dir")
+    elif cfg.lm_config or cfg.lm_weights:
+        lm_config, lm_weights = _explicit(cfg.lm_config, cfg.lm_weights, "lm")
+    files = ModelFiles(asr_config, asr_weights, lm_config, lm_weights, source)
+    for key in ("asr_config", "asr_weights", "lm_config", "lm_weights"):
+        path = getattr(files, key)
+        if path is not None and not path.is_file():
+            raise ModelLoadError(f"{path}: file not found (model.{key})")
+    return files
+
+
+def _resolve_config_paths(args: Dict[str, Any], config_path: Path) -> Dict[str, Any]:
+    """Make the file paths inside an ESPnet config.yaml absolute (see module docstring)."""
+
+    def fix(value: Optional[str]) -> Optional[str]:
+        if not isinstance(value, str) or not value or Path(value).is_absolute():
+            return value
+        if Path(value).exists():
+            return str(Path(value).resolve())
+        for parent in config_path.resolve().parents:
+            if (parent / value).exists():
+                return str(parent / value)
+        return value  # let ESPnet fail on it with its own message
+
+    if isinstance(args.get("token_list"), str):
+        args["token_list"] = fix(args["token_list"])
+    args["bpemodel"] = fix(args.get("bpemodel"))
+    norm = args.get("normalize_conf") or {}
+    if "stats_file" in norm:
+        norm["stats_file"] = fix(norm["stats_file"])
+    return args
+
+
+def _read_config(path: Path) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            args = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise ModelLoadError(f"{path}: cannot read ESPnet config ({e})") from e
+    if not isinstance(args, dict):
+        raise ModelLoadError(f"{path}: not an ESPnet training config (expected a YAML mapping)")
+    return _resolve_config_paths(args, path)
+
+
+def _load_weights(model, weights: Path, config: Path, device: str):
+    import torch
+
+    try:
+        state = torch.load(weights, map_location=device, weights_only=False)
+    except Exception as e:
+        raise ModelLoadError(f"{weights}: cannot read weights ({type(e).__name__}: {e})") from e
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # a training checkpoint.pth
+    own = model.state_dict()
+    for key, tensor in state.items():
+        if key in own and own[key].shape != tensor.shape:
+            hint = ""
+            if getattr(model, "vocab_size", None) is not None and own[key].shape[0] == model.vocab_size:
+                hint = f": token list in {config} has {model.vocab_size} entries, weights expect {tensor.shape[0]}"
+            raise ModelLoadError(
+                f"{weights}: does not match {config} ({key}: weights {tuple(tensor.shape)} vs model {tuple(own[key].shape)}){hint}"
+            )
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing:
+        raise ModelLoadError(f"{weights}: missing {len(missing)} parameters of {config} (first: {missing[0]})")
+    if unexpected:
+        raise ModelLoadError(f"{weights}: {len(unexpected)} parameters unknown to {config} (first: {unexpected[0]})")
+
+
+def build_espnet_model(task_name: str, config: Path, weights: Path, device: str = "cpu"):
+    """Build an ESPnet ASR or LM model from its files; returns (model, train_args)."""
+    from asr_compress.quiet import import_quietly, silenced
+
+    if task_name == "asr":
+        task = import_quietly("espnet2.tasks.asr").ASRTask
+    else:
+        task = import_quietly("espnet2.tasks.lm").LMTask
+    args = _read_config(config)
+    try:
+        with silenced():  # ESPnet warns about legacy attention variants of released models
+            model = task.build_model(argparse.Namespace(**args))
+    except Exception as e:
+        raise ModelLoadError(f"{config}: ESPnet cannot build a model from it ({type(e).__name__}: {e})") from e
+    _load_weights(model, weights, config, device)
+    model.to(device).eval()
+    return model, argparse.Namespace(**args)
+
+
+def load_pipeline(cfg: ModelConfig, device: str = "cpu"):
+    """Find the files, build ASR (and LM) models and wrap them in a Pipeline."""
+    from asr_compress.pipeline.pipeline import Pipeline
+
+    files = find_model_files(cfg)
+    asr_model, asr_args = build_espnet_model("asr", files.asr_config, files.asr_weights, device)
+    lm_model = None
+    if files.lm_config is not None:
+        lm_model, _ = build_espnet_model("lm", files.lm_config, files.lm_weights, device)
+    return Pipeline(asr_model, asr_args, lm_model, files=files, device=device)

@@ -1,0 +1,146 @@
+"""One experiment: load, compress per component, decode, score, write metrics.
+
+    from asr_compress.run import run_experiment
+    metrics = run_experiment(cfg, out_dir)   # cfg composed from conf/ (see cli.py)
+
+Everything that can be checked is checked before decoding starts (config values,
+files, audio, method applicability), and the outputs are written atomically, so a
+failed run never leaves a half-written metrics.json behind.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List
+
+from omegaconf import DictConfig, OmegaConf
+
+from asr_compress import COMPONENTS
+from asr_compress.config import Config
+from asr_compress.errors import AsrCompressError
+
+log = logging.getLogger("asr_compress")
+
+
+def to_config(cfg: DictConfig) -> Config:
+    """The composed DictConfig as typed dataclasses (methods validate themselves here)."""
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except AsrCompressError:
+        raise
+    except Exception as e:  # OmegaConf wraps __post_init__ errors; surface the cause
+        cause = e.__cause__ or e
+        if isinstance(cause, AsrCompressError):
+            raise cause
+        raise AsrCompressError(f"invalid config: {cause}") from e
+    return obj
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def compress_components(pipeline, cfg: Config) -> Dict[str, Any]:
+    """Apply each component's method; returns the method reports by component."""
+    from asr_compress import compress as C
+
+    present = pipeline.components()
+    methods = {c: getattr(cfg, c) for c in COMPONENTS}
+    for comp, method in methods.items():
+        if comp not in present and method.name != "none":
+            raise AsrCompressError(f"{comp}={method.name}: this model has no {comp} (present: {', '.join(present)})")
+        if comp in present and hasattr(C, "applicable"):
+            C.applicable(comp, method)
+    reports = {}
+    for comp in present:
+        reports[comp] = pipeline.compress_(comp, methods[comp])
+    return reports
+
+
+def component_table(pipeline, reports) -> Dict[str, Dict[str, Any]]:
+    from asr_compress.compress import component_stats
+
+    return {comp: component_stats(module, reports[comp]) for comp, module in pipeline.components().items()}
+
+
+def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
+    import torch
+
+    from asr_compress.evaluate.data import load_test_set
+    from asr_compress.evaluate.decode import decode_set, peak_rss_mb
+    from asr_compress.evaluate.environment import environment
+    from asr_compress.evaluate.scoring import corpus_scores
+    from asr_compress.pipeline import load_pipeline
+
+    conf = to_config(cfg)
+    if conf.eval.num_threads is not None:
+        if conf.eval.num_threads < 1:
+            raise AsrCompressError(f"eval.num_threads={conf.eval.num_threads}: must be >= 1 or null (all cores)")
+        torch.set_num_threads(conf.eval.num_threads)
+    else:
+        torch.set_num_threads(os.cpu_count() or 1)
+    if conf.eval.device.startswith("cuda") and not torch.cuda.is_available():
+        raise AsrCompressError(f"eval.device={conf.eval.device}: no CUDA device on this machine; valid: cpu")
+    for key, low in (("beam_size", 1), ("warmup", 0), ("repeats", 1)):
+        section = conf.decode if key == "beam_size" else conf.eval
+        if getattr(section, key) < low:
+            raise AsrCompressError(f"{'decode' if key == 'beam_size' else 'eval'}.{key}={getattr(section, key)}: must be >= {low}")
+    if not 0.0 <= conf.decode.ctc_weight <= 1.0:
+        raise AsrCompressError(f"decode.ctc_weight={conf.decode.ctc_weight}: must be within [0, 1]")
+
+    utts = load_test_set(conf.data)
+    log.info("model %s, test set %s (%d utterances)", conf.model.name, conf.data.name, len(utts))
+    pipeline = load_pipeline(conf.model, device=conf.eval.device)
+    baseline_components = component_table(pipeline, {c: _none_report() for c in pipeline.components()})
+    reports = compress_components(pipeline, conf)
+    rows, timing = decode_set(pipeline, utts, conf.decode, conf.eval)
+
+    components = component_table(pipeline, reports)
+    for comp, stats in components.items():
+        stats["baseline_params"] = baseline_components[comp]["params"]
+        stats["baseline_size_bytes"] = baseline_components[comp]["size_bytes"]
+    metrics: Dict[str, Any] = {
+        **corpus_scores(rows),
+        **timing,
+        "peak_rss_mb": peak_rss_mb(),
+        "components": components,
+        "total_size_bytes": sum(c["size_bytes"] for c in components.values()),
+        "groups": _group_scores(rows),
+        "model": {"name": conf.model.name, **pipeline.files.describe()},
+        "data": {"name": conf.data.name, "dir": conf.data.dir, "limit": conf.data.limit},
+        "decode": dataclasses.asdict(conf.decode),
+        "environment": environment(conf.eval.device),
+    }
+    if conf.eval.device.startswith("cuda"):
+        metrics["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out_dir / "utterances.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    _write_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def _none_report():
+    from asr_compress.compress import CompressionReport
+
+    return CompressionReport(method={"name": "none"}, kernel="none")
+
+
+def _group_scores(rows: List[Dict]) -> Dict[str, Dict[str, float]]:
+    """WER/CER per utterance group (e.g. seen/unseen voice), when the test set labels them."""
+    from asr_compress.evaluate.scoring import corpus_scores
+
+    groups = sorted({r["group"] for r in rows if r.get("group")})
+    return {g: {k: v for k, v in corpus_scores([r for r in rows if r.get("group") == g]).items()} for g in groups}
+
+
+def summary_line(metrics: Dict[str, Any]) -> str:
+    lat = metrics["latency_ms"]
+    return (f"WER {metrics['wer'] * 100:.2f}%  CER {metrics['cer'] * 100:.2f}%  "
+            f"({metrics['n_utterances']} utts, {metrics['n_words']} words; "
+            f"S/D/I {metrics['substitutions']}/{metrics['deletions']}/{metrics['insertions']})  "
+            f"latency mean {lat['mean']:.0f} ms p50 {lat['p50']:.0f} p90 {lat['p90']:.0f}  RTF {metrics['rtf']:.3f}")

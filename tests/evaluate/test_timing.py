@@ -1,0 +1,16 @@
+from asr_compress.config import DataConfig, DecodeConfig, EvalConfig
+from asr_compress.evaluate.data import load_test_set
+from asr_compress.evaluate.decode import PARTS, decode_set
+
+
+def test_time_breakdown_adds_up_to_the_measured_total(tiny, tiny_pipeline):
+    utts = load_test_set(DataConfig(name="t", dir=str(tiny["data"])))
+    rows, summary = decode_set(tiny_pipeline, utts, DecodeConfig(beam_size=3), EvalConfig(warmup=1, progress=False))
+    for r in rows:
+        parts = r["time_breakdown_ms"]
+        assert set(parts) == set(PARTS)
+        assert all(v >= 0 for v in parts.values())
+        # every scorer really ran and was timed
+        assert parts["decoder"] > 0 and parts["ctc"] > 0 and parts["lm"] > 0 and parts["encoder"] > 0
+        assert abs(sum(parts.values()) - r["latency_ms"]) <= 0.03 * r["latency_ms"]
+    assert summary["warmup_utterances"] == 1 and summary["rtf"] > 0

@@ -1,0 +1,64 @@
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from asr_compress.config import ModelConfig
+from asr_compress.errors import ModelLoadError
+from asr_compress.pipeline import find_model_files, load_pipeline
+
+
+def test_load_from_experiment_dir(tiny):
+    p = load_pipeline(ModelConfig(name="t", exp_dir=str(tiny["asr"]), lm_exp_dir=str(tiny["lm"])))
+    assert set(p.components()) == {"frontend", "encoder", "ctc", "decoder", "lm"}
+    assert p.files.source == "exp_dir"
+    assert p.files.asr_weights.name == "valid.acc.ave.pth"
+    desc = p.files.describe()
+    assert len(desc["asr_weights_sha256"]) == 64 and len(desc["lm_config_sha256"]) == 64
+
+
+def test_load_from_explicit_paths_matches_exp_dir(tiny):
+    a = load_pipeline(ModelConfig(name="t", exp_dir=str(tiny["asr"])))
+    b = load_pipeline(ModelConfig(name="t", asr_config=str(tiny["asr"] / "config.yaml"),
+                                  asr_weights=str(tiny["asr"] / "valid.acc.ave.pth"),
+                                  lm_config=str(tiny["lm"] / "config.yaml"), lm_weights=str(tiny["lm"] / "valid.acc.ave.pth")))
+    assert b.files.source == "paths" and b.lm is not None and a.lm is None
+    for (ka, va), (kb, vb) in zip(a.asr_model.state_dict().items(), b.asr_model.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+
+
+def test_missing_weights_names_the_file(tiny, tmp_path):
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    shutil.copy(tiny["asr"] / "config.yaml", exp)
+    with pytest.raises(ModelLoadError, match=r"exp: no model weights"):
+        find_model_files(ModelConfig(name="t", exp_dir=str(exp)))
+    with pytest.raises(ModelLoadError, match=r"nope\.pth: file not found \(model\.asr_weights\)"):
+        find_model_files(ModelConfig(name="t", asr_config=str(exp / "config.yaml"), asr_weights=str(tmp_path / "nope.pth")))
+    with pytest.raises(ModelLoadError, match="exactly one of"):
+        find_model_files(ModelConfig(name="t"))
+
+
+def test_token_list_mismatch_is_one_clear_line(tiny, tmp_path):
+    import yaml
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    cfg = yaml.safe_load((tiny["asr"] / "config.yaml").read_text())
+    cfg["token_list"] = cfg["token_list"][:-3] + ["<sos/eos>"]  # two tokens short
+    (exp / "config.yaml").write_text(yaml.safe_dump(cfg))
+    shutil.copy(tiny["asr"] / "valid.acc.ave.pth", exp)
+    with pytest.raises(ModelLoadError) as e:
+        load_pipeline(ModelConfig(name="t", exp_dir=str(exp)))
+    msg = str(e.value)
+    assert "\n" not in msg and "valid.acc.ave.pth" in msg and "token list" in msg and "29 entries, weights expect 31" in msg
+
+
+def test_zoo_tag_offline_gives_one_line_error():
+    # The machines that run these tests have no route to the model hub.
+    with pytest.raises(ModelLoadError) as e:
+        find_model_files(ModelConfig(name="zoo", zoo_tag="pyf98/librispeech_conformer"))
+    msg = str(e.value)
+    assert "\n" not in msg and "could not download" in msg and "model.exp_dir=" in msg

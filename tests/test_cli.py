@@ -1,0 +1,85 @@
+"""The CLI as a user runs it: Hydra composition, outputs, and one-line errors."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import compose, tiny_overrides
+
+
+def test_default_config_composes_to_the_shipped_model():
+    cfg = compose()
+    assert cfg.model.exp_dir == "models/default/asr" and cfg.data.dir == "testsets/synth_test"
+    assert all(cfg[c].name == "none" for c in ("frontend", "encoder", "ctc", "decoder", "lm"))
+
+
+def test_every_preset_of_every_group_composes():
+    from asr_compress import COMPONENTS
+    from asr_compress.compress import METHOD_CONFIGS
+
+    for comp in COMPONENTS:
+        for method in METHOD_CONFIGS:
+            cfg = compose([f"{comp}={method}"])
+            assert cfg[comp].name == method
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("decode.beam_sise=3", "beam_sise"),          # typo'd key
+    ("decode.beam_size=wide", "beam_size"),       # wrong type
+    ("encoder=int9", "int9"),                     # unknown method
+])
+def test_typos_fail_at_compose_time(override, needle):
+    from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import OmegaConfBaseException
+
+    with pytest.raises((ConfigCompositionException, OmegaConfBaseException)) as e:
+        compose([override])
+    assert needle in str(e.value) + str(e.value.__cause__)
+
+
+def _cli(args, cwd):
+    return subprocess.run([sys.executable, "-m", "asr_compress", *args], cwd=cwd, capture_output=True, text=True,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+
+
+def test_cli_run_writes_metrics_utterances_and_config(tiny, tmp_path):
+    res = _cli(tiny_overrides(tiny, f"hydra.run.dir={tmp_path / 'run'}"), tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "WER" in res.stdout and "[nltk_data]" not in res.stderr and "Warning" not in res.stderr
+    run = tmp_path / "run"
+    m = json.loads((run / "metrics.json").read_text())
+    for key in ("wer", "cer", "n_utterances", "n_words", "substitutions", "deletions", "insertions", "rtf"):
+        assert key in m
+    assert m["n_utterances"] == 3 and m["n_words"] == 7
+    assert set(m["latency_ms"]) >= {"mean", "p50", "p90"}
+    assert set(m["components"]) == {"frontend", "encoder", "ctc", "decoder", "lm"}
+    enc = m["components"]["encoder"]
+    assert enc["method"]["name"] == "none" and enc["params"] > 0 and enc["nonzero_params"] > 0 and enc["size_bytes"] > 0
+    assert len(m["model"]["asr_weights_sha256"]) == 64 and m["model"]["lm_config"].endswith("config.yaml")
+    errs = m["substitutions"] + m["deletions"] + m["insertions"]
+    assert m["wer"] == pytest.approx(errs / m["n_words"])
+    assert set(m["groups"]) == {"seen", "unseen"}
+    rows = [json.loads(l) for l in (run / "utterances.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["utt0", "utt1", "utt2"]
+    for r in rows:
+        assert {"id", "audio", "ref", "hyp", "substitutions", "deletions", "insertions", "audio_s", "latency_ms"} <= set(r)
+        assert Path(r["audio"]).is_file()
+    saved = OmegaConf.load(run / ".hydra" / "config.yaml")
+    assert saved.model.exp_dir == str(tiny["asr"])
+
+
+def test_cli_bad_audio_is_one_line_and_leaves_no_output(tiny, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny["data"], data)
+    (data / "utt1.flac").write_bytes(b"not audio at all")
+    res = _cli(tiny_overrides(tiny, f"data.dir={data}", f"hydra.run.dir={tmp_path / 'run'}"), tmp_path)
+    assert res.returncode == 2
+    err = [l for l in res.stderr.splitlines() if l.strip() and "[asr_compress][INFO]" not in l]
+    assert len(err) == 1, res.stderr
+    assert err[0].startswith("asr-compress: error: ") and "utt1.flac: unreadable audio" in err[0]
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,85 @@
+"""Build tiny genuine ESPnet experiment directories (random weights) for fast tests.
+
+The files are exactly what espnet2.bin.asr_train / lm_train write: config.yaml from
+the task's own argument parser, weights as a state-dict .pth. Random weights give
+meaningless hypotheses, which is fine for loading, splitting and parity checks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+import yaml
+
+from asr_compress.quiet import import_quietly
+
+TOKENS = ["<blank>", "<unk>", "<space>"] + list("ABCDEFGHIJKLMNOPQRSTUVWXYZ'") + ["<sos/eos>"]
+
+
+def _dump(task, argv, out_dir: Path, seed: int) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    args = task.get_parser().parse_args(argv)
+    torch.manual_seed(seed)
+    model = task.build_model(args)
+    for p in model.parameters():  # larger than default init so outputs react to every weight
+        torch.nn.init.normal_(p, std=0.3) if p.dim() > 1 else None
+    cfg = vars(args)
+    cfg["token_list"] = list(TOKENS)
+    with open(out_dir / "config.yaml", "w") as f:
+        yaml.safe_dump(cfg, f)
+    torch.save(model.state_dict(), out_dir / "valid.acc.ave.pth")
+    return out_dir
+
+
+def build_tiny_asr(out_dir: Path, seed: int = 0) -> Path:
+    ASRTask = import_quietly("espnet2.tasks.asr").ASRTask
+    tok = out_dir.parent / "tokens.txt"
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tok.write_text("\n".join(TOKENS) + "\n")
+    argv = [
+        "--token_list", str(tok), "--token_type", "char", "--output_dir", str(out_dir),
+        "--frontend_conf", "n_fft=256", "--frontend_conf", "hop_length=128", "--frontend_conf", "n_mels=20",
+        "--encoder", "conformer", "--encoder_conf", "output_size=32", "--encoder_conf", "attention_heads=2",
+        "--encoder_conf", "linear_units=48", "--encoder_conf", "num_blocks=2", "--encoder_conf", "cnn_module_kernel=5",
+        "--encoder_conf", "input_layer=conv2d",
+        "--decoder", "transformer", "--decoder_conf", "attention_heads=2", "--decoder_conf", "linear_units=48",
+        "--decoder_conf", "num_blocks=2",
+        "--model_conf", "ctc_weight=0.3",
+        "--specaug", "none", "--normalize", "utterance_mvn",
+    ]
+    return _dump(ASRTask, argv, out_dir, seed)
+
+
+def build_tiny_lm(out_dir: Path, seed: int = 1) -> Path:
+    LMTask = import_quietly("espnet2.tasks.lm").LMTask
+    tok = out_dir.parent / "tokens.txt"
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tok.write_text("\n".join(TOKENS) + "\n")
+    argv = [
+        "--token_list", str(tok), "--token_type", "char", "--output_dir", str(out_dir),
+        "--lm", "transformer", "--lm_conf", "att_unit=32", "--lm_conf", "head=2", "--lm_conf", "unit=48",
+        "--lm_conf", "layer=2", "--lm_conf", "embed_unit=32", "--lm_conf", "pos_enc=null",
+    ]
+    return _dump(LMTask, argv, out_dir, seed)
+
+
+def build_tiny_data(out_dir: Path, n: int = 3, fs: int = 16000) -> Path:
+    """A Kaldi data dir of short synthetic 'utterances' (chirps plus noise)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    refs = ["HELLO WORLD", "A CAT SAT", "DON'T STOP", "SPEECH IS FUN", "SMALL TEST"]
+    wav_lines, text_lines, grp = [], [], []
+    for i in range(n):
+        t = np.arange(int(fs * (0.6 + 0.2 * i))) / fs
+        x = 0.3 * np.sin(2 * np.pi * (200 + 300 * i) * t * (1 + t)) + 0.05 * rng.standard_normal(t.size)
+        name = f"utt{i}.flac"
+        soundfile.write(out_dir / name, x.astype(np.float32), fs)
+        wav_lines.append(f"utt{i} {name}")
+        text_lines.append(f"utt{i} {refs[i % len(refs)]}")
+        grp.append(f"utt{i} {'seen' if i % 2 == 0 else 'unseen'}")
+    (out_dir / "wav.scp").write_text("\n".join(wav_lines) + "\n")
+    (out_dir / "text").write_text("\n".join(text_lines) + "\n")
+    (out_dir / "utt2group").write_text("\n".join(grp) + "\n")
+    return out_dir
