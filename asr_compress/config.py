@@ -75,6 +75,8 @@ class EvalConfig:
     num_threads: Optional[int] = None
     # utterances decoded once before timing, so one-off costs do not pollute latency
     warmup: int = 1
+    # utterances decoded once more under PyTorch's FLOP counter (untimed); 0 = skip
+    flops_utterances: int = 2
     # decode the whole set this many times and report the latency spread (noisy machines)
     repeats: int = 1
     # torch device; "cuda" when an accelerator is lent

@@ -23,9 +23,9 @@ def peak_rss_mb() -> float:
 
 
 @torch.no_grad()
-def _decode_one(pipeline, speech, decode: DecodeConfig, clock: Clock):
+def _decode_one(pipeline, speech, decode: DecodeConfig, clock: Clock, count_flops: bool = False):
     search = pipeline.search(decode)
-    with time_breakdown(pipeline, search, clock) as bd:
+    with time_breakdown(pipeline, search, clock, count_flops) as bd:
         t0 = clock()
         enc = pipeline.encode(speech)
         t1 = clock()
@@ -39,7 +39,33 @@ def _decode_one(pipeline, speech, decode: DecodeConfig, clock: Clock):
     search_ms = (t2 - t1) * 1000
     parts["search_other"] = max(0.0, search_ms - parts["decoder"] - parts["ctc"] - parts["lm"]) + (t3 - t2) * 1000
     parts["total"] = (t3 - t0) * 1000
+    if count_flops:
+        return text, parts, dict(bd.flops), len(hyps[0].yseq) - 1 if hyps else 0
     return text, parts
+
+
+def count_compute(pipeline, audio, decode: DecodeConfig, clock: Clock, fs: int) -> Dict[str, float]:
+    """FLOPs per second of audio (frontend, encoder) and per output token (decoder, CTC, LM).
+
+    Measured on a separate, untimed pass (the counter slows everything down).
+    "Per output token" divides all scoring work (every hypothesis of the beam) by
+    the tokens of the best hypothesis, i.e. it is the search's real cost per token.
+    """
+    flops: Dict[str, float] = {}
+    tokens = 0
+    for speech in audio:
+        _, _, f, n = _decode_one(pipeline, speech, decode, clock, count_flops=True)
+        tokens += n
+        for k, v in f.items():
+            flops[k] = flops.get(k, 0.0) + v
+    seconds = sum(len(a) for a in audio) / fs
+    out = {"utterances": len(audio), "audio_s": seconds, "output_tokens": tokens}
+    for part in ("frontend", "encoder"):
+        out[f"{part}_flops_per_audio_s"] = flops.get(part, 0.0) / seconds
+    for part in ("decoder", "ctc", "lm"):
+        if part in flops:
+            out[f"{part}_flops_per_token"] = flops[part] / max(tokens, 1)
+    return out
 
 
 def decode_set(pipeline, utts: List[Utterance], decode: DecodeConfig, ev: EvalConfig) -> Tuple[List[Dict], Dict]:
@@ -56,6 +82,7 @@ def decode_set(pipeline, utts: List[Utterance], decode: DecodeConfig, ev: EvalCo
     clock = Clock(ev.device)
     for speech in audio[: max(0, ev.warmup)]:
         _decode_one(pipeline, speech, decode, clock)
+    compute = count_compute(pipeline, audio[: ev.flops_utterances], decode, clock, fs) if ev.flops_utterances > 0 else {}
     per_repeat: List[List[Dict[str, float]]] = []
     texts: List[str] = []
     for r in range(max(1, ev.repeats)):
@@ -91,6 +118,7 @@ def decode_set(pipeline, utts: List[Utterance], decode: DecodeConfig, ev: EvalCo
         "repeats": {"n": len(per_repeat), "total_s": repeat_totals,
                     "spread": (max(repeat_totals) - min(repeat_totals)) / float(np.mean(repeat_totals))},
         "warmup_utterances": min(max(0, ev.warmup), len(utts)),
+        "compute": compute,
     }
     summary["time_breakdown_ms"]["total"] = float(lat.mean())
     return rows, summary

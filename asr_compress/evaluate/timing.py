@@ -36,20 +36,36 @@ class Clock:
 
 
 class Breakdown:
-    def __init__(self, clock: Clock):
-        self.clock = clock
-        self.seconds: Dict[str, float] = defaultdict(float)
+    """Seconds (and optionally FLOPs) per part, accumulated by the wrapped calls.
 
-    def reset(self) -> None:
-        self.seconds = defaultdict(float)
+    FLOPs come from PyTorch's FlopCounterMode, which cannot see dynamically
+    quantized int8 Linear kernels; those are counted as 2*in*out per input row
+    by a forward hook, so an int8 layer does not look free.
+    """
+
+    def __init__(self, clock: Clock, count_flops: bool = False):
+        self.clock = clock
+        self.count_flops = count_flops
+        self.seconds: Dict[str, float] = defaultdict(float)
+        self.flops: Dict[str, float] = defaultdict(float)
+        self.current = None
 
     def wrap(self, part: str, fn: Callable) -> Callable:
         def timed(*args, **kwargs):
+            outer, self.current = self.current, part
             t0 = self.clock()
             try:
+                if self.count_flops:
+                    from torch.utils.flop_counter import FlopCounterMode
+
+                    with FlopCounterMode(display=False) as fc:
+                        out = fn(*args, **kwargs)
+                    self.flops[part] += fc.get_total_flops()
+                    return out
                 return fn(*args, **kwargs)
             finally:
                 self.seconds[part] += self.clock() - t0
+                self.current = outer
 
         timed.__wrapped__ = fn
         return timed
@@ -69,12 +85,28 @@ def _patched(obj, name: str, value):
             object.__delattr__(obj, name)
 
 
+def _quantized_linear_hook(bd: Breakdown):
+    def hook(module, inputs, output):
+        if bd.current is not None:
+            rows = inputs[0].numel() // module.in_features
+            bd.flops[bd.current] += 2.0 * rows * module.in_features * module.out_features
+
+    return hook
+
+
 @contextlib.contextmanager
-def time_breakdown(pipeline, search, clock: Clock):
-    """Yield a Breakdown that accumulates seconds per part while the block runs."""
-    bd = Breakdown(clock)
+def time_breakdown(pipeline, search, clock: Clock, count_flops: bool = False):
+    """Yield a Breakdown that accumulates seconds (and FLOPs) per part while the block runs."""
+    bd = Breakdown(clock, count_flops)
     model = pipeline.asr_model
     with contextlib.ExitStack() as stack:
+        if count_flops:
+            from torch.ao.nn.quantized.dynamic import Linear as DynamicQLinear
+
+            for comp in pipeline.components().values():
+                for m in comp.modules():
+                    if isinstance(m, DynamicQLinear):
+                        stack.callback(m.register_forward_hook(_quantized_linear_hook(bd)).remove)
         for part, module in (("frontend", model.frontend), ("frontend", getattr(model, "normalize", None)),
                              ("encoder", getattr(model, "preencoder", None)), ("encoder", model.encoder),
                              ("encoder", getattr(model, "postencoder", None))):

@@ -14,3 +14,21 @@ def test_time_breakdown_adds_up_to_the_measured_total(tiny, tiny_pipeline):
         assert parts["decoder"] > 0 and parts["ctc"] > 0 and parts["lm"] > 0 and parts["encoder"] > 0
         assert abs(sum(parts.values()) - r["latency_ms"]) <= 0.03 * r["latency_ms"]
     assert summary["warmup_utterances"] == 1 and summary["rtf"] > 0
+
+
+def test_compute_counts_flops_per_part(tiny, tiny_pipeline):
+    import torch
+
+    from asr_compress.evaluate.data import read_audio
+    from asr_compress.evaluate.decode import count_compute
+    from asr_compress.evaluate.timing import Clock
+
+    audio = [read_audio(tiny["data"] / "utt0.flac", 16000)]
+    dec = DecodeConfig(beam_size=2)
+    c = count_compute(tiny_pipeline, audio, dec, Clock(), 16000)
+    assert c["encoder_flops_per_audio_s"] > 0 and c["decoder_flops_per_token"] > 0 and c["lm_flops_per_token"] > 0
+    # int8 kernels are invisible to PyTorch's counter; our hook must still count them
+    torch.ao.quantization.quantize_dynamic(tiny_pipeline.decoder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    tiny_pipeline.changed()
+    q = count_compute(tiny_pipeline, audio, dec, Clock(), 16000)
+    assert q["decoder_flops_per_token"] > 0.5 * c["decoder_flops_per_token"]
