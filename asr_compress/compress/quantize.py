@@ -1,0 +1,258 @@
+"""Quantization: int8_dynamic (PyTorch kernels), fp16/bf16 casts, int8/int4 weight-only (simulated)."""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from asr_compress.compress.registry import (
+    NO_WEIGHTS,
+    WEIGHT_COMPONENTS,
+    CompressionReport,
+    MethodConfig,
+    invalid,
+    register_method,
+)
+from asr_compress.compress.targeting import describe, select, set_submodule
+from asr_compress.errors import CompressionConfigError
+
+
+def _none_selected(component: str, config: MethodConfig, kinds: str) -> CompressionConfigError:
+    return CompressionConfigError(
+        f"{component}: {config.name} targets={config.targets} ignore={config.ignore} select no {kinds}; "
+        f"valid: patterns that cover at least one {kinds} of the component"
+    )
+
+
+# ---------------------------------------------------------------- int8 dynamic (real kernel)
+@dataclass
+class Int8DynamicConfig(MethodConfig):
+    name: str = "int8_dynamic"
+    # one scale per output row keeps accuracy close to fp32 at the same int8 kernel speed
+    per_channel: bool = True
+    # LSTM weights too (PyTorch has a dynamic int8 LSTM kernel). Off by default: ESPnet's
+    # SequentialRNNLM.batch_score tests isinstance(rnn, nn.LSTM), which the quantized LSTM fails,
+    # so batch beam search breaks; only the per-hypothesis `score` path works with it
+    include_lstm: bool = False
+
+
+@register_method(Int8DynamicConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)
+def _int8_dynamic(module: nn.Module, config: Int8DynamicConfig, component: str) -> CompressionReport:
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+
+    kinds = (nn.Linear, nn.LSTM) if config.include_lstm else (nn.Linear,)
+    selected = select(module, kinds, config.targets, config.ignore, component, config.name)
+    if not selected:
+        raise _none_selected(component, config, "Linear/LSTM")
+    if any(fqn == "" for fqn, _ in selected):
+        raise CompressionConfigError(f"{component}: int8_dynamic cannot swap the component itself; pass its parent")
+    linear_qconfig = per_channel_dynamic_qconfig if config.per_channel else default_dynamic_qconfig
+    spec = {fqn: (linear_qconfig if isinstance(m, nn.Linear) else default_dynamic_qconfig) for fqn, m in selected}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(module, spec, dtype=torch.qint8, inplace=True)
+    return CompressionReport(
+        method={}, kernel="real",
+        notes=[f"int8 dynamic ({'per-channel' if config.per_channel else 'per-tensor'}) on {describe(selected)}"],
+    )
+
+
+# ---------------------------------------------------------------- fp16 / bf16 casts (real)
+class _CastIO:
+    """Mixin: compute in the weight dtype, hand float32 back so neighbours (softmax, LayerNorm,
+    the next component, beam search) keep the dtype they expect."""
+
+    def _cast_in(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.weight.dtype) if x.is_floating_point() else x
+
+
+class HalfLinear(_CastIO, nn.Linear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(self._cast_in(x), self.weight, self.bias).to(x.dtype)
+
+
+class HalfConv1d(_CastIO, nn.Conv1d):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(self._cast_in(x), self.weight, self.bias).to(x.dtype)
+
+
+class HalfConv2d(_CastIO, nn.Conv2d):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(self._cast_in(x), self.weight, self.bias).to(x.dtype)
+
+
+class HalfEmbedding(nn.Embedding):
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return super().forward(ids).float()
+
+
+def _half_copy(m: nn.Module, dtype: torch.dtype) -> nn.Module:
+    if isinstance(m, nn.Linear):
+        new = HalfLinear(m.in_features, m.out_features, bias=m.bias is not None, dtype=dtype)
+    elif isinstance(m, (nn.Conv1d, nn.Conv2d)):
+        cls = HalfConv1d if isinstance(m, nn.Conv1d) else HalfConv2d
+        new = cls(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride, padding=m.padding,
+                  dilation=m.dilation, groups=m.groups, bias=m.bias is not None,
+                  padding_mode=m.padding_mode, dtype=dtype)
+    else:  # nn.Embedding
+        new = HalfEmbedding(m.num_embeddings, m.embedding_dim, padding_idx=m.padding_idx, dtype=dtype)
+    with torch.no_grad():
+        for pname, p in m.named_parameters(recurse=False):
+            getattr(new, pname).copy_(p.to(dtype))
+    new.train(m.training)
+    return new
+
+
+@dataclass
+class Fp16Config(MethodConfig):
+    name: str = "fp16"
+    # Linear, Conv1d/2d and Embedding weights and matmuls in half precision; softmax, LayerNorm and
+    # every module's output stay float32 (the cast is undone at each leaf's output)
+    include_conv: bool = True
+
+    dtype = torch.float16
+
+
+@dataclass
+class Bf16Config(Fp16Config):
+    name: str = "bf16"
+
+    dtype = torch.bfloat16
+
+
+def _cast(module: nn.Module, config: Fp16Config, component: str) -> CompressionReport:
+    kinds = (nn.Linear, nn.Embedding) + ((nn.Conv1d, nn.Conv2d) if config.include_conv else ())
+    selected = select(module, kinds, config.targets, config.ignore, component, config.name)
+    selected = [(fqn, m) for fqn, m in selected if not isinstance(m, (HalfLinear, HalfConv1d, HalfConv2d, HalfEmbedding))]
+    if not selected:
+        raise _none_selected(component, config, "Linear/Conv/Embedding")
+    for fqn, m in selected:
+        set_submodule(module, fqn, _half_copy(m, config.dtype))
+    skipped = sum(1 for m in module.modules() if isinstance(m, nn.LSTM))
+    notes = [f"{config.name} weights and matmuls on {describe(selected)}; outputs cast back to float32"]
+    if skipped:
+        notes.append(f"{skipped} LSTM modules left in float32 (no dtype-safe wrapper for recurrent state)")
+    return CompressionReport(method={}, kernel="real", notes=notes)
+
+
+register_method(Fp16Config, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)(_cast)
+register_method(Bf16Config, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)(_cast)
+
+
+# ---------------------------------------------------------------- weight-only int8 / int4 (simulated)
+class WeightOnlyQuantLinear(nn.Module):
+    """A Linear whose stored state is group-wise integer codes + scales (+ zero points).
+
+    The codes are what a user would store (int8 as int8, int4 packed two per byte). Compute
+    dequantizes once into a float32 weight kept outside the state_dict, so the *accuracy* effect
+    is exact and the latency equals the dense float32 layer: no speedup is claimed (kernel
+    "simulated"); PyTorch 2.12 has no public CPU kernel for group-wise weight-only matmul.
+    """
+
+    def __init__(self, linear: nn.Linear, bits: int, group_size: int, symmetric: bool):
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.bits, self.symmetric = bits, symmetric
+        self.group_size = group_size if 0 < group_size < self.in_features else self.in_features
+        w = linear.weight.detach().float()
+        n_groups = math.ceil(self.in_features / self.group_size)
+        pad = n_groups * self.group_size - self.in_features
+        g = F.pad(w, (0, pad)).view(self.out_features, n_groups, self.group_size)
+        if symmetric:
+            qmax = 2 ** (bits - 1) - 1
+            scale = (g.abs().amax(-1) / qmax).clamp_min(1e-12)
+            zero = torch.zeros_like(scale)
+            q = torch.round(g / scale[..., None]).clamp(-qmax - 1, qmax)
+        else:
+            qmax = 2**bits - 1
+            lo, hi = g.amin(-1).clamp(max=0), g.amax(-1).clamp(min=0)
+            scale = ((hi - lo) / qmax).clamp_min(1e-12)
+            zero = torch.round(-lo / scale)
+            q = (torch.round(g / scale[..., None]) + zero[..., None]).clamp(0, qmax)
+        q = q.to(torch.int16)
+        self.register_buffer("scale", scale.to(torch.float16))
+        if not symmetric:
+            self.register_buffer("zero_point", zero.to(torch.uint8))
+        self.register_buffer("qweight", self._pack(q))
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+        self.register_buffer("_dequant", self.dequantize(), persistent=False)
+
+    def _pack(self, q: torch.Tensor) -> torch.Tensor:
+        if self.bits == 8:
+            return q.to(torch.int8 if self.symmetric else torch.uint8)
+        u = (q + 8 if self.symmetric else q).to(torch.uint8).flatten()  # 0..15
+        u = F.pad(u, (0, u.numel() % 2))
+        return u[0::2] | (u[1::2] << 4)
+
+    def codes(self) -> torch.Tensor:
+        """Integer codes (out, n_groups, group_size), signed if symmetric."""
+        n_groups = self.scale.shape[1]
+        shape = (self.out_features, n_groups, self.group_size)
+        if self.bits == 8:
+            return self.qweight.to(torch.int16).view(shape)
+        u = torch.stack([self.qweight & 0xF, self.qweight >> 4], dim=-1).flatten().to(torch.int16)
+        u = u[: math.prod(shape)].view(shape)
+        return u - 8 if self.symmetric else u
+
+    def dequantize(self) -> torch.Tensor:
+        q = self.codes().float()
+        if not self.symmetric:
+            q = q - self.zero_point.float()[..., None]
+        w = q * self.scale.float()[..., None]
+        return w.view(self.out_features, -1)[:, : self.in_features].contiguous()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self._dequant.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, "
+                f"group_size={self.group_size}, symmetric={self.symmetric}")
+
+
+@dataclass
+class Int8WeightOnlyConfig(MethodConfig):
+    name: str = "int8_weight"
+    # input features sharing one scale; smaller groups track outliers better but store more scales.
+    # -1 = one group per output row (per-channel)
+    group_size: int = 128
+    # symmetric codes need no zero point; asymmetric uses the full code range for skewed rows
+    symmetric: bool = True
+
+    bits = 8
+
+    def validate(self) -> None:
+        super().validate()
+        if not (self.group_size == -1 or self.group_size >= 2):
+            raise invalid(self, "group_size", self.group_size, "an integer >= 2, or -1 for per output channel")
+
+
+@dataclass
+class Int4WeightOnlyConfig(Int8WeightOnlyConfig):
+    name: str = "int4_weight"
+    # int4 needs small groups: 16 levels per group
+    group_size: int = 32
+    # asymmetric by default: with 16 levels an unused half of the range costs accuracy
+    symmetric: bool = False
+
+    bits = 4
+
+
+def _weight_only(module: nn.Module, config: Int8WeightOnlyConfig, component: str) -> CompressionReport:
+    selected = select(module, (nn.Linear,), config.targets, config.ignore, component, config.name)
+    if not selected:
+        raise _none_selected(component, config, "Linear")
+    for fqn, m in selected:
+        set_submodule(module, fqn, WeightOnlyQuantLinear(m, config.bits, config.group_size, config.symmetric))
+    return CompressionReport(
+        method={}, kernel="simulated",
+        notes=[f"int{config.bits} weight-only on {describe(selected)}: stored as codes+scales, "
+               "computed with dequantized float32 weights (no speedup)"],
+    )
+
+
+register_method(Int8WeightOnlyConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)(_weight_only)
+register_method(Int4WeightOnlyConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)(_weight_only)
