@@ -174,7 +174,8 @@ class WeightOnlyQuantLinear(nn.Module):
             zero = torch.round(-lo / scale)
             q = (torch.round(g / scale[..., None]) + zero[..., None]).clamp(0, qmax)
         q = q.to(torch.int16)
-        self.register_buffer("scale", scale.to(torch.float16))
+        # float32 scales: fp16 would underflow for groups of tiny (e.g. pruned) weights
+        self.register_buffer("scale", scale)
         if not symmetric:
             self.register_buffer("zero_point", zero.to(torch.uint8))
         self.register_buffer("qweight", self._pack(q))
