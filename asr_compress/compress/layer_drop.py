@@ -23,8 +23,9 @@ STACK_PATHS = ("encoders", "decoders", "encoder.encoders")
 @dataclass
 class LayerDropConfig(MethodConfig):
     name: str = "layer_drop"
-    # keep layers 0, k, 2k, ... and drop the others; 0 = off. 2 halves the depth
-    keep_every: int = 0
+    # keep layers 0, k, 2k, ... and drop the others. Default 2 halves the depth, the usual first
+    # probe of how much depth a component needs; set 0 to drop only the `drop` indices
+    keep_every: int = 2
     # explicit layer indices to drop (0-based, negative counts from the end); combined with keep_every
     drop: List[int] = field(default_factory=list)
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable, List, Sequence, Tuple
 
+from torch import nn
+
 from asr_compress.errors import CompressionConfigError
 
 
@@ -44,17 +46,28 @@ def _check_patterns(root, patterns: Sequence[str], field: str, component: str, m
                 re.compile(pattern[3:])
             except re.error as exc:
                 raise CompressionConfigError(
-                    f"{component}: {method} {field} entry {pattern!r} is not a valid regex ({exc}); "
+                    f"{component}: {method} {field} entry '{pattern}' is not a valid regex ({exc}); "
                     f"valid: a type name, an exact module name or 're:<python regex>'"
                 ) from None
         if not any(_matches(pattern, fqn, mod) for fqn, mod in modules):
-            named = [fqn for fqn, _ in modules if fqn][:3]
-            kinds = sorted({type(mod).__name__ for _, mod in modules})[:4]
-            example_re = f"re:{re.escape(named[0]).split('.')[0]}\\..*" if named else "re:.*"
             raise CompressionConfigError(
-                f"{component}: {method} {field} entry {pattern!r} matches no submodule; "
-                f"valid examples: type names {kinds}, names {named}, regex {example_re!r}"
+                f"{component}: {method} {field} entry '{pattern}' matches no submodule; valid examples: {_examples(root)}"
             )
+
+
+_USEFUL_TYPES = ("Linear", "MultiHeadedAttention", "PositionwiseFeedForward", "LSTM", "Conv1d", "Embedding")
+
+
+def _examples(root) -> str:
+    """A few patterns that do match in `root`: type names, exact names, a regex."""
+    present = {name for _, mod in root.named_modules() for name in type_names(mod)}
+    kinds = [t for t in _USEFUL_TYPES if t in present] or sorted(present)[:4]
+    names = [name for name, _ in root.named_children()][:4]
+    leaf = next((fqn for fqn, mod in root.named_modules() if isinstance(mod, nn.Linear)), None)
+    if leaf:
+        names.append(leaf)
+    regex = f"re:{re.escape(names[0])}\\..*" if names else "re:.*"
+    return f"type names {', '.join(kinds)}; names {', '.join(names)}; regex '{regex}'"
 
 
 def select(

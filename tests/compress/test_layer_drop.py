@@ -13,7 +13,7 @@ from conftest import run
 def test_drop_last_layer(make, component, stack, n):
     m = make(component)
     first = m.get_submodule(stack)[0]
-    report = compress_(m, make_config("layer_drop", drop=[-1]), "encoder" if "encoder" in component else component)
+    report = compress_(m, make_config("layer_drop", keep_every=0, drop=[-1]), "encoder" if "encoder" in component else component)
     layers = m.get_submodule(stack)
     assert len(layers) == n - 1 and layers[0] is first
     assert type(layers).__name__ == "MultiSequential"
@@ -31,7 +31,7 @@ def test_keep_every_and_drop_combine(make):
 def test_dropping_all_layers_is_an_error(make):
     m = make("decoder")
     with pytest.raises(CompressionConfigError, match=r"^decoder: layer_drop .*drop=\[0, 1\] drops all 2 layers; valid: leave at least one"):
-        compress_(m, make_config("layer_drop", drop=[0, 1]), "decoder")
+        compress_(m, make_config("layer_drop", keep_every=0, drop=[0, 1]), "decoder")
     assert len(m.decoders) == 2
 
 
