@@ -34,10 +34,8 @@ class Int8DynamicConfig(MethodConfig):
     name: str = "int8_dynamic"
     # one scale per output row keeps accuracy close to fp32 at the same int8 kernel speed
     per_channel: bool = True
-    # LSTM weights too (PyTorch has a dynamic int8 LSTM kernel). Off by default: ESPnet's
-    # SequentialRNNLM.batch_score tests isinstance(rnn, nn.LSTM), which the quantized LSTM fails,
-    # so batch beam search breaks; only the per-hypothesis `score` path works with it
-    include_lstm: bool = False
+    # LSTM weights too (SequentialRNNLM): PyTorch has a dynamic int8 LSTM kernel
+    include_lstm: bool = True
 
 
 @register_method(Int8DynamicConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)
@@ -55,10 +53,42 @@ def _int8_dynamic(module: nn.Module, config: Int8DynamicConfig, component: str) 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quantize_dynamic(module, spec, dtype=torch.qint8, inplace=True)
+    for fqn, m in selected:
+        if isinstance(m, nn.LSTM):
+            set_submodule(module, fqn, QuantizedLSTMAsLSTM(module.get_submodule(fqn)))
     return CompressionReport(
         method={}, kernel="real",
         notes=[f"int8 dynamic ({'per-channel' if config.per_channel else 'per-tensor'}) on {describe(selected)}"],
     )
+
+
+class QuantizedLSTMAsLSTM(nn.LSTM):
+    """PyTorch's dynamic int8 LSTM, seen as an nn.LSTM.
+
+    ESPnet's SequentialRNNLM.batch_score branches on isinstance(self.rnn, nn.LSTM) to batch the
+    (h, c) states; the quantized LSTM is not an nn.LSTM subclass, so batch beam search would
+    fail. This holder passes that check and forwards to the quantized module (no float weights).
+    """
+
+    def __init__(self, quantized: nn.Module):
+        nn.Module.__init__(self)  # skip nn.LSTM's float weight allocation
+        self._flat_weights_names, self._flat_weights, self._all_weights = [], [], []
+        for attr in ("mode", "input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+                     "bidirectional", "proj_size"):
+            setattr(self, attr, getattr(quantized, attr, 0))
+        self.quantized = quantized
+
+    def forward(self, input, hx=None):
+        return self.quantized(input, hx)
+
+    def _apply(self, fn, recurse=True):
+        return nn.Module._apply(self, fn, recurse)  # nn.LSTM's version rebuilds float flat weights
+
+    def flatten_parameters(self) -> None:
+        pass
+
+    def extra_repr(self) -> str:
+        return ""
 
 
 # ---------------------------------------------------------------- fp16 / bf16 casts (real)

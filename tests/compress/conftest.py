@@ -4,6 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+# tiny models on a shared 2-core machine: extra intra-op threads only add contention
+torch.set_num_threads(1)
+
 VOCAB = 30
 D = 32  # encoder output / decoder attention size
 

@@ -11,7 +11,7 @@ from conftest import run, sqnr
 # int4_weight 23-40; bounds sit a few dB below so a real regression (a wrong scale, a lost cast) fails.
 BOUNDS = [
     ("int8_dynamic", "encoder", 35), ("int8_dynamic", "decoder", 45), ("int8_dynamic", "ctc", 45),
-    ("int8_dynamic", "lm", 40),
+    ("int8_dynamic", "lm", 40), ("int8_dynamic", "rnn_lm", 40),
     ("fp16", "encoder", 55), ("fp16", "decoder", 70), ("fp16", "lm", 70), ("fp16", "rnn_lm", 80),
     ("bf16", "encoder", 40), ("bf16", "decoder", 55), ("bf16", "ctc", 55), ("bf16", "lm", 55),
     ("int8_weight", "encoder", 40), ("int8_weight", "decoder", 55), ("int8_weight", "lm", 55),
@@ -82,3 +82,18 @@ def test_int4_weight_size_is_about_an_eighth(make):
     # 30x32 weight: 480 bytes of packed codes + float32 scales + uint8 zero points + float32 bias
     assert stats["size_bytes"] == 30 * 32 // 2 + 30 * 4 + 30 + 30 * 4
     assert stats["kernel"] == "simulated" and before == (30 * 32 + 30) * 4
+
+
+def test_int8_dynamic_lstm_keeps_espnet_batch_scoring(make):
+    m = make("rnn_lm")
+    ref = run("rnn_lm", make("rnn_lm"))
+    stats = component_stats(m, compress_(m, make_config("int8_dynamic"), "lm"))
+    assert isinstance(m.rnn, torch.nn.LSTM)  # SequentialRNNLM.batch_score branches on this
+    assert type(m.rnn.quantized).__module__.startswith("torch.ao.nn.quantized.dynamic")
+    assert not list(m.rnn.parameters())  # no float LSTM weights left behind
+    assert stats["params"] == component_stats(make("rnn_lm"), compress_(make("rnn_lm"), make_config("none"), "lm"))["params"]
+    states = [None] * 3
+    ys = torch.randint(1, 30, (3, 1))
+    for _ in range(2):  # second step feeds the per-hypothesis (h, c) states back in
+        logp, states = m.batch_score(ys, states, None)
+    assert logp.shape == (3, 30) and sqnr(ref, run("rnn_lm", m)) > 40
