@@ -125,6 +125,8 @@ def make_config(name: str, component: str = None, **params: Any) -> MethodConfig
         cls = METHOD_CONFIGS.get(name) or type(METHOD_PRESETS[name])
         valid = [f.name for f in dataclasses.fields(cls) if f.name != "name"]
         unknown = sorted(set(params) - set(valid))
+        if not unknown:  # a TypeError from inside the config, not from an unknown keyword
+            raise
         raise CompressionConfigError(
             f"{prefix}{name} has no parameter {', '.join(map(repr, unknown))}; valid parameters: {', '.join(valid)}"
         ) from None
