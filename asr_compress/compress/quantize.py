@@ -244,6 +244,31 @@ class WeightOnlyQuantLinear(nn.Module):
                 f"group_size={self.group_size}, symmetric={self.symmetric}")
 
 
+class Int8PackedLinear(nn.Module):
+    """Per-channel symmetric int8 weights run through torch._weight_int8pack_mm (a private aten
+    op) with bf16 activations: a real low-precision kernel, about bf16 Linear speed on AVX512 CPUs.
+    Input and output stay in the caller's dtype (float32)."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        w = linear.weight.detach().float()
+        scale = (w.abs().amax(1) / 127).clamp_min(1e-12)
+        self.register_buffer("qweight", torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        self.register_buffer("scale", scale.to(torch.bfloat16))
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(torch.bfloat16).contiguous()
+        y = torch._weight_int8pack_mm(flat, self.qweight, self.scale).to(x.dtype)
+        if self.bias is not None:
+            y = y + self.bias.to(x.dtype)
+        return y.view(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, kernel=_weight_int8pack_mm"
+
+
 @dataclass
 class Int8WeightOnlyConfig(MethodConfig):
     name: str = "int8_weight"
@@ -252,6 +277,9 @@ class Int8WeightOnlyConfig(MethodConfig):
     group_size: int = 128
     # symmetric codes need no zero point; asymmetric uses the full code range for skewed rows
     symmetric: bool = True
+    # run through PyTorch's private int8 weight-only CPU kernel (bf16 activations): kernel "real".
+    # Off by default: a private op, per-channel symmetric only, and activations become bf16
+    int8pack_kernel: bool = False
 
     bits = 8
 
@@ -259,17 +287,27 @@ class Int8WeightOnlyConfig(MethodConfig):
         super().validate()
         if not (self.group_size == -1 or self.group_size >= 2):
             raise invalid(self, "group_size", self.group_size, "an integer >= 2, or -1 for per output channel")
+        if self.int8pack_kernel and (self.group_size != -1 or not self.symmetric):
+            raise invalid(self, "int8pack_kernel", self.int8pack_kernel,
+                          f"false, or true with group_size=-1 and symmetric=true (got group_size={self.group_size}, "
+                          f"symmetric={self.symmetric})")
 
 
 @dataclass
-class Int4WeightOnlyConfig(Int8WeightOnlyConfig):
+class Int4WeightOnlyConfig(MethodConfig):
     name: str = "int4_weight"
-    # int4 needs small groups: 16 levels per group
+    # int4 needs small groups: 16 levels per group. -1 = one group per output row
     group_size: int = 32
     # asymmetric by default: with 16 levels an unused half of the range costs accuracy
     symmetric: bool = False
 
     bits = 4
+    int8pack_kernel = False  # no usable int4 kernel: see docs/compression_methods.md
+
+    def validate(self) -> None:
+        super().validate()
+        if not (self.group_size == -1 or self.group_size >= 2):
+            raise invalid(self, "group_size", self.group_size, "an integer >= 2, or -1 for per output channel")
 
 
 def _weight_only(module: nn.Module, config: Int8WeightOnlyConfig, component: str) -> CompressionReport:
@@ -277,7 +315,17 @@ def _weight_only(module: nn.Module, config: Int8WeightOnlyConfig, component: str
     if not selected:
         raise _none_selected(component, config, "Linear")
     for fqn, m in selected:
-        set_submodule(module, fqn, WeightOnlyQuantLinear(m, config.bits, config.group_size, config.symmetric))
+        if config.int8pack_kernel:
+            new = Int8PackedLinear(m)
+        else:
+            new = WeightOnlyQuantLinear(m, config.bits, config.group_size, config.symmetric)
+        set_submodule(module, fqn, new)
+    if config.int8pack_kernel:
+        return CompressionReport(
+            method={}, kernel="real",
+            notes=[f"int8 weight-only per-channel on {describe(selected)} through torch._weight_int8pack_mm "
+                   "(bf16 activations, outputs cast back to float32)"],
+        )
     return CompressionReport(
         method={}, kernel="simulated",
         notes=[f"int{config.bits} weight-only on {describe(selected)}: stored as codes+scales, "

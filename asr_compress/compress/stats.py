@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterable, Tuple
 import torch
 from torch import nn
 
-from asr_compress.compress.quantize import WeightOnlyQuantLinear
+from asr_compress.compress.quantize import Int8PackedLinear, WeightOnlyQuantLinear
 from asr_compress.compress.registry import CompressionReport
 
 
@@ -56,6 +56,13 @@ def _own_state(m: nn.Module) -> Iterable[Tuple[int, int, int]]:
         yield 0, 0, m.scale.numel() * m.scale.element_size()
         if not m.symmetric:
             yield 0, 0, m.zero_point.numel() * m.zero_point.element_size()
+        if m.bias is not None:
+            yield m.bias.numel(), int(torch.count_nonzero(m.bias)), tensor_bytes(m.bias)
+        return
+    if isinstance(m, Int8PackedLinear):
+        nonzero = int(torch.count_nonzero(m.qweight))
+        yield m.qweight.numel(), nonzero, tensor_bytes(m.qweight, nonzero)
+        yield 0, 0, m.scale.numel() * m.scale.element_size()
         if m.bias is not None:
             yield m.bias.numel(), int(torch.count_nonzero(m.bias)), tensor_bytes(m.bias)
         return

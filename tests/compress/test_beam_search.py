@@ -61,3 +61,10 @@ def test_non_batch_beam_search_and_rnn_lm(method):
         compress_(module, config, component)
     search(parts["decoder"], parts["ctc"], parts["lm"], batch=False)
     search(parts["decoder"], parts["ctc"], parts["lm"], batch=True)
+
+
+def test_int8pack_kernel_in_beam_search():
+    parts = {c: build(c) for c in ("decoder", "ctc", "lm")}
+    for component, module in parts.items():
+        compress_(module, make_config("int8_weight", group_size=-1, int8pack_kernel=True), component)
+    search(parts["decoder"], parts["ctc"], parts["lm"], batch=True)

@@ -15,6 +15,7 @@ BOUNDS = [
     ("fp16", "encoder", 55), ("fp16", "decoder", 70), ("fp16", "lm", 70), ("fp16", "rnn_lm", 80),
     ("bf16", "encoder", 40), ("bf16", "decoder", 55), ("bf16", "ctc", 55), ("bf16", "lm", 55),
     ("int8_weight", "encoder", 40), ("int8_weight", "decoder", 55), ("int8_weight", "lm", 55),
+    ("int8_weight_kernel", "encoder", 35), ("int8_weight_kernel", "decoder", 45), ("int8_weight_kernel", "lm", 45),
     ("int4_weight", "encoder", 18), ("int4_weight", "decoder", 33), ("int4_weight", "lm", 30),
 ]
 
@@ -23,7 +24,8 @@ BOUNDS = [
 def test_sqnr_bound_and_float32_interface(make, method, component, min_sqnr):
     ref = run(component, make(component))
     m = make(component)
-    report = compress_(m, make_config(method), component="lm" if component == "rnn_lm" else component)
+    config = make_config("int8_weight", group_size=-1, int8pack_kernel=True) if method == "int8_weight_kernel" else make_config(method)
+    report = compress_(m, config, component="lm" if component == "rnn_lm" else component)
     out = run(component, m)
     assert out.dtype == torch.float32  # the next component / beam search sees float32
     assert min_sqnr <= sqnr(ref, out) < 120  # < 120: something was actually quantized

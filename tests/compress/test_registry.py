@@ -32,6 +32,7 @@ BAD = [
     ("lm", {"name": "prune_nm", "n": 4, "m": 4}, r"^lm: prune_nm n=4 .*valid: 1 <= n < m \(m=4\)$"),
     ("lm", {"name": "prune_structured", "heads_fraction": 1.0}, r"^lm: prune_structured heads_fraction=1\.0 .*0 <= heads_fraction < 1$"),
     ("encoder", {"name": "int4_weight", "group_size": 0}, r"^encoder: int4_weight group_size=0 .*valid: an integer >= 2, or -1"),
+    ("ctc", {"name": "int8_weight", "int8pack_kernel": True}, r"^ctc: int8_weight int8pack_kernel=True .*valid: false, or true with group_size=-1 and symmetric=true \(got group_size=128, symmetric=True\)$"),
     ("encoder", {"name": "layer_drop", "keep_every": -1}, r"^encoder: layer_drop keep_every=-1 .*valid: an integer >= 0"),
     ("encoder", {"name": "layer_drop", "keep_every": 0}, r"^encoder: layer_drop keep_every=0 .*valid: keep_every >= 2 or a non-empty drop list"),
     ("ctc", {"name": "layer_drop", "keep_every": 2}, r"^ctc: layer_drop does not apply \(ctc has no layer stack.*\); valid components: encoder, decoder, lm$"),

@@ -13,6 +13,8 @@ W, B = 30 * 32, 30
     ("int8_dynamic", {}, W + B * 4 + B * 4 + B * 4),
     # int8 weight-only, one group per row, symmetric: codes + float32 scale per row + bias
     ("int8_weight", {"group_size": -1}, W + B * 4 + B * 4),
+    # int8 through the private int8pack kernel: codes + bf16 scale per row + fp32 bias
+    ("int8_weight", {"group_size": -1, "int8pack_kernel": True}, W + B * 2 + B * 4),
     # half the weights zero: bitmask (1 bit each) + nonzero float32 values, bias dense
     ("prune_unstructured", {"sparsity": 0.5}, W // 8 + (W // 2) * 4 + B * 4),
 ])
