@@ -13,9 +13,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Tuple
 
+from asr_compress import COMPONENTS
 from asr_compress.errors import CompressionConfigError
 
-COMPONENTS = ("frontend", "encoder", "ctc", "decoder", "lm")
 KERNELS = ("none", "real", "simulated")
 
 # why a method family cannot apply to a component, phrased for the one-line error

@@ -22,6 +22,11 @@ def build(component: str) -> torch.nn.Module:
 
         m = ConformerEncoder(input_size=20, output_size=D, attention_heads=4, linear_units=64, num_blocks=2,
                              cnn_module_kernel=7, macaron_style=True, use_cnn_module=True)
+    elif component == "conformer_relpos":  # the current ESPnet2 recipe setting (not the legacy default)
+        from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
+
+        m = ConformerEncoder(input_size=20, output_size=D, attention_heads=4, linear_units=64, num_blocks=2,
+                             cnn_module_kernel=7, pos_enc_layer_type="rel_pos", selfattention_layer_type="rel_selfattn")
     elif component == "transformer_encoder":
         from espnet2.asr.encoder.transformer_encoder import TransformerEncoder
 
@@ -54,7 +59,7 @@ def run(component: str, m: torch.nn.Module) -> torch.Tensor:
     with torch.no_grad():
         if component == "frontend":
             return m(torch.randn(2, 1600, generator=g), torch.tensor([1600, 1200]))[0]
-        if component in ("encoder", "transformer_encoder"):
+        if component in ("encoder", "conformer_relpos", "transformer_encoder"):
             return m(torch.randn(2, 40, 20, generator=g), torch.tensor([40, 33]))[0]
         if component == "ctc":
             return m.log_softmax(torch.randn(2, 9, D, generator=g))

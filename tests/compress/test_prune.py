@@ -59,7 +59,7 @@ def test_nm_exact_pattern(make, n, m_):
     assert sqnr(ref, run("lm", m)) > {(2, 4): 15, (1, 4): 5, (4, 8): 15}[(n, m_)]
 
 
-@pytest.mark.parametrize("component", ["encoder", "transformer_encoder", "decoder", "lm"])
+@pytest.mark.parametrize("component", ["encoder", "conformer_relpos", "transformer_encoder", "decoder", "lm"])
 def test_structured_exact_shapes(make, component):
     m = make(component)
     ref = run(component, make(component))

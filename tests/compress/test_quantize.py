@@ -12,7 +12,7 @@ from conftest import run, sqnr
 BOUNDS = [
     ("int8_dynamic", "encoder", 35), ("int8_dynamic", "decoder", 45), ("int8_dynamic", "ctc", 45),
     ("int8_dynamic", "lm", 40), ("int8_dynamic", "rnn_lm", 40),
-    ("fp16", "encoder", 55), ("fp16", "decoder", 70), ("fp16", "lm", 70), ("fp16", "rnn_lm", 80),
+    ("fp16", "encoder", 55), ("fp16", "conformer_relpos", 55), ("int8_dynamic", "conformer_relpos", 35), ("fp16", "decoder", 70), ("fp16", "lm", 70), ("fp16", "rnn_lm", 80),
     ("bf16", "encoder", 40), ("bf16", "decoder", 55), ("bf16", "ctc", 55), ("bf16", "lm", 55),
     ("int8_weight", "encoder", 40), ("int8_weight", "decoder", 55), ("int8_weight", "lm", 55),
     ("int8_weight_kernel", "encoder", 35), ("int8_weight_kernel", "decoder", 45), ("int8_weight_kernel", "lm", 45),
