@@ -4,7 +4,7 @@ import torch
 
 from asr_compress.compress import METHOD_CONFIGS, METHOD_PRESETS, applicable, compress_, make_config
 from asr_compress.errors import CompressionConfigError
-from conftest import D, VOCAB, build
+from compress_parts import D, VOCAB, build
 
 PARAMS = {"sequence": {"steps": [{"name": "prune_unstructured", "sparsity": 0.3}, {"name": "int8_dynamic"}]},
           "lowrank": {"rank": 4}}

@@ -6,7 +6,7 @@ import torch
 
 from asr_compress.compress import METHOD_CONFIGS, METHOD_PRESETS, applicable, compress_, make_config
 from asr_compress.errors import CompressionConfigError
-from conftest import build
+from compress_parts import build
 
 COMPONENTS = ("frontend", "encoder", "ctc", "decoder", "lm")
 # parameters for methods whose defaults need a choice, or would be a no-op on a 32-wide model

@@ -3,7 +3,7 @@ import pytest
 
 from asr_compress.compress import compress_, make_config
 from asr_compress.errors import CompressionConfigError
-from conftest import run
+from compress_parts import run
 
 
 @pytest.mark.parametrize("component,stack,n", [

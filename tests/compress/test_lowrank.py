@@ -3,7 +3,7 @@ import torch
 
 from asr_compress.compress import component_stats, compress_, make_config
 from asr_compress.compress.lowrank import LowRankLinear
-from conftest import D, run, sqnr
+from compress_parts import D, run, sqnr
 
 
 def test_rank_gives_exact_shapes_and_skips_non_saving(make):

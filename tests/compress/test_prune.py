@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from asr_compress.compress import component_stats, compress_, make_config
-from conftest import D, run, sqnr
+from compress_parts import D, run, sqnr
 
 
 def _linear_weights(m):

@@ -4,7 +4,7 @@ import torch
 
 from asr_compress.compress import component_stats, compress_, make_config
 from asr_compress.compress.quantize import HalfLinear, WeightOnlyQuantLinear
-from conftest import run, sqnr
+from compress_parts import run, sqnr
 
 # (method, component, minimum SQNR in dB of the component's entry-method output vs float32).
 # Observed on these seeded models: int8_dynamic 40-55, fp16 65-85, bf16 47-66, int8_weight 46-64,

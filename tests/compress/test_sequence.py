@@ -1,10 +1,9 @@
 """Composed recipes: steps applied in order, kernel combined honestly, preset overridable."""
-import pytest
 import torch
 
 from asr_compress.compress import METHOD_PRESETS, compress_, make_config
 from asr_compress.compress.lowrank import LowRankLinear
-from conftest import run, sqnr
+from compress_parts import run, sqnr
 
 
 def test_prune_lowrank_int8_preset_on_decoder(make):
