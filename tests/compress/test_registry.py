@@ -19,6 +19,7 @@ from asr_compress.compress import (
     compress_,
     make_config,
 )
+from asr_compress.compress.registry import resolve
 from asr_compress.errors import AsrCompressError, CompressionConfigError
 
 # (component, method config as Hydra would hand it over, regex the one-line message must match)
@@ -124,3 +125,37 @@ def test_import_does_not_import_espnet():
     code = "import sys, asr_compress.compress; print(any(m == 'espnet' or m.startswith(('espnet.', 'espnet2')) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_hydra_group_compose_and_override():
+    """What the config owner does: every method and preset into a component group, then CLI overrides."""
+    from dataclasses import dataclass, field
+    from typing import Any
+
+    from hydra import compose, initialize
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    group = "_test_compress_decoder"
+    for name, cls in METHOD_CONFIGS.items():
+        cs.store(group=group, name=name, node=cls)
+    for name, preset in METHOD_PRESETS.items():
+        cs.store(group=group, name=name, node=preset)
+
+    @dataclass
+    class Main:
+        defaults: list = field(default_factory=lambda: ["_self_", {group: "none"}])
+        _test_compress_decoder: Any = None
+
+    cs.store(name="_test_compress_main", node=Main)
+    with initialize(version_base=None, config_path=None):
+        cfg = compose("_test_compress_main", overrides=[f"{group}=prune_unstructured", f"{group}.sparsity=0.7"])
+        node = cfg[group]
+        assert make_config("prune_unstructured", sparsity=0.7) == resolve("decoder", node)
+        cfg = compose("_test_compress_main", overrides=[f"{group}=prune_lowrank_int8", f"{group}.steps.1.energy=0.8"])
+        assert resolve("decoder", cfg[group]).steps[1]["energy"] == 0.8
+        with pytest.raises(Exception, match="sparsity"):  # a typo'd or mistyped field fails at compose time
+            compose("_test_compress_main", overrides=[f"{group}=lowrank", f"{group}.sparsity=0.7"])
+        cfg = compose("_test_compress_main", overrides=[f"{group}=lowrank", f"{group}.rank=0"])
+        with pytest.raises(CompressionConfigError, match=r"^decoder: lowrank rank=0"):
+            applicable("decoder", cfg[group])
