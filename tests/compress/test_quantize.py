@@ -99,3 +99,10 @@ def test_int8_dynamic_lstm_keeps_espnet_batch_scoring(make):
     for _ in range(2):  # second step feeds the per-hypothesis (h, c) states back in
         logp, states = m.batch_score(ys, states, None)
     assert logp.shape == (3, 30) and sqnr(ref, run("rnn_lm", m)) > 40
+
+
+def test_int8_dynamic_only_on_targets(make):
+    m = make("encoder")
+    compress_(m, make_config("int8_dynamic", targets=["PositionwiseFeedForward"], ignore=["encoders.1"]), "encoder")
+    quantized = sorted(fqn for fqn, mod in m.named_modules() if type(mod).__module__.startswith("torch.ao.nn.quantized.dynamic"))
+    assert quantized == [f"encoders.0.{ff}.{w}" for ff in ("feed_forward", "feed_forward_macaron") for w in ("w_1", "w_2")]
