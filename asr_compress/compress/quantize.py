@@ -23,8 +23,8 @@ from asr_compress.errors import CompressionConfigError
 
 def _none_selected(component: str, config: MethodConfig, kinds: str) -> CompressionConfigError:
     return CompressionConfigError(
-        f"{component}: {config.name} targets={config.targets} ignore={config.ignore} select no {kinds}; "
-        f"valid: patterns that cover at least one {kinds} of the component"
+        f"{component}: {config.name} targets={config.targets} ignore={config.ignore} select no uncompressed {kinds}; "
+        f"valid: patterns covering at least one float {kinds} (quantize after pruning/low-rank, not after a cast)"
     )
 
 
@@ -43,7 +43,9 @@ def _int8_dynamic(module: nn.Module, config: Int8DynamicConfig, component: str) 
     from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
     kinds = (nn.Linear, nn.LSTM) if config.include_lstm else (nn.Linear,)
-    selected = select(module, kinds, config.targets, config.ignore, component, config.name)
+    # exact types: quantize_dynamic swaps only these, and would silently leave a subclass
+    # (HalfLinear from fp16, an already quantized LSTM holder) as it is
+    selected = select(module, lambda m: type(m) in kinds, config.targets, config.ignore, component, config.name)
     if not selected:
         raise _none_selected(component, config, "Linear/LSTM")
     if any(fqn == "" for fqn, _ in selected):

@@ -4,6 +4,7 @@ import torch
 
 from asr_compress.compress import component_stats, compress_, make_config
 from asr_compress.compress.quantize import HalfLinear, WeightOnlyQuantLinear
+from asr_compress.errors import CompressionConfigError
 from compress_parts import run, sqnr
 
 # (method, component, minimum SQNR in dB of the component's entry-method output vs float32).
@@ -106,3 +107,10 @@ def test_int8_dynamic_only_on_targets(make):
     compress_(m, make_config("int8_dynamic", targets=["PositionwiseFeedForward"], ignore=["encoders.1"]), "encoder")
     quantized = sorted(fqn for fqn, mod in m.named_modules() if type(mod).__module__.startswith("torch.ao.nn.quantized.dynamic"))
     assert quantized == [f"encoders.0.{ff}.{w}" for ff in ("feed_forward", "feed_forward_macaron") for w in ("w_1", "w_2")]
+
+
+def test_int8_dynamic_after_fp16_is_an_error_not_a_silent_noop(make):
+    m = make("ctc")
+    compress_(m, make_config("fp16"), "ctc")
+    with pytest.raises(CompressionConfigError, match=r"^ctc: int8_dynamic targets=\[\] ignore=\[\] select no uncompressed Linear/LSTM"):
+        compress_(m, make_config("int8_dynamic"), "ctc")
