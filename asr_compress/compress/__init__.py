@@ -4,7 +4,8 @@ Public API (stable; the pipeline and the analysis code depend on it):
 
     compress_(module, config, component="encoder") -> CompressionReport   # in place
     component_stats(module, report) -> dict   # method, params, nonzero_params, sparsity, size_bytes, kernel
-    applicable(component, config) -> None     # raises CompressionConfigError before any decoding
+    applicable(component, config, module=None) -> None   # raises CompressionConfigError before any decoding;
+                                                         # with `module`, also checks its structure
     METHOD_CONFIGS: dict[str, type[MethodConfig]]   # method name -> config dataclass
     METHOD_PRESETS: dict[str, MethodConfig]         # named preset instances (composed recipes)
     make_config(name, component=None, **params) -> MethodConfig

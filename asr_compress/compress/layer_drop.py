@@ -55,8 +55,8 @@ def _find_stack(module: nn.Module, component: str) -> Tuple[nn.Module, str, nn.M
     )
 
 
-@register_method(LayerDropConfig, components=STACK_COMPONENTS, reasons=NO_LAYER_STACK)
-def _layer_drop(module: nn.Module, config: LayerDropConfig, component: str) -> CompressionReport:
+def _plan(module: nn.Module, config: LayerDropConfig, component: str) -> Tuple[nn.Module, str, nn.Module, List[int]]:
+    """(owner, attribute, layer stack, indices to keep), or CompressionConfigError; changes nothing."""
     if config.targets or config.ignore:
         raise CompressionConfigError(
             f"{component}: layer_drop targets={config.targets} ignore={config.ignore} are not supported; "
@@ -81,6 +81,13 @@ def _layer_drop(module: nn.Module, config: LayerDropConfig, component: str) -> C
             f"{component}: layer_drop with interctc_layer_idx={module.interctc_layer_idx} is not supported; "
             "valid: an encoder without intermediate CTC"
         )
+    return owner, attr, stack, keep
+
+
+@register_method(LayerDropConfig, components=STACK_COMPONENTS, reasons=NO_LAYER_STACK, check=_plan)
+def _layer_drop(module: nn.Module, config: LayerDropConfig, component: str) -> CompressionReport:
+    owner, attr, stack, keep = _plan(module, config, component)
+    n = len(stack)
     layers = [stack[i] for i in keep]
     new = type(stack)(*layers) if isinstance(stack, nn.Sequential) else nn.ModuleList(layers)
     if hasattr(stack, "layer_drop_rate"):  # ESPnet MultiSequential

@@ -68,14 +68,19 @@ def _rank_for(w: torch.Tensor, config: LowRankConfig) -> int:
     return int(torch.searchsorted(kept, torch.tensor(config.energy)).item()) + 1
 
 
-@register_method(LowRankConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)
-def _lowrank(module, config: LowRankConfig, component: str) -> CompressionReport:
+def _lowrank_targets(module, config: LowRankConfig, component: str):
     selected = select(module, (nn.Linear,), config.targets, config.ignore, component, config.name)
     if not selected:
         raise CompressionConfigError(
-            f"{component}: lowrank targets={config.targets} ignore={config.ignore} select no Linear; "
-            "valid: patterns that cover at least one Linear of the component"
+            f"{component}: lowrank targets={config.targets} ignore={config.ignore} select no float Linear; "
+            "valid: patterns covering at least one float Linear (factorise before quantizing)"
         )
+    return selected
+
+
+@register_method(LowRankConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_lowrank_targets)
+def _lowrank(module, config: LowRankConfig, component: str) -> CompressionReport:
+    selected = _lowrank_targets(module, config, component)
     done, skipped = [], []
     for fqn, lin in selected:
         out_f, in_f = lin.weight.shape

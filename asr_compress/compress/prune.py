@@ -28,8 +28,8 @@ def _linears(module, config, component) -> List[Tuple[str, nn.Linear]]:
     selected = select(module, (nn.Linear,), config.targets, config.ignore, component, config.name)
     if not selected:
         raise CompressionConfigError(
-            f"{component}: {config.name} targets={config.targets} ignore={config.ignore} select no Linear; "
-            "valid: patterns that cover at least one Linear of the component"
+            f"{component}: {config.name} targets={config.targets} ignore={config.ignore} select no float Linear; "
+            "valid: patterns covering at least one float Linear (prune before quantizing)"
         )
     return selected
 
@@ -60,7 +60,7 @@ class PruneUnstructuredConfig(MethodConfig):
             raise invalid(self, "scope", self.scope, f"one of {', '.join(SCOPES)}")
 
 
-@register_method(PruneUnstructuredConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)
+@register_method(PruneUnstructuredConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_linears)
 def _prune_unstructured(module, config: PruneUnstructuredConfig, component: str) -> CompressionReport:
     selected = _linears(module, config, component)
     with torch.no_grad():
@@ -99,26 +99,28 @@ class PruneNMConfig(MethodConfig):
             raise invalid(self, "n", self.n, f"1 <= n < m (m={self.m})")
 
 
-@register_method(PruneNMConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)
-def _prune_nm(module, config: PruneNMConfig, component: str) -> CompressionReport:
+def _nm_targets(module, config: PruneNMConfig, component: str):
+    """(fqn, Linear) whose input size is a multiple of m, and the names of the others."""
     selected = _linears(module, config, component)
-    done, skipped = [], []
-    with torch.no_grad():
-        for fqn, lin in selected:
-            out_f, in_f = lin.weight.shape
-            if in_f % config.m:
-                skipped.append(fqn)
-                continue
-            groups = lin.weight.abs().view(out_f, in_f // config.m, config.m)
-            drop = torch.argsort(groups, dim=-1, stable=True)[..., : config.m - config.n]
-            mask = torch.ones_like(groups, dtype=torch.bool).scatter_(-1, drop, False)
-            lin.weight.mul_(mask.view(out_f, in_f))
-            done.append((fqn, lin))
-    if not done:
+    fits = [(fqn, lin) for fqn, lin in selected if lin.in_features % config.m == 0]
+    if not fits:
         raise CompressionConfigError(
             f"{component}: prune_nm m={config.m} divides the input size of no targeted Linear; "
             "valid: an m that divides the layers' in_features (e.g. 4)"
         )
+    return fits, [fqn for fqn, lin in selected if lin.in_features % config.m]
+
+
+@register_method(PruneNMConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_nm_targets)
+def _prune_nm(module, config: PruneNMConfig, component: str) -> CompressionReport:
+    done, skipped = _nm_targets(module, config, component)
+    with torch.no_grad():
+        for fqn, lin in done:
+            out_f, in_f = lin.weight.shape
+            groups = lin.weight.abs().view(out_f, in_f // config.m, config.m)
+            drop = torch.argsort(groups, dim=-1, stable=True)[..., : config.m - config.n]
+            mask = torch.ones_like(groups, dtype=torch.bool).scatter_(-1, drop, False)
+            lin.weight.mul_(mask.view(out_f, in_f))
     notes = [f"{config.n}:{config.m} pruning on {describe(done)}; zeros in dense weights (no CPU kernel: no speedup)"]
     if skipped:
         notes.append(f"skipped {len(skipped)} Linear whose in_features is not a multiple of {config.m}: {skipped}")
@@ -200,8 +202,7 @@ def _prune_channels(ff: nn.Module, fraction: float) -> int:
     return n_remove
 
 
-@register_method(PruneStructuredConfig, components=STACK_COMPONENTS, reasons=NO_HEADS)
-def _prune_structured(module, config: PruneStructuredConfig, component: str) -> CompressionReport:
+def _structured_targets(module, config: PruneStructuredConfig, component: str):
     def kind(m) -> bool:
         return (is_kind(m, "MultiHeadedAttention") and isinstance(getattr(m, "linear_q", None), nn.Linear)) or (
             is_kind(m, "PositionwiseFeedForward") and isinstance(getattr(m, "w_1", None), nn.Linear))
@@ -213,6 +214,12 @@ def _prune_structured(module, config: PruneStructuredConfig, component: str) -> 
             f"(with float Linear weights) under targets={config.targets} ignore={config.ignore}; "
             "valid: an ESPnet transformer/conformer stack, pruned before any quantization"
         )
+    return selected
+
+
+@register_method(PruneStructuredConfig, components=STACK_COMPONENTS, reasons=NO_HEADS, check=_structured_targets)
+def _prune_structured(module, config: PruneStructuredConfig, component: str) -> CompressionReport:
+    selected = _structured_targets(module, config, component)
     heads = channels = 0
     for _, m in selected:
         if is_kind(m, "MultiHeadedAttention"):

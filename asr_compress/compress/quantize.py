@@ -38,10 +38,7 @@ class Int8DynamicConfig(MethodConfig):
     include_lstm: bool = True
 
 
-@register_method(Int8DynamicConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)
-def _int8_dynamic(module: nn.Module, config: Int8DynamicConfig, component: str) -> CompressionReport:
-    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
-
+def _int8_targets(module: nn.Module, config: Int8DynamicConfig, component: str):
     kinds = (nn.Linear, nn.LSTM) if config.include_lstm else (nn.Linear,)
     # exact types: quantize_dynamic swaps only these, and would silently leave a subclass
     # (HalfLinear from fp16, an already quantized LSTM holder) as it is
@@ -50,6 +47,14 @@ def _int8_dynamic(module: nn.Module, config: Int8DynamicConfig, component: str) 
         raise _none_selected(component, config, "Linear/LSTM")
     if any(fqn == "" for fqn, _ in selected):
         raise CompressionConfigError(f"{component}: int8_dynamic cannot swap the component itself; pass its parent")
+    return selected
+
+
+@register_method(Int8DynamicConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_int8_targets)
+def _int8_dynamic(module: nn.Module, config: Int8DynamicConfig, component: str) -> CompressionReport:
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+
+    selected = _int8_targets(module, config, component)
     linear_qconfig = per_channel_dynamic_qconfig if config.per_channel else default_dynamic_qconfig
     spec = {fqn: (linear_qconfig if isinstance(m, nn.Linear) else default_dynamic_qconfig) for fqn, m in selected}
     with warnings.catch_warnings():
@@ -156,12 +161,17 @@ class Bf16Config(Fp16Config):
     dtype = torch.bfloat16
 
 
-def _cast(module: nn.Module, config: Fp16Config, component: str) -> CompressionReport:
+def _cast_targets(module: nn.Module, config: Fp16Config, component: str):
     kinds = (nn.Linear, nn.Embedding) + ((nn.Conv1d, nn.Conv2d) if config.include_conv else ())
     selected = select(module, kinds, config.targets, config.ignore, component, config.name)
     selected = [(fqn, m) for fqn, m in selected if not isinstance(m, (HalfLinear, HalfConv1d, HalfConv2d, HalfEmbedding))]
     if not selected:
         raise _none_selected(component, config, "Linear/Conv/Embedding")
+    return selected
+
+
+def _cast(module: nn.Module, config: Fp16Config, component: str) -> CompressionReport:
+    selected = _cast_targets(module, config, component)
     for fqn, m in selected:
         set_submodule(module, fqn, _half_copy(m, config.dtype))
     skipped = sum(1 for m in module.modules() if isinstance(m, nn.LSTM))
@@ -171,8 +181,8 @@ def _cast(module: nn.Module, config: Fp16Config, component: str) -> CompressionR
     return CompressionReport(method={}, kernel="real", notes=notes)
 
 
-register_method(Fp16Config, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)(_cast)
-register_method(Bf16Config, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)(_cast)
+register_method(Fp16Config, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_cast_targets)(_cast)
+register_method(Bf16Config, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_cast_targets)(_cast)
 
 
 # ---------------------------------------------------------------- weight-only int8 / int4 (simulated)
@@ -312,10 +322,15 @@ class Int4WeightOnlyConfig(MethodConfig):
             raise invalid(self, "group_size", self.group_size, "an integer >= 2, or -1 for per output channel")
 
 
-def _weight_only(module: nn.Module, config: Int8WeightOnlyConfig, component: str) -> CompressionReport:
+def _linear_targets(module: nn.Module, config: MethodConfig, component: str):
     selected = select(module, (nn.Linear,), config.targets, config.ignore, component, config.name)
     if not selected:
         raise _none_selected(component, config, "Linear")
+    return selected
+
+
+def _weight_only(module: nn.Module, config: Int8WeightOnlyConfig, component: str) -> CompressionReport:
+    selected = _linear_targets(module, config, component)
     for fqn, m in selected:
         if config.int8pack_kernel:
             new = Int8PackedLinear(m)
@@ -335,5 +350,5 @@ def _weight_only(module: nn.Module, config: Int8WeightOnlyConfig, component: str
     )
 
 
-register_method(Int8WeightOnlyConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)(_weight_only)
-register_method(Int4WeightOnlyConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS)(_weight_only)
+register_method(Int8WeightOnlyConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_linear_targets)(_weight_only)
+register_method(Int4WeightOnlyConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_linear_targets)(_weight_only)

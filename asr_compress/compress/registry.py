@@ -76,6 +76,7 @@ class _Method:
     handler: Callable[..., CompressionReport]
     components: Tuple[str, ...]
     reasons: Mapping[str, str]
+    check: Callable[..., Any] = None
 
 
 _METHODS: Dict[type, _Method] = {}
@@ -85,14 +86,17 @@ METHOD_CONFIGS: Dict[str, type] = {}
 METHOD_PRESETS: Dict[str, MethodConfig] = {}
 
 
-def register_method(config_type: type, components: Tuple[str, ...], reasons: Mapping[str, str] = None):
-    """Register the handler for `config_type`; `components` are those it applies to."""
+def register_method(config_type: type, components: Tuple[str, ...], reasons: Mapping[str, str] = None,
+                    check: Callable[..., Any] = None):
+    """Register the handler for `config_type`; `components` are those it applies to; `check(module,
+    config, component)` raises CompressionConfigError if a given module cannot take the method
+    (no layer stack, no targeted Linear, ...) without changing it."""
 
     def decorator(fn):
         name = config_type.name if isinstance(config_type.name, str) else None
         if not name or name in METHOD_CONFIGS:
             raise RuntimeError(f"method name {name!r} of {config_type.__name__} is empty or already registered")
-        _METHODS[config_type] = _Method(config_type, fn, tuple(components), dict(reasons or {}))
+        _METHODS[config_type] = _Method(config_type, fn, tuple(components), dict(reasons or {}), check)
         METHOD_CONFIGS[name] = config_type
         return fn
 
@@ -175,11 +179,16 @@ def resolve(component: str, config: Any) -> MethodConfig:
     return config
 
 
-def applicable(component: str, config: Any) -> None:
+def applicable(component: str, config: Any, module: Any = None) -> None:
     """Raise CompressionConfigError (one line: component, parameter, valid range) unless `config`
     can be applied to `component`. Call it before any decoding. Components outside
-    asr_compress.COMPONENTS are treated as generic modules (only the parameters are checked)."""
-    resolve(component, config)
+    asr_compress.COMPONENTS are treated as generic modules (only the parameters are checked).
+    With `module`, also check its structure (targets match, a layer stack exists, layer indices
+    are in range) without changing it."""
+    config = resolve(component, config)
+    check = _METHODS[type(config)].check
+    if module is not None and check is not None:
+        check(module, config, component)
 
 
 def compress_(module, config: Any, component: str = "encoder") -> CompressionReport:

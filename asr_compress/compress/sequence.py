@@ -9,6 +9,7 @@ from asr_compress.compress.registry import (
     CompressionReport,
     METHOD_CONFIGS,
     MethodConfig,
+    applicable,
     compress_,
     invalid,
     make_config,
@@ -64,7 +65,17 @@ def _combined_kernel(kernels: List[str]) -> str:
     return "real" if "real" in kernels else "none"
 
 
-@register_method(SequenceConfig, components=COMPONENTS)
+def _check_first_step(module, config: SequenceConfig, component: str) -> None:
+    # only the first step sees the module as it is now; later steps see what earlier ones leave
+    # (e.g. targets naming LowRankLinear's `first`), so compress_ checks those when it gets there
+    first = config.step_configs()[0]
+    try:
+        applicable(component, first, module)
+    except CompressionConfigError as exc:
+        raise CompressionConfigError(f"{exc} [in {config.name} steps[0]]") from None
+
+
+@register_method(SequenceConfig, components=COMPONENTS, check=_check_first_step)
 def _sequence(module, config: SequenceConfig, component: str) -> CompressionReport:
     kernels, notes = [], []
     for i, cfg in enumerate(config.step_configs()):

@@ -159,3 +159,27 @@ def test_hydra_group_compose_and_override():
         cfg = compose("_test_compress_main", overrides=[f"{group}=lowrank", f"{group}.rank=0"])
         with pytest.raises(CompressionConfigError, match=r"^decoder: lowrank rank=0"):
             applicable("decoder", cfg[group])
+
+
+@pytest.mark.parametrize("component,build_as,config,message", [
+    ("lm", "rnn_lm", {"name": "layer_drop"}, r"^lm: layer_drop found no layer stack in SequentialRNNLM; valid: a module with one of encoders, decoders, encoder\.encoders"),
+    ("lm", "rnn_lm", {"name": "prune_structured"}, r"^lm: prune_structured found no MultiHeadedAttention or PositionwiseFeedForward"),
+    ("decoder", "decoder", {"name": "layer_drop", "keep_every": 0, "drop": [2]}, r"^decoder: layer_drop drop=\[2\] has out-of-range \[2\]; valid range: -2\.\.1 \(2 layers\)$"),
+    ("encoder", "encoder", {"name": "lowrank", "rank": 4, "targets": ["re:decoders\\..*"]}, r"^encoder: lowrank targets entry 're:decoders\\\..\*' matches no submodule"),
+    ("ctc", "ctc", {"name": "prune_nm", "m": 7}, r"^ctc: prune_nm m=7 divides the input size of no targeted Linear; valid: an m that divides"),
+    ("decoder", "decoder", {"name": "sequence", "steps": [{"name": "layer_drop", "drop": [9]}]}, r"^decoder: layer_drop drop=\[9\] has out-of-range .* \[in sequence steps\[0\]\]$"),
+])
+def test_applicable_with_module_checks_structure_without_changing_it(make, component, build_as, config, message):
+    m = make(build_as)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    applicable(component, config)  # the parameters alone are fine
+    with pytest.raises(CompressionConfigError, match=message):
+        applicable(component, config, m)
+    assert m.state_dict().keys() == before.keys() and all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+
+
+def test_applicable_with_module_accepts_good_configs(make):
+    for name in list(METHOD_CONFIGS) + list(METHOD_PRESETS):
+        if name == "sequence":
+            continue
+        applicable("decoder", {"name": name}, make("decoder"))
