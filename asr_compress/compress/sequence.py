@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Mapping
 
 from asr_compress.compress.registry import (
     COMPONENTS,
@@ -35,6 +35,8 @@ class SequenceConfig(MethodConfig):
             self.step_config(i, step)
 
     def step_config(self, i: int, step: Dict[str, Any]) -> MethodConfig:
+        if not isinstance(step, Mapping):
+            raise invalid(self, f"steps[{i}]", step, "a mapping {name: <method>, <param>: <value>, ...}")
         step = dict(step)
         name = step.pop("name", None)
         singles = [n for n, cls in METHOD_CONFIGS.items() if not issubclass(cls, SequenceConfig)]

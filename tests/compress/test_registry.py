@@ -45,6 +45,7 @@ BAD = [
     ("encoder", {"name": "prune_unstructured", "sparsity_level": 0.5}, r"^encoder: prune_unstructured has no parameter 'sparsity_level'; valid parameters: targets, ignore, sparsity, scope$"),
     ("decoder", {"name": "sequence", "steps": [{"name": "lowrank", "rank": 0}]}, r"^decoder: sequence steps\[0\]: lowrank rank=0 .*valid: an integer >= 1"),
     ("decoder", {"name": "sequence", "steps": [{"name": "quantise"}]}, r"^decoder: sequence steps\[0\].name='quantise' .*valid: one of none, int8_dynamic"),
+    ("lm", {"name": "sequence", "steps": ["int8_dynamic"]}, r"^lm: sequence steps\[0\]='int8_dynamic' .*valid: a mapping \{name: <method>"),
     ("encoder", {"name": "sequence"}, r"^encoder: sequence steps=\[\] .*valid: a non-empty list"),
     ("encoder", {"name": "fp16", "targets": "Linear"}, r"^encoder: fp16 targets='Linear' .*valid: a list of non-empty strings"),
 ]
