@@ -1,65 +1,53 @@
-"""Compression methods, applied in place to any torch.nn.Module.
+"""Compression methods, applied in place to any torch.nn.Module (one ESPnet component at a time).
 
-Public API (stable; the foundation and the analysis code depend on it):
+Public API (stable; the pipeline and the analysis code depend on it):
 
-    compress_(module, config, component="encoder") -> CompressionReport
-    component_stats(module, report) -> dict   # params, nonzero_params, size_bytes, sparsity, kernel
+    compress_(module, config, component="encoder") -> CompressionReport   # in place
+    component_stats(module, report) -> dict   # method, params, nonzero_params, sparsity, size_bytes, kernel
+    applicable(component, config, module=None) -> None   # raises CompressionConfigError before any decoding;
+                                                         # with `module`, also checks its structure
     METHOD_CONFIGS: dict[str, type[MethodConfig]]   # method name -> config dataclass
+    METHOD_PRESETS: dict[str, MethodConfig]         # named preset instances (composed recipes)
+    make_config(name, component=None, **params) -> MethodConfig
 
-PLACEHOLDER: only `none` exists until the methods land (issue 4).
+    >>> from asr_compress.compress import compress_, make_config
+    >>> report = compress_(model.decoder, make_config("prune_unstructured", sparsity=0.7), "decoder")
+
+Importing this package imports torch but never ESPnet (ESPnet types are matched by class name).
+See docs/compression_methods.md for the methods, their parameters and kernel status.
 """
 from __future__ import annotations
 
-import dataclasses
-import io
-from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from asr_compress.compress.registry import (
+    METHOD_CONFIGS,
+    METHOD_PRESETS,
+    CompressionReport,
+    MethodConfig,
+    NoneConfig,
+    applicable,
+    compress_,
+    make_config,
+)
 
+# each method module registers its configs and handlers on import
+from asr_compress.compress.quantize import (  # noqa: E402
+    Bf16Config,
+    Fp16Config,
+    Int4WeightOnlyConfig,
+    Int8DynamicConfig,
+    Int8WeightOnlyConfig,
+)
+from asr_compress.compress.prune import PruneNMConfig, PruneStructuredConfig, PruneUnstructuredConfig  # noqa: E402
+from asr_compress.compress.lowrank import LowRankConfig  # noqa: E402
+from asr_compress.compress.layer_drop import LayerDropConfig  # noqa: E402
+from asr_compress.compress.sequence import SequenceConfig  # noqa: E402
+from asr_compress.compress.stats import component_stats  # noqa: E402
+from asr_compress.errors import CompressionConfigError  # noqa: E402
 
-@dataclass
-class MethodConfig:
-    # the preset name, fixed by each subclass; lets a run record what was applied
-    name: str = "none"
-    # submodules to compress: type name, exact qualified name or "re:<regex>"; empty = method default
-    targets: List[str] = field(default_factory=list)
-    # submodules never to touch, same syntax; wins over targets
-    ignore: List[str] = field(default_factory=list)
-
-
-@dataclass
-class NoneConfig(MethodConfig):
-    name: str = "none"
-
-
-@dataclass
-class CompressionReport:
-    method: Dict[str, Any]
-    # "none" (untouched), "real" (runs faster/smaller kernels) or "simulated" (accuracy effect only)
-    kernel: str = "none"
-    notes: List[str] = field(default_factory=list)
-
-
-METHOD_CONFIGS: Dict[str, type] = {"none": NoneConfig}
-
-
-def compress_(module, config: MethodConfig, component: str = "module") -> CompressionReport:
-    """Apply `config` to `module` in place and say what was done."""
-    return CompressionReport(method=dataclasses.asdict(config), kernel="none")
-
-
-def component_stats(module, report: CompressionReport) -> Dict[str, Any]:
-    """Parameter count, nonzeros and stored size of a component."""
-    import torch
-
-    params = sum(p.numel() for p in module.parameters())
-    nonzero = sum(int(torch.count_nonzero(p)) for p in module.parameters())
-    buf = io.BytesIO()
-    torch.save(module.state_dict(), buf)
-    return {
-        "method": report.method,
-        "params": params,
-        "nonzero_params": nonzero,
-        "sparsity": 0.0 if params == 0 else 1.0 - nonzero / params,
-        "size_bytes": buf.getbuffer().nbytes,
-        "kernel": report.kernel,
-    }
+__all__ = [
+    "compress_", "component_stats", "applicable", "make_config", "METHOD_CONFIGS", "METHOD_PRESETS",
+    "MethodConfig", "NoneConfig", "CompressionReport", "CompressionConfigError",
+    "Int8DynamicConfig", "Fp16Config", "Bf16Config", "Int8WeightOnlyConfig", "Int4WeightOnlyConfig",
+    "PruneUnstructuredConfig", "PruneNMConfig", "PruneStructuredConfig", "LowRankConfig",
+    "LayerDropConfig", "SequenceConfig",
+]

@@ -1,0 +1,116 @@
+"""Quantization methods on small real ESPnet components: output error bounds, dtypes, stored size."""
+import pytest
+import torch
+
+from asr_compress.compress import component_stats, compress_, make_config
+from asr_compress.compress.quantize import HalfLinear, WeightOnlyQuantLinear
+from asr_compress.errors import CompressionConfigError
+from compress_parts import run, sqnr
+
+# (method, component, minimum SQNR in dB of the component's entry-method output vs float32).
+# Observed on these seeded models: int8_dynamic 40-55, fp16 65-85, bf16 47-66, int8_weight 46-64,
+# int4_weight 23-40; bounds sit a few dB below so a real regression (a wrong scale, a lost cast) fails.
+BOUNDS = [
+    ("int8_dynamic", "encoder", 35), ("int8_dynamic", "decoder", 45), ("int8_dynamic", "ctc", 45),
+    ("int8_dynamic", "lm", 40), ("int8_dynamic", "rnn_lm", 40),
+    ("fp16", "encoder", 55), ("fp16", "conformer_relpos", 55), ("int8_dynamic", "conformer_relpos", 35), ("fp16", "decoder", 70), ("fp16", "lm", 70), ("fp16", "rnn_lm", 80),
+    ("bf16", "encoder", 40), ("bf16", "decoder", 55), ("bf16", "ctc", 55), ("bf16", "lm", 55),
+    ("int8_weight", "encoder", 40), ("int8_weight", "decoder", 55), ("int8_weight", "lm", 55),
+    ("int8_weight_kernel", "encoder", 35), ("int8_weight_kernel", "decoder", 45), ("int8_weight_kernel", "lm", 45),
+    ("int4_weight", "encoder", 18), ("int4_weight", "decoder", 33), ("int4_weight", "lm", 30),
+]
+
+
+@pytest.mark.parametrize("method,component,min_sqnr", BOUNDS)
+def test_sqnr_bound_and_float32_interface(make, method, component, min_sqnr):
+    ref = run(component, make(component))
+    m = make(component)
+    config = make_config("int8_weight", group_size=-1, int8pack_kernel=True) if method == "int8_weight_kernel" else make_config(method)
+    report = compress_(m, config, component="lm" if component == "rnn_lm" else component)
+    out = run(component, m)
+    assert out.dtype == torch.float32  # the next component / beam search sees float32
+    assert min_sqnr <= sqnr(ref, out) < 120  # < 120: something was actually quantized
+    assert report.kernel == ("simulated" if method.endswith("_weight") else "real")
+
+
+def test_int8_dynamic_uses_pytorch_quantized_linear_and_quarter_size(make):
+    m = make("decoder")
+    base = component_stats(m, compress_(m, make_config("none"), "decoder"))
+    stats = component_stats(m, compress_(m, make_config("int8_dynamic"), "decoder"))
+    assert type(m.output_layer).__module__.startswith("torch.ao.nn.quantized.dynamic")
+    assert stats["params"] == base["params"]
+    # Linear weights go 4 -> 1 byte; embeddings and norms stay float32
+    assert 0.3 < stats["size_bytes"] / base["size_bytes"] < 0.4
+
+
+def test_fp16_halves_size_and_keeps_norms_float32(make):
+    m = make("encoder")
+    before = component_stats(m, compress_(m, make_config("none"), "encoder"))["size_bytes"]
+    stats = component_stats(m, compress_(m, make_config("fp16"), "encoder"))
+    assert isinstance(m.encoders[0].feed_forward.w_1, HalfLinear)
+    assert m.encoders[0].feed_forward.w_1.weight.dtype == torch.float16
+    assert m.after_norm.weight.dtype == torch.float32
+    assert 0.5 <= stats["size_bytes"] / before < 0.53
+
+
+def test_fp16_targets_only_feed_forward(make):
+    m = make("encoder")
+    compress_(m, make_config("fp16", targets=["PositionwiseFeedForward"]), "encoder")
+    assert m.encoders[1].feed_forward_macaron.w_2.weight.dtype == torch.float16
+    assert m.encoders[1].self_attn.linear_q.weight.dtype == torch.float32
+
+
+@pytest.mark.parametrize("bits,symmetric,group_size", [(8, True, 16), (8, False, -1), (4, False, 32), (4, True, 8)])
+def test_weight_only_codes_roundtrip_and_error_bound(bits, symmetric, group_size):
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(40, 12)  # 40 is not a multiple of 16 or 32: exercises the ragged last group
+    q = WeightOnlyQuantLinear(lin, bits, group_size, symmetric)
+    codes = q.codes()
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if symmetric else (0, 2**bits - 1)
+    assert lo <= int(codes.min()) and int(codes.max()) <= hi
+    # max error per weight is half a quantization step of its group
+    step = q.scale.float().repeat_interleave(q.group_size, dim=1)[:, :40]
+    assert torch.all((q.dequantize() - lin.weight).abs() <= step / 2 + 1e-3 * step + 1e-7)
+    x = torch.randn(5, 40)
+    assert sqnr(lin(x), q(x)) > (30 if bits == 8 else 15)
+    assert q.qweight.dtype in (torch.int8, torch.uint8)
+    if bits == 4:
+        assert q.qweight.numel() == (12 * q.scale.shape[1] * q.group_size + 1) // 2  # two codes per byte
+
+
+def test_int4_weight_size_is_about_an_eighth(make):
+    m = make("ctc")
+    before = component_stats(m, compress_(m, make_config("none"), "ctc"))["size_bytes"]
+    stats = component_stats(m, compress_(m, make_config("int4_weight", group_size=32), "ctc"))
+    # 30x32 weight: 480 bytes of packed codes + float32 scales + uint8 zero points + float32 bias
+    assert stats["size_bytes"] == 30 * 32 // 2 + 30 * 4 + 30 + 30 * 4
+    assert stats["kernel"] == "simulated" and before == (30 * 32 + 30) * 4
+
+
+def test_int8_dynamic_lstm_keeps_espnet_batch_scoring(make):
+    m = make("rnn_lm")
+    ref = run("rnn_lm", make("rnn_lm"))
+    stats = component_stats(m, compress_(m, make_config("int8_dynamic"), "lm"))
+    assert isinstance(m.rnn, torch.nn.LSTM)  # SequentialRNNLM.batch_score branches on this
+    assert type(m.rnn.quantized).__module__.startswith("torch.ao.nn.quantized.dynamic")
+    assert not list(m.rnn.parameters())  # no float LSTM weights left behind
+    assert stats["params"] == component_stats(make("rnn_lm"), compress_(make("rnn_lm"), make_config("none"), "lm"))["params"]
+    states = [None] * 3
+    ys = torch.randint(1, 30, (3, 1))
+    for _ in range(2):  # second step feeds the per-hypothesis (h, c) states back in
+        logp, states = m.batch_score(ys, states, None)
+    assert logp.shape == (3, 30) and sqnr(ref, run("rnn_lm", m)) > 40
+
+
+def test_int8_dynamic_only_on_targets(make):
+    m = make("encoder")
+    compress_(m, make_config("int8_dynamic", targets=["PositionwiseFeedForward"], ignore=["encoders.1"]), "encoder")
+    quantized = sorted(fqn for fqn, mod in m.named_modules() if type(mod).__module__.startswith("torch.ao.nn.quantized.dynamic"))
+    assert quantized == [f"encoders.0.{ff}.{w}" for ff in ("feed_forward", "feed_forward_macaron") for w in ("w_1", "w_2")]
+
+
+def test_int8_dynamic_after_fp16_is_an_error_not_a_silent_noop(make):
+    m = make("ctc")
+    compress_(m, make_config("fp16"), "ctc")
+    with pytest.raises(CompressionConfigError, match=r"^ctc: int8_dynamic targets=\[\] ignore=\[\] select no uncompressed Linear/LSTM"):
+        compress_(m, make_config("int8_dynamic"), "ctc")
