@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import compose, tiny_overrides
+from support import compose, tiny_overrides
 
 
 def test_default_config_composes_to_the_shipped_model():

@@ -1,0 +1,217 @@
+"""Speed ratios of every compression method on every component, measured side by side.
+
+    python benchmarks/bench_methods.py                       # default model, 12 utterances, 3 rounds
+    python benchmarks/bench_methods.py --utterances 30 --rounds 5 --components decoder,lm
+    python benchmarks/bench_methods.py model.exp_dir=... data.dir=...   # any asr-compress override
+
+All variants (baseline, each method on each component, and ESPnet's own whole-model
+dynamic quantization through Speech2Text(quantize_asr_model, quantize_lm)) live in one
+process and are timed in interleaved rounds, in a shuffled order per round, on the same
+utterances. Reported are ratios to the baseline of the same round (median and range over
+rounds), never absolute seconds compared across runs: these machines are noisy.
+Writes <out>/bench.json and <out>/BENCH.md (default out: results/benchmark/<device>).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+PARTS = ("frontend", "encoder", "decoder", "ctc", "lm", "search_other")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("overrides", nargs="*", help="asr-compress config overrides (model=..., data.dir=..., decode.beam_size=...)")
+    ap.add_argument("--utterances", type=int, default=12, help="utterances decoded per variant per round")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    ap.add_argument("--components", default="frontend,encoder,ctc,decoder,lm")
+    ap.add_argument("--methods", default="", help="comma list of methods (default: all registered, presets included)")
+    ap.add_argument("--no-espnet", action="store_true", help="skip ESPnet's own whole-model quantization")
+    ap.add_argument("--out", default=None)
+    return ap.parse_args(argv)
+
+
+def build_variants(base, components: List[str], methods: List[str]):
+    """(name, component, method, pipeline, report) for every applicable method/component pair."""
+    from asr_compress.compress import METHOD_CONFIGS, METHOD_PRESETS, applicable
+    from asr_compress.errors import CompressionConfigError
+    from asr_compress.pipeline import Pipeline
+
+    def clone():
+        return Pipeline(copy.deepcopy(base.asr_model), base.asr_args,
+                        copy.deepcopy(base.lm_model), files=base.files, device=base.device)
+
+    out = [("baseline", None, "none", base, None)]
+    for comp in components:
+        if comp not in base.components():
+            continue
+        for m in methods:
+            cfg = METHOD_PRESETS[m] if m in METHOD_PRESETS else METHOD_CONFIGS[m]()
+            try:
+                applicable(comp, cfg)
+                p = clone()
+                report = p.compress_(comp, copy.deepcopy(cfg))
+            except CompressionConfigError as e:
+                print(f"skip {comp}={m}: {e}", file=sys.stderr)
+                continue
+            out.append((f"{comp}={m}", comp, m, p, report))
+    return out
+
+
+def espnet_variants(files, decode):
+    """ESPnet's Speech2Text, plain and with its whole-model dynamic int8 quantization."""
+    from asr_compress.quiet import import_quietly, silenced
+
+    S2T = import_quietly("espnet2.bin.asr_inference").Speech2Text
+    out = []
+    for name, q in (("espnet:fp32", False), ("espnet:quantize_asr_model+quantize_lm", True)):
+        with silenced():
+            s2t = S2T(asr_train_config=str(files.asr_config), asr_model_file=str(files.asr_weights),
+                      lm_train_config=str(files.lm_config) if files.lm_config else None,
+                      lm_file=str(files.lm_weights) if files.lm_weights else None,
+                      beam_size=decode.beam_size, ctc_weight=decode.ctc_weight, lm_weight=decode.lm_weight,
+                      penalty=decode.penalty, maxlenratio=decode.maxlenratio, minlenratio=decode.minlenratio,
+                      nbest=1, quantize_asr_model=q, quantize_lm=q)
+        out.append((name, s2t))
+    return out
+
+
+def main(argv=None) -> Path:
+    args = parse_args(argv)
+    import torch
+
+    from asr_compress.compress import METHOD_CONFIGS, METHOD_PRESETS, component_stats
+    from asr_compress.config import PROJECT_ROOT, register_configs
+    from asr_compress.evaluate.data import load_test_set, read_audio
+    from asr_compress.evaluate.decode import _decode_one
+    from asr_compress.evaluate.environment import environment
+    from asr_compress.evaluate.scoring import TextNormalizer, corpus_scores, utterance_errors
+    from asr_compress.evaluate.timing import Clock
+    from asr_compress.pipeline import load_pipeline
+    from asr_compress.run import to_config
+
+    from hydra import compose, initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = to_config(compose(config_name="config", overrides=args.overrides))
+    torch.set_num_threads(cfg.eval.num_threads or torch.get_num_threads())
+    methods = [m for m in (args.methods.split(",") if args.methods else [*METHOD_CONFIGS, *METHOD_PRESETS])
+               if m not in ("none", "sequence")]
+    utts = load_test_set(cfg.data)[: args.utterances]
+    base = load_pipeline(cfg.model, device=cfg.eval.device)
+    fs = base.sample_rate
+    audio = [read_audio(u.audio, fs) for u in utts]
+    norm = TextNormalizer.for_tokens(base.token_list)
+    variants = build_variants(base, args.components.split(","), methods)
+    espnet = [] if args.no_espnet else espnet_variants(base.files, cfg.decode)
+    clock = Clock(cfg.eval.device)
+
+    def run_ours(p):
+        hyps, parts = [], {k: 0.0 for k in (*PARTS, "total")}
+        for a in audio:
+            text, bd = _decode_one(p, a, cfg.decode, clock)
+            hyps.append(text)
+            for k in parts:
+                parts[k] += bd[k]
+        return hyps, parts
+
+    def run_espnet(s2t):
+        hyps, t0 = [], clock()
+        for a in audio:
+            res = s2t(a.astype(np.float32))
+            hyps.append(res[0][0] if res else "")
+        return hyps, {"total": (clock() - t0) * 1000}
+
+    jobs = [(n, lambda p=p: run_ours(p)) for n, _, _, p, _ in variants] + [(n, lambda s=s: run_espnet(s)) for n, s in espnet]
+    for _, fn in jobs:  # warm-up: one utterance each, untimed
+        fn()
+    times: Dict[str, List[Dict[str, float]]] = {n: [] for n, _ in jobs}
+    hyps: Dict[str, List[str]] = {}
+    rng = random.Random(0)
+    for r in range(args.rounds):
+        order = list(jobs)
+        rng.shuffle(order)
+        for n, fn in order:
+            h, parts = fn()
+            times[n].append(parts)
+            hyps.setdefault(n, h)
+        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+
+    def ratio(n, key, ref):
+        vals = [b[key] / v[key] for b, v in zip(times[ref], times[n]) if v.get(key) and b.get(key)]
+        return None if not vals else {"median": float(np.median(vals)), "min": float(min(vals)), "max": float(max(vals))}
+
+    rows = []
+    for n, comp, method, p, report in variants:
+        stats = component_stats(p.component(comp), report) if comp else None
+        score = corpus_scores([utterance_errors(norm(u.ref), norm(h)) for u, h in zip(utts, hyps[n])])
+        rows.append({
+            "variant": n, "component": comp, "method": method,
+            "kernel": stats["kernel"] if stats else "none",
+            "speedup": ratio(n, "total", "baseline"),
+            "part_speedup": {k: ratio(n, k, "baseline") for k in PARTS},
+            "ms_per_utt": {k: float(np.median([t[k] for t in times[n]])) / len(audio) for k in (*PARTS, "total")},
+            "size_bytes": stats["size_bytes"] if stats else None,
+            "wer": score["wer"],
+        })
+    for n, _ in espnet:
+        score = corpus_scores([utterance_errors(norm(u.ref), norm(h)) for u, h in zip(utts, hyps[n])])
+        rows.append({"variant": n, "component": "all" if "quantize" in n else None, "method": n.split(":")[1],
+                     "kernel": "real" if "quantize" in n else "none",
+                     "speedup": ratio(n, "total", "baseline"), "speedup_vs_espnet_fp32": ratio(n, "total", "espnet:fp32"),
+                     "ms_per_utt": {"total": float(np.median([t["total"] for t in times[n]])) / len(audio)},
+                     "wer": score["wer"]})
+    env = environment(cfg.eval.device)
+    out = Path(args.out) if args.out else PROJECT_ROOT / "results" / "benchmark" / cfg.eval.device.split(":")[0]
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/bench_methods.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    result = {"command": command.strip(), "environment": env, "model": cfg.model.name, "data": cfg.data.name,
+              "utterances": len(audio), "rounds": args.rounds, "decode": vars(cfg.decode), "rows": rows}
+    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "BENCH.md").write_text(render(result))
+    print(f"wrote {out / 'BENCH.md'}")
+    return out
+
+
+def _fmt(r):
+    if not r:
+        return "–"
+    return f"{r['median']:.2f}× [{r['min']:.2f}–{r['max']:.2f}]"
+
+
+def render(result) -> str:
+    env = result["environment"]
+    lines = [
+        f"# Compression speed benchmark ({env['device']})", "",
+        f"Regenerate: `{result['command']}`", "",
+        "```", *(f"{k}: {v}" for k, v in env.items()), "```", "",
+        f"Model `{result['model']}`, test set `{result['data']}`, {result['utterances']} utterances x "
+        f"{result['rounds']} interleaved rounds; beam {result['decode']['beam_size']}. Speedup = baseline time / variant "
+        "time in the same round (median [min–max]); > 1 is faster. `kernel=simulated` rows only show the "
+        "accuracy effect: their time is not a speedup claim. WER is on these few utterances only.", "",
+        "| variant | kernel | speedup (total) | speedup of its own part | ms/utt | frontend | encoder | decoder | ctc | lm | search | size MB | WER % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        ms = r["ms_per_utt"]
+        own = r.get("part_speedup", {}).get(r["component"]) if r.get("component") in PARTS else None
+        parts = " | ".join(f"{ms[k]:.0f}" if k in ms else "–" for k in PARTS)
+        size = f"{r['size_bytes'] / 1e6:.2f}" if r.get("size_bytes") else "–"
+        lines.append(f"| {r['variant']} | {r['kernel']} | {_fmt(r['speedup'])} | {_fmt(own)} | {ms['total']:.0f} | {parts} | {size} | {r['wer'] * 100:.1f} |")
+    espnet = [r for r in result["rows"] if r["variant"].startswith("espnet:")]
+    if espnet:
+        lines += ["", "ESPnet's own whole-model int8 quantization vs ESPnet fp32 (same process, same rounds): "
+                  + _fmt(espnet[-1].get("speedup_vs_espnet_fp32")) + "."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Helpers shared by tests (import as `from support import ...`)."""
+
+
+def compose(overrides=()):
+    """Compose the real config from conf/ with Hydra's compose API."""
+    from hydra import compose as hcompose
+    from hydra import initialize_config_dir
+
+    from asr_compress.config import PROJECT_ROOT, register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        return hcompose(config_name="config", overrides=list(overrides))
+
+
+def tiny_overrides(tiny, *extra):
+    return [f"model.exp_dir={tiny['asr']}", f"model.lm_exp_dir={tiny['lm']}", "model.name=tiny",
+            f"data.dir={tiny['data']}", "data.name=tiny", "eval.progress=false", "eval.num_threads=1", *extra]
