@@ -26,17 +26,25 @@ log = logging.getLogger("asr_compress")
 
 
 def to_config(cfg: DictConfig) -> Config:
-    """The composed DictConfig as typed dataclasses (methods validate themselves here)."""
+    """The composed DictConfig as typed dataclasses (methods validate themselves here).
+
+    Components are converted one by one so that a method's own validation error
+    (which does not know where it is used) can be prefixed with the component.
+    """
+    for comp in COMPONENTS:
+        try:
+            OmegaConf.to_object(cfg[comp])
+        except Exception as e:
+            cause = e if isinstance(e, AsrCompressError) else (e.__cause__ or e)
+            raise type(cause)(f"{comp}: {cause}") if isinstance(cause, AsrCompressError) else \
+                AsrCompressError(f"{comp}: invalid method config: {cause}") from e
     try:
-        obj = OmegaConf.to_object(cfg)
-    except AsrCompressError:
-        raise
+        return OmegaConf.to_object(cfg)
     except Exception as e:  # OmegaConf wraps __post_init__ errors; surface the cause
         cause = e.__cause__ or e
         if isinstance(cause, AsrCompressError):
             raise cause
         raise AsrCompressError(f"invalid config: {cause}") from e
-    return obj
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -45,21 +53,25 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def compress_components(pipeline, cfg: Config) -> Dict[str, Any]:
-    """Apply each component's method; returns the method reports by component."""
-    from asr_compress import compress as C
+def check_methods(cfg: Config, pipeline=None) -> None:
+    """Fail before decoding if a method cannot apply: by config alone, or against the loaded model."""
+    from asr_compress.compress import applicable
 
-    present = pipeline.components()
-    methods = {c: getattr(cfg, c) for c in COMPONENTS}
-    for comp, method in methods.items():
-        if comp not in present and method.name != "none":
-            raise AsrCompressError(f"{comp}={method.name}: this model has no {comp} (present: {', '.join(present)})")
-        if comp in present and hasattr(C, "applicable"):
-            C.applicable(comp, method)
-    reports = {}
-    for comp in present:
-        reports[comp] = pipeline.compress_(comp, methods[comp])
-    return reports
+    for comp in COMPONENTS:
+        method = getattr(cfg, comp)
+        if pipeline is None:
+            applicable(comp, method)
+        elif comp in pipeline.components():
+            applicable(comp, method, pipeline.component(comp))
+        elif method.name != "none":
+            present = ", ".join(pipeline.components())
+            raise AsrCompressError(f"{comp}={method.name}: this model has no {comp} (present: {present})")
+
+
+def compress_components(pipeline, cfg: Config) -> Dict[str, Any]:
+    """Apply each component's method in place; returns the method reports by component."""
+    check_methods(cfg, pipeline)
+    return {comp: pipeline.compress_(comp, getattr(cfg, comp)) for comp in pipeline.components()}
 
 
 def component_table(pipeline, reports) -> Dict[str, Dict[str, Any]]:
@@ -93,6 +105,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     if not 0.0 <= conf.decode.ctc_weight <= 1.0:
         raise AsrCompressError(f"decode.ctc_weight={conf.decode.ctc_weight}: must be within [0, 1]")
 
+    check_methods(conf)  # before anything slow is loaded
     utts = load_test_set(conf.data)
     log.info("model %s, test set %s (%d utterances)", conf.model.name, conf.data.name, len(utts))
     pipeline = load_pipeline(conf.model, device=conf.eval.device)

@@ -1,0 +1,37 @@
+"""run_experiment in-process: compression choices reach the components, bad ones fail early."""
+import json
+
+import pytest
+
+from asr_compress.errors import AsrCompressError, CompressionConfigError
+from asr_compress.run import run_experiment
+from support import compose, tiny_overrides
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    (["decoder=prune_unstructured", "decoder.sparsity=1.0"], "decoder: prune_unstructured sparsity=1.0 is invalid; valid: 0 <= sparsity < 1"),
+    (["encoder=lowrank", "encoder.rank=0"], "encoder: "),
+    (["ctc=layer_drop"], "ctc: layer_drop does not apply"),
+    (["encoder=layer_drop", "encoder.keep_every=0", "encoder.drop=[0,1]"], "drops all 2 layers"),
+    (["decoder=int8_dynamic", "decoder.targets=[NoSuchLayer]"], "NoSuchLayer"),
+    (["decode.beam_size=0"], "decode.beam_size=0: must be >= 1"),
+])
+def test_bad_parameters_fail_before_decoding_with_one_line(tiny, tmp_path, overrides, needle):
+    cfg = compose(tiny_overrides(tiny, *overrides))
+    with pytest.raises(AsrCompressError) as e:
+        run_experiment(cfg, tmp_path / "out")
+    assert needle in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_methods_reach_their_components_and_are_reported(tiny, tmp_path):
+    cfg = compose(tiny_overrides(tiny, "encoder=int8_dynamic", "decoder=prune_unstructured", "decoder.sparsity=0.5",
+                                 "eval.flops_utterances=0", "eval.warmup=0"))
+    m = run_experiment(cfg, tmp_path / "out")
+    comps = m["components"]
+    assert comps["encoder"]["method"]["name"] == "int8_dynamic" and comps["encoder"]["kernel"] == "real"
+    assert comps["encoder"]["size_bytes"] < comps["encoder"]["baseline_size_bytes"]
+    assert comps["decoder"]["kernel"] == "simulated" and comps["decoder"]["sparsity"] >= 0.45
+    assert comps["lm"]["method"]["name"] == "none" and comps["lm"]["kernel"] == "none"
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["components"]["decoder"]["method"]["sparsity"] == 0.5
