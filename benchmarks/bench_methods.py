@@ -85,6 +85,9 @@ def espnet_variants(files, decode):
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
+    import warnings
+
+    warnings.simplefilter("ignore")  # torch/ESPnet deprecation chatter
     import torch
 
     from asr_compress.compress import METHOD_CONFIGS, METHOD_PRESETS, component_stats
