@@ -88,6 +88,29 @@ def _own_state(m: nn.Module) -> Iterable[Tuple[int, int, int]]:
             yield 0, 0, b.numel() * b.element_size()
 
 
+def memory_bytes(module: nn.Module) -> int:
+    """Bytes the component's weights occupy in memory now (float copies of simulated methods included)."""
+    seen, total = set(), 0
+
+    def add(t):
+        nonlocal total
+        if isinstance(t, torch.Tensor):
+            key = (t.data_ptr(), t.numel()) if not t.is_quantized else id(t)
+            if key not in seen:
+                seen.add(key)
+                total += t.numel() * t.element_size()
+        elif isinstance(t, (tuple, list)):
+            for x in t:
+                add(x)
+
+    for m in module.modules():
+        for t in list(m._parameters.values()) + list(m._buffers.values()):
+            add(t)
+        if type(m).__module__.startswith("torch.ao.nn.quantized") and not list(m.children()):
+            add(list(m.state_dict().values()))  # packed int8 weights live outside _parameters
+    return total
+
+
 def component_stats(module: nn.Module, report: CompressionReport) -> Dict[str, Any]:
     """Parameter count, nonzeros, sparsity, stored size and kernel status of a component.
 
@@ -105,5 +128,6 @@ def component_stats(module: nn.Module, report: CompressionReport) -> Dict[str, A
         "nonzero_params": nonzero,
         "sparsity": 0.0 if params == 0 else 1.0 - nonzero / params,
         "size_bytes": size,
+        "weight_memory_bytes": memory_bytes(module),
         "kernel": report.kernel,
     }

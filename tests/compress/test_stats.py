@@ -37,3 +37,22 @@ def test_frontend_has_no_parameters(make):
     m = make("frontend")
     stats = component_stats(m, compress_(m, make_config("none"), "frontend"))
     assert stats["params"] == 0 and stats["sparsity"] == 0.0 and stats["kernel"] == "none"
+
+
+def test_weight_memory_shows_real_and_simulated_savings_honestly():
+    import torch
+
+    from asr_compress.compress import CompressionReport, compress_, component_stats, make_config
+
+    def fresh():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64))
+
+    dense = component_stats(fresh(), CompressionReport(method={"name": "none"}))["weight_memory_bytes"]
+    assert dense == 2 * (64 * 64 + 64) * 4
+    m = fresh()
+    int8 = component_stats(m, compress_(m, make_config("int8_dynamic"), "decoder"))["weight_memory_bytes"]
+    assert int8 == 2 * (64 * 64 * 1 + 64 * 4)  # int8 weights, float biases
+    m = fresh()
+    sim = component_stats(m, compress_(m, make_config("int8_weight"), "decoder"))
+    assert sim["kernel"] == "simulated" and sim["weight_memory_bytes"] >= dense > sim["size_bytes"]
