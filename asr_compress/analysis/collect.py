@@ -1,0 +1,280 @@
+"""Read the runs of a sweep back from disk into tidy tables.
+
+    from asr_compress.analysis.collect import collect
+    sweep = collect("multirun/2026-11-22/21-40-00")   # or a list of run dirs
+    sweep.runs[["label", "encoder", "lm", "wer_pct", "latency_ms.mean"]]
+
+A run directory holds `.hydra/config.yaml` (+ `overrides.yaml`), and, if it
+finished, `metrics.json` and `utterances.jsonl`. A run without `metrics.json`
+is a failed run: it keeps its row (status "failed") so that the grid knows
+which cells are missing. A key missing from `metrics.json` is "not measured"
+and becomes NaN, never 0.
+
+The method chosen for a component is its `name`; when two runs use the same
+name with different parameters (prune amount 0.3 vs 0.5), the level becomes
+`name(amount=0.3)` so that the two are never merged.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from asr_compress import COMPONENTS
+
+NONE = "none"
+PathLike = Union[str, Path]
+
+# Per-utterance timing parts, in the order the stacked bars draw them.
+TIME_PARTS = ("frontend", "encoder", "decoder", "ctc", "lm", "search_other")
+
+
+@dataclass
+class Sweep:
+    """All runs of one sweep, read back from disk."""
+
+    # one row per run (index: run_id = path relative to the sweep root); columns: status,
+    # run_dir, label, one column per component (method level), config context, flattened metrics
+    runs: pd.DataFrame
+    # run_id -> per-utterance table (only for runs that wrote utterances.jsonl)
+    utterances: Dict[str, pd.DataFrame]
+    # components whose method varies across runs, in COMPONENTS order
+    factors: List[str]
+    # factor -> its levels, "none" first
+    levels: Dict[str, List[str]]
+    # run_id of the run where every factor is "none" (None when it is missing or failed)
+    baseline: Optional[str]
+    # non-component config values that vary across runs (model, data, decode...): a warning sign
+    varying_context: List[str] = field(default_factory=list)
+    # human-readable problems found while reading (duplicates, unreadable files...)
+    problems: List[str] = field(default_factory=list)
+    root: Optional[Path] = None
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        """The runs that finished (have metrics.json)."""
+        return self.runs[self.runs["status"] == "ok"]
+
+
+def find_run_dirs(sweep_dir: PathLike) -> List[Path]:
+    """Run directories under `sweep_dir`: itself if it is a run, else its subdirs with `.hydra/`.
+
+    Numbered subdirs (Hydra's default `${hydra.job.num}`) sort numerically, others by name.
+    """
+    root = Path(sweep_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"not a directory: {root}")
+    if (root / ".hydra" / "config.yaml").is_file():
+        return [root]
+    found = [p for p in root.iterdir() if (p / ".hydra" / "config.yaml").is_file()]
+    found.sort(key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name))
+    return found
+
+
+def flatten(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """Nested dict -> {"a.b.c": scalar}; lists and None are dropped (not measured)."""
+    out: Dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, (bool, int, float, str)) and not isinstance(value, list):
+            out[name] = value
+    return out
+
+
+def _read_yaml(path: Path) -> Any:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def _component_method(cfg: Dict[str, Any], component: str) -> Dict[str, Any]:
+    """The method mapping of a component; a bare string is a name; a missing key means "none"."""
+    value = cfg.get(component)
+    if value is None:
+        return {"name": NONE}
+    if isinstance(value, str):
+        return {"name": value}
+    if isinstance(value, dict):
+        return dict(value, name=str(value.get("name", NONE)))
+    raise ValueError(f"config key {component!r} should be a mapping with `name`, got {value!r}")
+
+
+def read_utterances(path: Path) -> pd.DataFrame:
+    """utterances.jsonl -> one row per utterance; time_breakdown_ms flattened to `time_breakdown_ms.<part>`."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                rows.append(flatten(json.loads(line)))
+    df = pd.DataFrame(rows)
+    if "id" in df:
+        df["id"] = df["id"].astype(str)
+    return df
+
+
+def load_run(run_dir: PathLike) -> Dict[str, Any]:
+    """One run directory -> {"config", "overrides", "metrics" (None if failed), "utterances" (None if absent)}."""
+    run_dir = Path(run_dir)
+    hydra_dir = run_dir / ".hydra"
+    config = _read_yaml(hydra_dir / "config.yaml") or {}
+    overrides = _read_yaml(hydra_dir / "overrides.yaml") if (hydra_dir / "overrides.yaml").is_file() else []
+    metrics = None
+    if (run_dir / "metrics.json").is_file():
+        with open(run_dir / "metrics.json") as f:
+            metrics = json.load(f)
+    utts = read_utterances(run_dir / "utterances.jsonl") if (run_dir / "utterances.jsonl").is_file() else None
+    return {"config": config, "overrides": overrides or [], "metrics": metrics, "utterances": utts}
+
+
+def _levels_for(methods: List[Dict[str, Any]]) -> List[str]:
+    """Level names for one component across runs: the method name, plus the params that tell apart
+    two runs with the same name."""
+    by_name: Dict[str, List[Dict[str, Any]]] = {}
+    for m in methods:
+        by_name.setdefault(m["name"], []).append(m)
+    varying: Dict[str, List[str]] = {}
+    for name, ms in by_name.items():
+        keys = sorted({k for m in ms for k in m if k != "name"})
+        varying[name] = [k for k in keys if len({json.dumps(m.get(k), sort_keys=True) for m in ms}) > 1]
+    out = []
+    for m in methods:
+        keys = varying[m["name"]]
+        if keys:
+            params = ",".join(f"{k}={json.dumps(m.get(k)) if not isinstance(m.get(k), (int, float, str)) else m.get(k)}" for k in keys)
+            out.append(f"{m['name']}({params})")
+        else:
+            out.append(m["name"])
+    return out
+
+
+def _context(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Non-component config that should be equal across a sweep, as `config.<key>.<field>` columns."""
+    ctx: Dict[str, Any] = {}
+    for key in ("model", "data", "decode", "eval"):
+        if isinstance(config.get(key), dict):
+            ctx.update(flatten(config[key], f"config.{key}."))
+    return ctx
+
+
+def _add_derived(row: Dict[str, Any]) -> None:
+    """Report units: WER/CER in percent, size in MB (10^6 bytes), total parameters."""
+    for src, dst in (("wer", "wer_pct"), ("cer", "cer_pct")):
+        if isinstance(row.get(src), (int, float)):
+            row[dst] = 100.0 * row[src]
+    if isinstance(row.get("total_size_bytes"), (int, float)):
+        row["size_mb"] = row["total_size_bytes"] / 1e6
+    params = [row.get(f"components.{c}.params") for c in COMPONENTS if f"components.{c}.params" in row]
+    if params and all(isinstance(p, (int, float)) for p in params):
+        row["params_total"] = float(sum(params))
+
+
+def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
+    """Read a multirun directory (or a single run dir, or a list of run dirs) into a `Sweep`."""
+    if isinstance(source, (str, Path)):
+        root = Path(source)
+        run_dirs = find_run_dirs(root)
+        if not run_dirs:
+            raise FileNotFoundError(f"no run directories (with .hydra/config.yaml) under {root}")
+    else:
+        run_dirs = [Path(p) for p in source]
+        if not run_dirs:
+            raise ValueError("collect() got an empty list of run directories")
+        root = Path(*_common_parts(run_dirs)) if len(run_dirs) > 1 else run_dirs[0].parent
+    problems: List[str] = []
+    rows: List[Dict[str, Any]] = []
+    utterances: Dict[str, pd.DataFrame] = {}
+    methods: Dict[str, List[Dict[str, Any]]] = {c: [] for c in COMPONENTS}
+    for run_dir in run_dirs:
+        run_id = _run_id(run_dir, root)
+        try:
+            run = load_run(run_dir)
+        except Exception as exc:  # one unreadable run must not hide the others
+            problems.append(f"{run_dir}: unreadable ({type(exc).__name__}: {exc})")
+            continue
+        cfg = run["config"]
+        row: Dict[str, Any] = {"run_id": run_id, "run_dir": str(run_dir),
+                               "status": "ok" if run["metrics"] is not None else "failed",
+                               "overrides": " ".join(map(str, run["overrides"]))}
+        for c in COMPONENTS:
+            methods[c].append(_component_method(cfg, c))
+        row.update(_context(cfg))
+        if run["metrics"] is not None:
+            row.update(flatten(run["metrics"]))
+            _add_derived(row)
+        rows.append(row)
+        if run["utterances"] is not None and run["metrics"] is not None:
+            utterances[run_id] = run["utterances"]
+    runs = pd.DataFrame(rows)
+    if runs.empty:
+        raise FileNotFoundError(f"no readable runs under {root}: " + "; ".join(problems))
+    for c in COMPONENTS:
+        runs[c] = _levels_for(methods[c])
+    runs = runs.set_index("run_id", drop=False)
+
+    factors = [c for c in COMPONENTS if runs[c].nunique() > 1]
+    levels = {c: sorted(runs[c].unique(), key=lambda lv: (lv != NONE, lv)) for c in factors}
+    for c in factors:
+        if NONE not in levels[c]:
+            problems.append(f"component {c!r} varies but never runs uncompressed ('none'): "
+                            f"no baseline to attribute its effect against")
+    varying_context = [col for col in runs.columns if col.startswith("config.")
+                       and runs[col].astype(str).nunique() > 1]
+    if varying_context:
+        problems.append("config other than the components varies across runs: " + ", ".join(varying_context)
+                        + " (attribution assumes it is fixed)")
+
+    runs["label"] = [_label(r, factors) for _, r in runs.iterrows()]
+    base = runs[(runs[factors] == NONE).all(axis=1)] if factors else runs
+    baseline: Optional[str] = None
+    base_ok = base[base["status"] == "ok"]
+    if len(base_ok) >= 1:
+        baseline = str(base_ok.index[0])
+        if len(base_ok) > 1:
+            problems.append(f"{len(base_ok)} baseline runs ({', '.join(base_ok.index)}); using {baseline}")
+    else:
+        problems.append("no finished baseline run (every component 'none'): deltas cannot be computed")
+    dup = runs[runs["status"] == "ok"].duplicated(subset=factors, keep=False) if factors else None
+    if dup is not None and dup.any():
+        problems.append("several finished runs share one grid cell: " + ", ".join(runs.index[dup])
+                        + " (the first of each is used)")
+    for p in problems:
+        warnings.warn(p, stacklevel=2)
+    cols = ["run_id", "label", "status"] + list(COMPONENTS)
+    runs = runs[cols + [c for c in runs.columns if c not in cols]]
+    return Sweep(runs=runs, utterances=utterances, factors=factors, levels=levels, baseline=baseline,
+                 varying_context=varying_context, problems=problems, root=root)
+
+
+def _label(row: pd.Series, factors: Iterable[str]) -> str:
+    cut = [f"{c}={row[c]}" for c in factors if row[c] != NONE]
+    return "+".join(cut) if cut else "baseline"
+
+
+def _run_id(run_dir: Path, root: Path) -> str:
+    try:
+        rel = run_dir.resolve().relative_to(root.resolve())
+        return str(rel) if str(rel) != "." else run_dir.name
+    except ValueError:
+        return str(run_dir)
+
+
+def _common_parts(paths: List[Path]) -> List[str]:
+    parts = [p.resolve().parts for p in paths]
+    common = []
+    for items in zip(*parts):
+        if len(set(items)) != 1:
+            break
+        common.append(items[0])
+    return common or ["/"]
+
+
+def is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not (isinstance(x, float) and math.isnan(x))
