@@ -64,6 +64,14 @@ def utterance_rows(levels: Dict[str, int], interaction: bool) -> List[dict]:
 def write_run(run_dir: Path, methods: Dict[str, str], rows: Optional[List[dict]], overrides: Sequence[str]) -> None:
     """One run dir; rows=None writes a failed run (config only, no metrics)."""
     (run_dir / ".hydra").mkdir(parents=True)
+    cfg = config_for(methods)
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
+    if rows is not None:
+        write_results(run_dir, methods, rows)
+
+
+def config_for(methods: Dict[str, str]) -> dict:
     cfg = {
         "model": {"name": "tiny_conformer"}, "data": {"name": "synthetic"},
         "decode": {"beam_size": 5, "ctc_weight": 0.3, "lm_weight": 0.5, "penalty": 0.0},
@@ -71,10 +79,11 @@ def write_run(run_dir: Path, methods: Dict[str, str], rows: Optional[List[dict]]
     }
     for c in COMPONENTS:
         cfg[c] = {"name": methods.get(c, "none"), "targets": [], "ignore": []}
-    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
-    if rows is None:
-        return
+    return cfg
+
+
+def write_results(run_dir: Path, methods: Dict[str, str], rows: List[dict]) -> None:
+    """metrics.json + utterances.jsonl as a finished run writes them."""
     S = sum(r["substitutions"] for r in rows)
     D = sum(r["deletions"] for r in rows)
     I = sum(r["insertions"] for r in rows)

@@ -36,6 +36,7 @@ blocks. Nothing is imputed.
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 from math import factorial
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -234,9 +235,9 @@ def attribute(sweep: Sweep, metrics: Optional[Sequence[str]] = None,
                 stat = samples.stats[metric]
                 cells = np.stack([stat[:, c] if c >= 0 else np.full(stat.shape[0], np.nan) for c in cols], axis=1)
                 boot = apply_terms(cells, coef)
-                with np.errstate(invalid="ignore"):
-                    if not np.all(np.isnan(boot)):
-                        lo, hi = np.nanpercentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
+                with warnings.catch_warnings():  # blocked terms are all-NaN columns, by design
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    lo, hi = np.nanpercentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
                 lo = np.where(np.isnan(point), np.nan, lo)
                 hi = np.where(np.isnan(point), np.nan, hi)
                 n_res = stat.shape[0]
