@@ -27,7 +27,8 @@ import pandas as pd
 
 from asr_compress.analysis.collect import TIME_PARTS, Sweep
 
-# metric -> (numerator column(s) summed, denominator column or None for a per-utterance mean, scale)
+# metric -> (numerator column(s) summed, denominator column or None for a mean over the utterances
+# that have the value, scale); every statistic is sum(w * num) / sum(w * den) for draw counts w
 UTTERANCE_METRICS: Dict[str, Tuple[Tuple[str, ...], Optional[str], float]] = {
     "wer_pct": (("substitutions", "deletions", "insertions"), "n_ref_words", 100.0),
     "cer_pct": (("char_errors",), "n_ref_chars", 100.0),
@@ -102,9 +103,16 @@ def _matrices(sweep: Sweep, run_ids: Sequence[str], ids: Sequence[str], metric: 
         num[j] = u[list(num_cols)].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=len(num_cols))
         if den_col:
             den[j] = pd.to_numeric(u[den_col], errors="coerce")
+    if den_col is None:
+        # a mean per utterance (latency, time parts): utterances without a timing (e.g. warm-up
+        # ones left untimed) are left out of that run's mean: weight 0 in the denominator
+        den = (~np.isnan(num)).astype(float)
+        if (den.sum(axis=1) == 0).any():
+            return None
+        return np.nan_to_num(num), den, scale, True
     if np.isnan(num).any() or np.isnan(den).any():
-        return None  # not measured for some utterance: no CI rather than a wrong one
-    return num, den, scale, den_col is not None
+        return None  # an error count not measured for some utterance: no CI rather than a wrong one
+    return num, den, scale, True
 
 
 def paired_bootstrap(sweep: Sweep, n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05,
@@ -138,15 +146,13 @@ def paired_bootstrap(sweep: Sweep, n_resamples: int = 1000, seed: int = 0, alpha
     while mats and done < n_resamples:
         b = min(CHUNK, n_resamples - done)
         w = resample_counts(len(ids), b, rng)
-        for metric, (num, den, scale, ratio) in mats.items():
-            top = w @ num.T
-            bottom = w @ den.T if ratio else w.sum(axis=1, keepdims=True)
+        for metric, (num, den, scale, _) in mats.items():
             with np.errstate(invalid="ignore", divide="ignore"):
-                chunks[metric].append(scale * top / bottom)
+                chunks[metric].append(scale * (w @ num.T) / (w @ den.T))
         done += b
-    for metric, (num, den, scale, ratio) in mats.items():
+    for metric, (num, den, scale, _) in mats.items():
         stats[metric] = np.vstack(chunks[metric])
-        full[metric] = scale * num.sum(axis=1) / (den.sum(axis=1) if ratio else num.shape[1])
+        full[metric] = scale * num.sum(axis=1) / den.sum(axis=1)
     if "wer_pct" in full and "wer_pct" in sweep.runs:
         for r, j in zip(run_ids, range(len(run_ids))):
             reported = sweep.runs.at[r, "wer_pct"]

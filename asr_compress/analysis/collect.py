@@ -205,6 +205,8 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
                                "overrides": " ".join(map(str, run["overrides"]))}
         for c in COMPONENTS:
             methods[c].append(_component_method(cfg, c))
+            # every method parameter, so runs.csv holds every config choice
+            row.update(flatten({k: v for k, v in methods[c][-1].items() if k != "name"}, f"config.{c}."))
         row.update(_context(cfg))
         if run["metrics"] is not None:
             row.update(flatten(run["metrics"]))
@@ -225,8 +227,10 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
         if NONE not in levels[c]:
             problems.append(f"component {c!r} varies but never runs uncompressed ('none'): "
                             f"no baseline to attribute its effect against")
-    varying_context = [col for col in runs.columns if col.startswith("config.")
+    varying_context = [col for col in runs.columns if col.startswith(("config.model.", "config.data.",
+                                                                       "config.decode.", "config.eval."))
                        and runs[col].astype(str).nunique() > 1]
+    problems += _unplanned(root, runs)
     if varying_context:
         problems.append("config other than the components varies across runs: " + ", ".join(varying_context)
                         + " (attribution assumes it is fixed)")
@@ -251,6 +255,45 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
     runs = runs[cols + [c for c in runs.columns if c not in cols]]
     return Sweep(runs=runs, utterances=utterances, factors=factors, levels=levels, baseline=baseline,
                  varying_context=varying_context, problems=problems, root=root)
+
+
+def planned_levels(sweep_dir: PathLike) -> Dict[str, List[str]]:
+    """Component -> method names the sweep asked for, from Hydra's `multirun.yaml` (empty if absent).
+
+    Reads the command-line sweep (`hydra.overrides.task`, e.g. `encoder=none,int8_dynamic`) and
+    `hydra.sweeper.params` (study presets).
+    """
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        cfg = _read_yaml(path) or {}
+    except Exception:  # noqa: BLE001 - a broken multirun.yaml only loses this cross-check
+        return {}
+    hydra_cfg = cfg.get("hydra") or {}
+    specs: List[str] = list(((hydra_cfg.get("overrides") or {}).get("task")) or [])
+    specs += [f"{k}={v}" for k, v in ((hydra_cfg.get("sweeper") or {}).get("params") or {}).items()]
+    out: Dict[str, List[str]] = {}
+    for spec in specs:
+        key, _, value = str(spec).partition("=")
+        key = key.lstrip("+~")
+        if key.endswith(".name"):
+            key = key[: -len(".name")]
+        if key in COMPONENTS and value:
+            out[key] = [v.strip().strip("'\"") for v in value.split(",")]
+    return out
+
+
+def _unplanned(root: Path, runs: pd.DataFrame) -> List[str]:
+    """Levels the sweep planned that no run directory holds (jobs that never started)."""
+    problems = []
+    for c, levels in planned_levels(root).items():
+        seen = {str(x).split("(")[0] for x in runs[c]}
+        lost = [lv for lv in levels if lv not in seen]
+        if lost:
+            problems.append(f"multirun.yaml plans {c} in {{{', '.join(levels)}}} but no run directory has "
+                            f"{c}={', '.join(lost)} (jobs that never started)")
+    return problems
 
 
 def _label(row: pd.Series, factors: Iterable[str]) -> str:

@@ -158,10 +158,15 @@ def _ci_text(row: pd.Series, unit_fmt: str = "+.2f") -> str:
 
 
 def summary(sweep: Sweep, att: Attribution) -> str:
-    """A few plain-language sentences on the first grid: WER, latency and size, who is responsible."""
+    """A few plain-language sentences per grid: WER, latency and size, and which cut is responsible."""
     if not att.grids:
         return "No component varies in this sweep (or none runs uncompressed), so there is nothing to attribute."
-    g = att.grids[0]
+    if len(att.grids) == 1:
+        return _grid_summary(sweep, att, att.grids[0])
+    return "\n\n".join(f"**Sub-grid `{g.name}`**\n\n" + _grid_summary(sweep, att, g) for g in att.grids)
+
+
+def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
     t = att.table[att.table["grid"] == g.name]
     out: List[str] = []
     base_id, full_id = g.run_ids[0], g.run_ids[-1]

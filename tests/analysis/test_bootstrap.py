@@ -71,3 +71,17 @@ def test_missing_utterances_dropped_and_reported(make_sweep):
     samples = paired_bootstrap(collect(root), n_resamples=10)
     assert samples.n_utterances == 18 and samples.n_dropped == 2
     assert samples.problems
+
+
+def test_untimed_utterances_are_left_out_of_latency_means(make_sweep):
+    import json
+    root = make_sweep()
+    path = root / "0" / "utterances.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    rows[0]["latency_ms"] = None  # e.g. a warm-up utterance left untimed
+    rows[0]["latency_ms"] = None
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    samples = paired_bootstrap(collect(root), n_resamples=50)
+    assert "latency_ms.mean" in samples.stats
+    assert samples.full["latency_ms.mean"][samples.run_index["0"]] == pytest.approx(101.0)
+    assert not np.isnan(samples.stats["latency_ms.mean"]).any()

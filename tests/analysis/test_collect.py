@@ -56,6 +56,7 @@ def test_same_method_with_different_params_are_distinct_levels(make_sweep):
     (root / "2" / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
     sweep = collect(root)
     assert sweep.levels["encoder"] == ["none", "prune(amount=0.3)", "prune(amount=0.5)"]
+    assert sweep.runs.loc["2", "config.encoder.amount"] == 0.5  # runs.csv keeps every config choice
 
 
 def test_not_a_directory(tmp_path):
@@ -63,3 +64,20 @@ def test_not_a_directory(tmp_path):
         find_run_dirs(tmp_path / "nope")
     with pytest.raises(FileNotFoundError, match="no run directories"):
         collect(tmp_path)
+
+
+def test_component_params_in_runs_table_and_not_flagged_as_context(make_sweep):
+    sweep = collect(make_sweep())
+    assert "config.encoder.targets" not in sweep.runs  # lists are not scalars
+    assert sweep.varying_context == []
+
+
+def test_planned_levels_that_never_ran_are_reported(make_sweep):
+    import shutil
+    root = make_sweep(levels={"encoder": ["none", "int8_dynamic"], "lm": ["none", "int8_dynamic"]})
+    (root / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": [
+        "encoder=none,int8_dynamic", "lm=none,int8_dynamic,prune_unstructured"]}}}))
+    sweep = collect(root)
+    assert any("lm=prune_unstructured" in p for p in sweep.problems)
+    shutil.rmtree(root / "1")  # absent cells of observed levels are the grid's job, not this check
+    assert not any("encoder=" in p for p in collect(root).problems)
