@@ -148,7 +148,7 @@ def plot_shapley(att: Attribution, grid: Grid, path: Path) -> Optional[Path]:
         ax.set_title("where the time changed, per time part", fontsize=10.5)
         ax.legend(fontsize=9, loc="best", title="component", title_fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(f"{title}\ncompressed levels: {_levels_text(grid)}", fontsize=11)
     return _save(fig, path)
 
 
@@ -204,7 +204,8 @@ def plot_interactions(att: Attribution, grid: Grid, path: Path,
         cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
         cb.set_label(f"Δ {unit}")
     fig.suptitle("Diagonal: cut alone vs baseline.  Off-diagonal: extra change when both are cut\n"
-                 "(beyond the sum of each alone; 0 = effects add up)", fontsize=10)
+                 "(beyond the sum of each alone; 0 = effects add up; n/a = a run it needs is missing)\n"
+                 f"compressed levels: {_levels_text(grid)}", fontsize=10)
     return _save(fig, path)
 
 
@@ -215,7 +216,7 @@ def plot_time_breakdown(sweep: Sweep, path: Path) -> Optional[Path]:
     if not parts or ok.empty:
         return None
     labels = [short_label(sweep, r) for r in ok.index]
-    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(ok) + 2.0))
+    fig, ax = plt.subplots(figsize=(9.5, 0.45 * len(ok) + 1.6))
     left = np.zeros(len(ok))
     ys = np.arange(len(ok))[::-1]
     for p in parts:
@@ -229,9 +230,14 @@ def plot_time_breakdown(sweep: Sweep, path: Path) -> Optional[Path]:
     ax.set_xlabel("mean time per utterance (ms)")
     ax.set_title("Where the decoding time goes, per run", fontsize=11)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14 if len(ok) > 4 else -0.25), ncol=4, fontsize=8.5,
-              frameon=False)
+    # outside, to the right: never covers a bar, whatever the number of runs
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False, title="time part",
+              title_fontsize=9)
     return _save(fig, path)
+
+
+def _levels_text(grid: Grid) -> str:
+    return ", ".join(f"{ABBREV.get(c, c)}={grid.levels[c]}" for c in grid.factors)
 
 
 def _save(fig, path: Path) -> Path:

@@ -161,5 +161,9 @@ def missing_table(att: Attribution) -> str:
     if att.missing.empty:
         return "None: every cell of the grid has a finished run."
     df = att.missing.copy()
+    note = ""
+    if (df["status"] == "absent").all() and all(c.count("+") >= 1 for c in df["cell"]):
+        note = ("Only runs with two or more components cut are absent, as in a one-at-a-time study: "
+                "run the factorial study (`study=factorial`) for the interaction terms and Shapley values.\n\n")
     df["blocks"] = df["blocks"].str.replace("moebius:", "term:", regex=False)
-    return markdown_table(df[["cell", "status", "run_id", "blocks"]].fillna(NA))
+    return note + markdown_table(df[["cell", "status", "run_id", "blocks"]].fillna(NA))

@@ -182,8 +182,9 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
             if alone["value"].notna().any():
                 parts = [f"cutting the {pretty(c)} alone changed {noun} by {_signed(a['value'], unit)}{_ci_text(a)}"
                          for c, a in alone.iterrows() if not np.isnan(a["value"])]
-                out.append(f"**{noun}**: the all-compressed run is missing, so only one-at-a-time effects are "
-                           f"known (they need not add up): " + "; ".join(parts) + ".")
+                out.append(f"**{noun}**: the sweep has no finished all-compressed run (a one-at-a-time study, or "
+                           f"a failed run), so only one-at-a-time effects are known, and they need not add up: "
+                           + "; ".join(parts) + ".")
             continue
         b = sweep.runs.at[base_id, metric] if g.status[0] == "ok" else np.nan
         f = sweep.runs.at[full_id, metric] if g.status[-1] == "ok" else np.nan

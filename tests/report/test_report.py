@@ -170,3 +170,18 @@ def test_callback_fires_at_the_end_of_a_real_hydra_multirun(tmp_path):
     assert "Report written" in proc.stdout + proc.stderr
     att = pd.read_csv(sweep / "attribution.csv").query("metric == 'wer_pct' and kind == 'shapley'")
     assert dict(zip(att["term"], att["value"])) == pytest.approx({"encoder": 2.5, "lm": 3.5})
+
+
+def test_report_three_levels_and_one_at_a_time(make_sweep):
+    three = make_sweep("three", levels={"encoder": ["none", "int8_dynamic", "prune"], "lm": ["none", "int8_dynamic"]})
+    text = write_report(three, n_resamples=20, plots_enabled=False).read_text()
+    assert "**Sub-grid `encoder=prune,lm=int8_dynamic`**" in text
+    assert "cutting the encoder cost 5.00 points of the 8.50 points" in text  # prune doubles the encoder errors
+    oat = make_sweep("oat")
+    import shutil
+    for num in ("3", "5", "6", "7"):
+        shutil.rmtree(oat / num)
+    text = write_report(oat, n_resamples=20, plots_enabled=False).read_text()
+    assert "only one-at-a-time effects are known" in text
+    assert "cutting the LM alone changed WER by +3.50 points" in text
+    assert "as in a one-at-a-time study" in text
