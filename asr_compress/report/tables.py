@@ -147,6 +147,8 @@ def metrics_shapley_table(att: Attribution, grid: str, metrics: Sequence[str]) -
         for c in g.factors:
             row[pretty(c)] = _with_ci(m[(m["kind"] == "shapley") & (m["term"] == c)].iloc[0])
         rows.append(row)
+    if not rows:
+        return ""
     return markdown_table(pd.DataFrame(rows), align=["---"] + ["---:"] * (len(g.factors) + 1))
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from asr_compress.analysis.attribution import Attribution, Grid, attribute
 from asr_compress.analysis.bootstrap import BootstrapSamples, paired_bootstrap
+from asr_compress import COMPONENTS
 from asr_compress.analysis.collect import NONE, Sweep, collect
 from asr_compress.analysis.utterances import broken_utterances, error_shift, group_wer
 from asr_compress.report import plots
@@ -140,6 +141,9 @@ def _setup(sweep: Sweep, samples: BootstrapSamples, n_resamples: int, seed: int)
         f"seed {seed}, 95% percentile intervals" + (f" ({samples.n_dropped} utterances not in every run left out)"
                                                   if samples.n_dropped else ""),
     ]
+    fixed = [f"{pretty(c)}={first[c]}" for c in COMPONENTS if c not in sweep.factors and first[c] != NONE]
+    if fixed:
+        lines.append("- compressed in every run (part of the baseline): " + ", ".join(fixed))
     if sweep.varying_context:
         lines.append("- **warning**: config other than the components varies: " + ", ".join(sweep.varying_context))
     return "\n".join(lines)
@@ -240,6 +244,11 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
                     sents.append(f"the {pretty(c)} cut saved no time in any part")
         if sents:
             out.append("**Where the time went** (Shapley, time breakdown): " + "; ".join(sents) + ".")
+    if not out:
+        why = ("no run of this grid finished" if "ok" not in g.status else
+               "the baseline (nothing compressed) did not finish" if g.status[0] != "ok" else
+               "no run with a component cut finished")
+        out.append(f"Nothing can be attributed: {why}. See Missing runs and Warnings below.")
     return "\n\n".join(out)
 
 
@@ -291,9 +300,9 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
         for metric in ("wer_pct", "latency_ms.mean"):
             if metric in set(att.table["metric"]):
                 s += [f"**{METRIC_NAMES.get(metric, metric)}**", "", shapley_table(att, g.name, metric), ""]
-        s += ["**Shapley values for every metric** (total change and each component's share)", "",
-              metrics_shapley_table(att, g.name, [m for m in SUMMARY_METRICS
-                                                   if m in set(att.table["metric"])]), ""]
+        every = metrics_shapley_table(att, g.name, [m for m in SUMMARY_METRICS if m in set(att.table["metric"])])
+        if every:
+            s += ["**Shapley values for every metric** (total change and each component's share)", "", every, ""]
     s += ["## Per utterance", ""]
     shift = error_shift(sweep)
     if len(shift):

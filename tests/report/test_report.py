@@ -185,3 +185,13 @@ def test_report_three_levels_and_one_at_a_time(make_sweep):
     assert "only one-at-a-time effects are known" in text
     assert "cutting the LM alone changed WER by +3.50 points" in text
     assert "as in a one-at-a-time study" in text
+
+
+def test_report_when_every_run_failed_says_why(make_sweep):
+    import itertools
+    levels = {"encoder": ["none", "int8_dynamic"], "lm": ["none", "int8_dynamic"]}
+    root = make_sweep(levels=levels, failed=list(itertools.product(*levels.values())))
+    text = write_report(root, n_resamples=10, plots_enabled=False).read_text()
+    assert "Nothing can be attributed: no run of this grid finished" in text
+    assert "runs: 4 found, 0 finished, 4 failed" in text
+    assert "||" not in text
