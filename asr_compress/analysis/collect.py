@@ -62,6 +62,18 @@ class Sweep:
         """The runs that finished (have metrics.json)."""
         return self.runs[self.runs["status"] == "ok"]
 
+    def utterance_table(self) -> pd.DataFrame:
+        """All per-utterance rows of all runs in one long table, with run_id, label and the factors."""
+        parts = []
+        for run_id, df in self.utterances.items():
+            info = self.runs.loc[run_id, ["label", *self.factors]]
+            parts.append(df.assign(run_id=run_id, **{k: info[k] for k in info.index}))
+        if not parts:
+            return pd.DataFrame(columns=["run_id", "label", *self.factors, "id"])
+        long = pd.concat(parts, ignore_index=True)
+        front = ["run_id", "label", *self.factors]
+        return long[front + [c for c in long.columns if c not in front]]
+
 
 def find_run_dirs(sweep_dir: PathLike) -> List[Path]:
     """Run directories under `sweep_dir`: itself if it is a run, else its subdirs with `.hydra/`.
@@ -247,7 +259,7 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
         problems.append("no finished baseline run (every component 'none'): deltas cannot be computed")
     dup = runs[runs["status"] == "ok"].duplicated(subset=factors, keep=False) if factors else None
     if dup is not None and dup.any():
-        problems.append("several finished runs share one grid cell: " + ", ".join(runs.index[dup])
+        problems.append("several finished runs share one grid cell: " + ", ".join(dup.index[dup])
                         + " (the first of each is used)")
     for p in problems:
         warnings.warn(p, stacklevel=2)

@@ -81,3 +81,20 @@ def test_planned_levels_that_never_ran_are_reported(make_sweep):
     assert any("lm=prune_unstructured" in p for p in sweep.problems)
     shutil.rmtree(root / "1")  # absent cells of observed levels are the grid's job, not this check
     assert not any("encoder=" in p for p in collect(root).problems)
+
+
+def test_duplicate_cells_next_to_failed_runs_are_reported(make_sweep):
+    import shutil
+    root = make_sweep(failed=[("none", "none", "int8_dynamic")])
+    shutil.copytree(root / "7", root / "8")
+    sweep = collect(root)
+    assert any("share one grid cell: 7, 8" in p for p in sweep.problems)
+
+
+def test_utterance_table_is_long_and_tagged(make_sweep):
+    sweep = collect(make_sweep())
+    long = sweep.utterance_table()
+    assert len(long) == 8 * 20
+    assert list(long.columns[:5]) == ["run_id", "label", "encoder", "decoder", "lm"]
+    one = long[(long["label"] == "lm=int8_dynamic") & (long["id"] == "utt03")].iloc[0]
+    assert one["insertions"] == 1 and one["time_breakdown_ms.lm"] == pytest.approx(12.5)
