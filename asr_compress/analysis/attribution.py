@@ -29,7 +29,8 @@ split into 2-level sub-grids, one per choice of a compressed level for each comp
 names the choice. Each non-`none` level is thus attributed against `none` with the other
 components at one of their levels; cells are shared between sub-grids.
 
-Missing cells (failed or absent runs, or a metric not measured in a run): the terms that need
+Missing cells (failed or absent runs, a metric not measured in a run, or a timing taken on another
+machine than the baseline's, since timings are never compared across machines): the terms that need
 them are NaN and `blocked_by` names the cells; `missing` lists each missing cell with the terms it
 blocks. Nothing is imputed.
 """
@@ -44,7 +45,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep
+from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, same_machine_as_baseline
 
 # Metrics attributed by default (those present in the runs table); units are in the names:
 # WER/CER in percentage points, times in ms per utterance, size in MB (10^6 bytes).
@@ -192,16 +193,28 @@ def grids(sweep: Sweep) -> List[Grid]:
     return out
 
 
-def cell_values(sweep: Sweep, grid: Grid, metric: str) -> np.ndarray:
-    """Metric value per cell (NaN where the run is missing/failed or did not measure it)."""
+TIMING_PREFIXES = ("latency_ms.", "time_breakdown_ms.", "rtf", "utt_per_s")
+
+
+def cell_values(sweep: Sweep, grid: Grid, metric: str) -> Tuple[np.ndarray, List[str]]:
+    """Metric value per cell and, where it is NaN, why: the run status ("failed", "absent"),
+    "not measured", or "timed on another machine" (timings are never compared across machines)."""
     vals = np.full(1 << grid.k, np.nan)
-    if metric not in sweep.runs:
-        return vals
+    why = [st if st != "ok" else "" for st in grid.status]
+    same = same_machine_as_baseline(sweep)
+    timing = metric.startswith(TIMING_PREFIXES)
     for m, (rid, st) in enumerate(zip(grid.run_ids, grid.status)):
-        if st == "ok":
-            x = pd.to_numeric(pd.Series([sweep.runs.at[rid, metric]]), errors="coerce").iloc[0]
-            vals[m] = float(x)
-    return vals
+        if st != "ok":
+            continue
+        if timing and not same.get(rid, True):
+            why[m] = "timed on another machine"
+            continue
+        x = pd.to_numeric(pd.Series([sweep.runs.at[rid, metric]]), errors="coerce").iloc[0] \
+            if metric in sweep.runs else np.nan
+        vals[m] = float(x)
+        if np.isnan(vals[m]):
+            why[m] = "not measured"
+    return vals, why
 
 
 def attribute(sweep: Sweep, metrics: Optional[Sequence[str]] = None,
@@ -225,13 +238,13 @@ def attribute(sweep: Sweep, metrics: Optional[Sequence[str]] = None,
                 missing_rows.append({"grid": g.name, "cell": g.cell_label(m), "status": st,
                                      "run_id": g.run_ids[m], "blocks": "; ".join(blocked)})
         for metric in metrics:
-            vals = cell_values(sweep, g, metric)
+            vals, why = cell_values(sweep, g, metric)
             point = apply_terms(vals, coef)
             lo = hi = np.full(len(terms), np.nan)
             n_res = 0
             if samples is not None and metric in samples.stats:
-                cols = [samples.run_index.get(r, -1) if st == "ok" else -1
-                        for r, st in zip(g.run_ids, g.status)]
+                cols = [samples.run_index.get(r, -1) if not np.isnan(v) else -1
+                        for r, v in zip(g.run_ids, vals)]
                 stat = samples.stats[metric]
                 cells = np.stack([stat[:, c] if c >= 0 else np.full(stat.shape[0], np.nan) for c in cols], axis=1)
                 boot = apply_terms(cells, coef)
@@ -242,8 +255,8 @@ def attribute(sweep: Sweep, metrics: Optional[Sequence[str]] = None,
                 hi = np.where(np.isnan(point), np.nan, hi)
                 n_res = stat.shape[0]
             for j, t in enumerate(terms):
-                blocked_by = [f"{g.cell_label(m)} ({'not measured' if g.status[m] == 'ok' else g.status[m]})"
-                              for m in range(len(vals)) if uses[j, m] and np.isnan(vals[m])]
+                blocked_by = [f"{g.cell_label(m)} ({why[m]})" for m in range(len(vals))
+                              if uses[j, m] and np.isnan(vals[m])]
                 rows.append({"grid": g.name, "metric": metric, "kind": t.kind, "term": t.name, "order": t.order,
                              "components": "+".join(t.components), "value": point[j], "ci_low": lo[j],
                              "ci_high": hi[j], "n_resamples": n_res, "blocked_by": "; ".join(blocked_by)})

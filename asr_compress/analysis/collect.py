@@ -308,6 +308,22 @@ def _unplanned(root: Path, runs: pd.DataFrame) -> List[str]:
     return problems
 
 
+MACHINE_KEYS = ("environment.cpu", "environment.device", "environment.num_threads", "environment.platform")
+
+
+def same_machine_as_baseline(sweep: Sweep) -> pd.Series:
+    """Per run: timed on the baseline's machine (cpu, device, threads, platform)? Unknown counts as same."""
+    runs = sweep.runs
+    same = pd.Series(True, index=runs.index)
+    if sweep.baseline is None:
+        return same
+    for key in MACHINE_KEYS:
+        if key in runs:
+            base = runs.at[sweep.baseline, key]
+            same &= runs[key].isna() | (runs[key].astype(str) == str(base)) | pd.isna(base)
+    return same
+
+
 def _label(row: pd.Series, factors: Iterable[str]) -> str:
     cut = [f"{c}={row[c]}" for c in factors if row[c] != NONE]
     return "+".join(cut) if cut else "baseline"

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from asr_compress.analysis.attribution import Attribution
-from asr_compress.analysis.collect import Sweep
+from asr_compress.analysis.collect import Sweep, same_machine_as_baseline
 
 NA = "n/a"
 
@@ -73,6 +73,7 @@ def _num(row: pd.Series, key: str) -> float:
 def wer_table(sweep: Sweep) -> str:
     """|run|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err| in percent (ESPnet style), plus params, size, speed, memory."""
     rows = []
+    speedup = _speedups(sweep)
     for rid, r in sweep.runs.iterrows():
         snt, wrd = _num(r, "n_utterances"), _num(r, "n_words")
         pct = (lambda k: 100.0 * _num(r, k) / wrd if wrd else np.nan)
@@ -85,7 +86,8 @@ def wer_table(sweep: Sweep) -> str:
             "Ins": pct("insertions"), "Err": err,
             "S.Err": 100.0 * _num(r, "sentence_errors") / snt if snt else np.nan,
             "Params (M)": _num(r, "params_total") / 1e6, "Size (MB)": _num(r, "size_mb"),
-            "Latency (ms/utt)": _num(r, "latency_ms.mean"), "RTF": _num(r, "rtf"),
+            "Latency (ms/utt)": _num(r, "latency_ms.mean"), "Speed-up": speedup.get(rid, np.nan),
+            "RTF": _num(r, "rtf"),
             "Peak RSS (MB)": _num(r, "peak_rss_mb"),
         })
     df = pd.DataFrame(rows)
@@ -93,8 +95,18 @@ def wer_table(sweep: Sweep) -> str:
     formats = {c: f1 for c in ("Corr", "Sub", "Del", "Ins", "Err", "S.Err", "Latency (ms/utt)")}
     formats.update({"Snt": lambda x: fmt(x, ".0f"), "Wrd": lambda x: fmt(x, ".0f"),
                     "Params (M)": lambda x: fmt(x, ".2f"), "Size (MB)": lambda x: fmt(x, ".2f"),
-                    "RTF": lambda x: fmt(x, ".3f"), "Peak RSS (MB)": lambda x: fmt(x, ".0f")})
+                    "RTF": lambda x: fmt(x, ".3f"), "Peak RSS (MB)": lambda x: fmt(x, ".0f"),
+                    "Speed-up": lambda x: NA if fmt(x) == NA else fmt(x, ".2f") + "x"})
     return markdown_table(df, formats)
+
+
+def _speedups(sweep: Sweep) -> Dict[str, float]:
+    """Baseline mean latency / run mean latency, only for runs timed on the baseline's machine."""
+    if sweep.baseline is None or "latency_ms.mean" not in sweep.runs:
+        return {}
+    lat = pd.to_numeric(sweep.runs["latency_ms.mean"], errors="coerce")
+    same = same_machine_as_baseline(sweep)
+    return {rid: (lat[sweep.baseline] / lat[rid] if same[rid] and lat[rid] > 0 else np.nan) for rid in lat.index}
 
 
 def _grid_table(att: Attribution, grid: str) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import pandas as pd
 from asr_compress.analysis.attribution import Attribution, Grid, attribute
 from asr_compress.analysis.bootstrap import BootstrapSamples, paired_bootstrap
 from asr_compress import COMPONENTS
-from asr_compress.analysis.collect import NONE, Sweep, collect
+from asr_compress.analysis.collect import NONE, Sweep, collect, same_machine_as_baseline
 from asr_compress.analysis.utterances import broken_utterances, error_shift, group_wer
 from asr_compress.report import plots
 from asr_compress.report.tables import (
@@ -86,8 +86,23 @@ def _grid_note(att: Attribution, g: Grid) -> str:
     return "" if len(att.grids) == 1 else f" ({g.name})"
 
 
+def _add_speedups(sweep: Sweep, runs: pd.DataFrame) -> pd.DataFrame:
+    """speedup.<timing> = baseline time / run time (>1 is faster); NaN across machines (never compared)."""
+    if sweep.baseline is None:
+        return runs
+    same = same_machine_as_baseline(sweep)
+    cols = ["latency_ms.mean"] + [c for c in runs.columns if c.startswith("time_breakdown_ms.")]
+    for col in cols:
+        if col in runs:
+            base = pd.to_numeric(pd.Series([runs.at[sweep.baseline, col]]), errors="coerce").iloc[0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = base / pd.to_numeric(runs[col], errors="coerce")
+            runs[f"speedup.{col}"] = ratio.where(same)
+    return runs
+
+
 def _runs_with_cis(sweep: Sweep, samples: BootstrapSamples) -> pd.DataFrame:
-    runs = sweep.runs.copy()
+    runs = _add_speedups(sweep, sweep.runs.copy())
     ci = samples.run_ci()
     d = samples.delta_ci()
     for metric in ("wer_pct", "latency_ms.mean"):

@@ -148,3 +148,15 @@ def test_apply_terms_never_imputes():
     assert named[("moebius", "b")] == pytest.approx(2.0)
     assert np.isnan(named[("moebius", "a")]) and np.isnan(named[("shapley", "b")])
     assert named[("total", "total")] == pytest.approx(3.0)
+
+
+def test_timings_from_another_machine_block_timing_terms_only(make_sweep):
+    import json
+    root = make_sweep()
+    m = json.loads((root / "5" / "metrics.json").read_text())
+    m["environment"]["cpu"] = "A faster CPU"
+    (root / "5" / "metrics.json").write_text(json.dumps(m))
+    att = attribute(collect(root))
+    lat = att.table[(att.table["metric"] == "latency_ms.mean") & (att.table["kind"] == "shapley")]
+    assert lat["value"].isna().all() and lat["blocked_by"].str.contains("timed on another machine").all()
+    assert att.table[(att.table["metric"] == "wer_pct")]["value"].notna().all()  # accuracy is comparable

@@ -195,3 +195,17 @@ def test_report_when_every_run_failed_says_why(make_sweep):
     assert "Nothing can be attributed: no run of this grid finished" in text
     assert "runs: 4 found, 0 finished, 4 failed" in text
     assert "||" not in text
+
+
+def test_speedups_only_on_the_baselines_machine(make_sweep):
+    root = make_sweep()
+    m = json.loads((root / "3" / "metrics.json").read_text())
+    m["environment"]["num_threads"] = 2
+    (root / "3" / "metrics.json").write_text(json.dumps(m))
+    write_report(root, n_resamples=10, plots_enabled=False)
+    runs = pd.read_csv(root / "runs.csv", dtype={"run_id": str}).set_index("run_id")
+    assert runs.loc["2", "speedup.latency_ms.mean"] == pytest.approx(101.0 / 82.5)
+    assert runs.loc["2", "speedup.time_breakdown_ms.decoder"] == pytest.approx(2.0)
+    assert np.isnan(runs.loc["3", "speedup.latency_ms.mean"])  # other thread count: never compared
+    table = wer_table(collect(root))
+    assert "|Speed-up|" in table and "1.22x" in table
