@@ -119,25 +119,24 @@ def shapley_table(att: Attribution, grid: str, metric: str) -> str:
     t = t[t["metric"] == metric]
     rows = []
     g = next(g for g in att.grids if g.name == grid)
+    sv = lambda x: fmt(x, "+.2f")  # noqa: E731  (NaN -> n/a: blocked; "" below: does not apply)
     for c in g.factors:
         sh = t[(t["kind"] == "shapley") & (t["term"] == c)].iloc[0]
         al = t[(t["kind"] == "moebius") & (t["term"] == c)].iloc[0]
         me = t[(t["kind"] == "main_effect") & (t["term"] == c)].iloc[0]
-        rows.append({"term": f"{pretty(c)} ({g.levels[c]})", "Shapley": sh["value"],
-                     "Shapley 95% CI": fmt_ci(sh["ci_low"], sh["ci_high"]), "alone vs baseline": al["value"],
-                     "alone 95% CI": fmt_ci(al["ci_low"], al["ci_high"]), "main effect": me["value"]})
+        rows.append({"term": f"{pretty(c)} ({g.levels[c]})", "Shapley": sv(sh["value"]),
+                     "Shapley 95% CI": fmt_ci(sh["ci_low"], sh["ci_high"]), "alone vs baseline": sv(al["value"]),
+                     "alone 95% CI": fmt_ci(al["ci_low"], al["ci_high"]), "main effect": sv(me["value"])})
     for _, x in t[(t["kind"] == "moebius") & (t["order"] >= 2)].iterrows():
         name = " x ".join(pretty(c) for c in x["components"].split("+"))
-        rows.append({"term": f"interaction {name}", "Shapley": np.nan, "Shapley 95% CI": "",
-                     "alone vs baseline": x["value"], "alone 95% CI": fmt_ci(x["ci_low"], x["ci_high"]),
-                     "main effect": np.nan})
+        rows.append({"term": f"interaction {name}", "Shapley": "", "Shapley 95% CI": "",
+                     "alone vs baseline": sv(x["value"]), "alone 95% CI": fmt_ci(x["ci_low"], x["ci_high"]),
+                     "main effect": ""})
     tot = t[t["kind"] == "total"].iloc[0]
-    rows.append({"term": "**total (all cut vs baseline)**", "Shapley": tot["value"],
-                 "Shapley 95% CI": fmt_ci(tot["ci_low"], tot["ci_high"]), "alone vs baseline": np.nan,
-                 "alone 95% CI": "", "main effect": np.nan})
-    df = pd.DataFrame(rows)
-    sp = lambda x: "" if isinstance(x, float) and np.isnan(x) else fmt(x, "+.2f")  # noqa: E731
-    out = markdown_table(df, {"Shapley": sp, "alone vs baseline": sp, "main effect": sp})
+    rows.append({"term": "**total (all cut vs baseline)**", "Shapley": sv(tot["value"]),
+                 "Shapley 95% CI": fmt_ci(tot["ci_low"], tot["ci_high"]), "alone vs baseline": "",
+                 "alone 95% CI": "", "main effect": ""})
+    out = markdown_table(pd.DataFrame(rows), align=["---", "---:", "---", "---:", "---", "---:"])
     blocked = t[t["blocked_by"] != ""]
     if len(blocked):
         cells = sorted({c for b in blocked["blocked_by"] for c in b.split("; ")})
