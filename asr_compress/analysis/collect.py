@@ -17,13 +17,11 @@ name with different parameters (prune amount 0.3 vs 0.5), the level becomes
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -346,6 +344,3 @@ def _common_parts(paths: List[Path]) -> List[str]:
         common.append(items[0])
     return common or ["/"]
 
-
-def is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not (isinstance(x, float) and math.isnan(x))

@@ -9,7 +9,7 @@ short names are spelled out in the report's tables.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Optional, Sequence
 
 import matplotlib
 

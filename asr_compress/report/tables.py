@@ -8,7 +8,7 @@ Numbers that were not measured are written `n/a`, never 0.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
