@@ -9,8 +9,9 @@ Wire it in the main config (or on the command line):
           # out_dir: results/my_study   # default: the sweep dir itself
 
 The runs are already safe on disk when the callback fires, so a failing report does not fail the
-sweep: it is logged at ERROR level with the traceback and the command that retries it
-(`raise_on_error=true` turns it into a failure instead, e.g. for CI).
+sweep: it is logged at ERROR level with the traceback and the command that retries it. (Hydra 1.3
+itself catches exceptions from callbacks and turns them into a mere warning, so re-raising would
+not fail the sweep either; logging clearly is the only signal that reliably reaches the user.)
 """
 from __future__ import annotations
 
@@ -26,11 +27,10 @@ log = logging.getLogger(__name__)
 
 class ReportCallback(Callback):
     def __init__(self, out_dir: Optional[str] = None, n_resamples: int = 1000, seed: int = 0,
-                 raise_on_error: bool = False, plots: bool = True) -> None:
+                 plots: bool = True) -> None:
         self.out_dir = out_dir
         self.n_resamples = n_resamples
         self.seed = seed
-        self.raise_on_error = raise_on_error
         self.plots = plots
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -44,7 +44,5 @@ class ReportCallback(Callback):
             retry = f"asr-compress-report {sweep_dir}" + (f" --out {self.out_dir}" if self.out_dir else "")
             log.exception("REPORT FAILED for sweep %s (%s: %s); the runs are intact, retry with: %s",
                           sweep_dir, type(exc).__name__, exc, retry)
-            if self.raise_on_error:
-                raise
             return
         log.info("Report written: %s", path)

@@ -124,11 +124,10 @@ def test_callback_writes_report_and_logs_failures(make_sweep, tmp_path, caplog):
     cb.on_multirun_end(bad)  # logged, not raised: the runs are already on disk
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors and "REPORT FAILED" in errors[0].getMessage() and "gone" in errors[0].getMessage()
-    with pytest.raises(FileNotFoundError):
-        ReportCallback(raise_on_error=True).on_multirun_end(bad)
 
 
-def test_callback_fires_at_the_end_of_a_real_hydra_multirun(tmp_path):
+@pytest.mark.parametrize("breaks", [False, True])
+def test_callback_fires_at_the_end_of_a_real_hydra_multirun(tmp_path, breaks):
     """A tiny Hydra app with the callback wired as the main config would; 4 jobs, then the report."""
     tests_dir = Path(__file__).resolve().parents[1]
     (tmp_path / "conf").mkdir()
@@ -162,10 +161,19 @@ def test_callback_fires_at_the_end_of_a_real_hydra_multirun(tmp_path):
         main()
     """))
     sweep = tmp_path / "multirun"
+    extra = []
+    if breaks:  # an output dir that cannot be created: the report fails, loudly, the sweep does not
+        (tmp_path / "a_file").write_text("")
+        extra = [f"+hydra.callbacks.report.out_dir={tmp_path / 'a_file' / 'report'}"]
     proc = subprocess.run([sys.executable, str(tmp_path / "app.py"), "-m", "encoder=none,int8_dynamic",
-                           "lm=none,int8_dynamic", f"hydra.sweep.dir={sweep}"],
+                           "lm=none,int8_dynamic", f"hydra.sweep.dir={sweep}", *extra],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    if breaks:
+        log = proc.stdout + proc.stderr
+        assert "REPORT FAILED" in log and "retry with: asr-compress-report" in log, log[-3000:]
+        assert (sweep / "3" / "metrics.json").is_file()
+        return
     assert (sweep / "REPORT.md").is_file(), proc.stderr[-3000:]
     assert "Report written" in proc.stdout + proc.stderr
     att = pd.read_csv(sweep / "attribution.csv").query("metric == 'wer_pct' and kind == 'shapley'")
