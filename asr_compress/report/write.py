@@ -251,12 +251,13 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
                 if len(row) and not np.isnan(row["value"].iloc[0]):
                     vals[p] = row["value"].iloc[0]
             if vals:
-                p = min(vals, key=vals.get)
-                if vals[p] < 0:
-                    sents.append(f"the {pretty(c)} cut saved {abs(vals[p]):.1f} ms/utt in "
-                                 f"{plots.PART_NAMES[p]}")
-                else:
-                    sents.append(f"the {pretty(c)} cut saved no time in any part")
+                p = max(vals, key=lambda k: abs(vals[k]))  # the part that moved most, either way
+                if abs(vals[p]) < 0.05:
+                    sents.append(f"the {pretty(c)} cut changed no time part by 0.05 ms/utt or more")
+                elif vals[p] < 0:
+                    sents.append(f"the {pretty(c)} cut saved {abs(vals[p]):.1f} ms/utt in {plots.PART_NAMES[p]}")
+                else:  # compressed but slower (e.g. int8 kernels on a small CPU model): say so plainly
+                    sents.append(f"the {pretty(c)} cut made {plots.PART_NAMES[p]} SLOWER by {vals[p]:.1f} ms/utt")
         if sents:
             out.append("**Where the time went** (Shapley, time breakdown): " + "; ".join(sents) + ".")
     if not out:

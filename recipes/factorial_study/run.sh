@@ -15,6 +15,7 @@ stop_stage=4
 methods=int8_dynamic     # comma-separated; each is crossed with `none` for every component
 extra=""                 # more Hydra overrides for every run (data, threads, ...)
 resamples=1000           # bootstrap resamples for the confidence intervals
+# PYTHON (environment): the interpreter with asr_compress installed; default `python`
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -48,7 +49,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     echo "  run ${name}"
     asr-compress -m ${overrides} ${extra} hydra.sweep.dir="${exp}/one_at_a_time" \
       hydra.sweep.subdir="${name}" </dev/null
-  done < <(python -m asr_compress.analysis.studies one_at_a_time --methods "${methods}")
+  done < <("${PYTHON:-python}" -m asr_compress.analysis.studies one_at_a_time --methods "${methods}")
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then

@@ -217,3 +217,14 @@ def test_speedups_only_on_the_baselines_machine(make_sweep):
     assert np.isnan(runs.loc["3", "speedup.latency_ms.mean"])  # other thread count: never compared
     table = wer_table(collect(root))
     assert "|Speed-up|" in table and "1.22x" in table
+
+
+def test_summary_says_when_a_cut_made_decoding_slower(make_sweep):
+    root = make_sweep()
+    for num in ("4", "5", "6", "7"):  # every run with the encoder cut: encoder forward 10 ms slower
+        m = json.loads((root / num / "metrics.json").read_text())
+        m["time_breakdown_ms"]["encoder"] += 10.0
+        m["latency_ms"]["mean"] += 10.0
+        (root / num / "metrics.json").write_text(json.dumps(m))
+    text = write_report(root, n_resamples=10, plots_enabled=False).read_text()
+    assert "the encoder cut made encoder forward SLOWER by 8.0 ms/utt" in text
