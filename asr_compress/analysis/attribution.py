@@ -29,9 +29,9 @@ split into 2-level sub-grids, one per choice of a compressed level for each comp
 names the choice. Each non-`none` level is thus attributed against `none` with the other
 components at one of their levels; cells are shared between sub-grids.
 
-Missing cells (failed or absent runs, a metric not measured in a run, or a timing taken on another
-machine than the baseline's, since timings are never compared across machines): the terms that need
-them are NaN and `blocked_by` names the cells; `missing` lists each missing cell with the terms it
+Missing cells (failed or absent runs, a metric not measured in a run, a timing taken on another
+machine than the baseline's, or a timing of a run with a `simulated` kernel, which runs dense float32
+and is no speed-up): the terms that need them are NaN and `blocked_by` names the cells; `missing` lists each missing cell with the terms it
 blocks. Nothing is imputed.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, same_machine_as_baseline
+from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, same_machine_as_baseline, simulated_runs
 
 # Metrics attributed by default (those present in the runs table); units are in the names:
 # WER/CER in percentage points, times in ms per utterance, size in MB (10^6 bytes).
@@ -202,12 +202,16 @@ def cell_values(sweep: Sweep, grid: Grid, metric: str) -> Tuple[np.ndarray, List
     vals = np.full(1 << grid.k, np.nan)
     why = [st if st != "ok" else "" for st in grid.status]
     same = same_machine_as_baseline(sweep)
+    simulated = simulated_runs(sweep)
     timing = metric.startswith(TIMING_PREFIXES)
     for m, (rid, st) in enumerate(zip(grid.run_ids, grid.status)):
         if st != "ok":
             continue
         if timing and not same.get(rid, True):
             why[m] = "timed on another machine"
+            continue
+        if timing and simulated.get(rid, False):
+            why[m] = "simulated kernel: timing is not a speed-up"
             continue
         x = pd.to_numeric(pd.Series([sweep.runs.at[rid, metric]]), errors="coerce").iloc[0] \
             if metric in sweep.runs else np.nan

@@ -322,6 +322,15 @@ def same_machine_as_baseline(sweep: Sweep) -> pd.Series:
     return same
 
 
+def simulated_runs(sweep: Sweep) -> pd.Series:
+    """Per run: does any component report `kernel: simulated`? Such a run reproduces the accuracy of a
+    method but runs dense float32 kernels, so its timings must never be read as a speed-up."""
+    cols = [f"components.{c}.kernel" for c in COMPONENTS if f"components.{c}.kernel" in sweep.runs]
+    if not cols:
+        return pd.Series(False, index=sweep.runs.index)
+    return (sweep.runs[cols].astype(str) == "simulated").any(axis=1)
+
+
 def _label(row: pd.Series, factors: Iterable[str]) -> str:
     cut = [f"{c}={row[c]}" for c in factors if row[c] != NONE]
     return "+".join(cut) if cut else "baseline"

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from asr_compress.analysis.attribution import Attribution
-from asr_compress.analysis.collect import Sweep, same_machine_as_baseline
+from asr_compress.analysis.collect import Sweep, same_machine_as_baseline, simulated_runs
 
 NA = "n/a"
 
@@ -96,17 +96,20 @@ def wer_table(sweep: Sweep) -> str:
     formats.update({"Snt": lambda x: fmt(x, ".0f"), "Wrd": lambda x: fmt(x, ".0f"),
                     "Params (M)": lambda x: fmt(x, ".2f"), "Size (MB)": lambda x: fmt(x, ".2f"),
                     "RTF": lambda x: fmt(x, ".3f"), "Peak RSS (MB)": lambda x: fmt(x, ".0f"),
-                    "Speed-up": lambda x: NA if fmt(x) == NA else fmt(x, ".2f") + "x"})
+                    "Speed-up": lambda x: x if isinstance(x, str) else NA if fmt(x) == NA else fmt(x, ".2f") + "x"})
     return markdown_table(df, formats)
 
 
 def _speedups(sweep: Sweep) -> Dict[str, float]:
-    """Baseline mean latency / run mean latency, only for runs timed on the baseline's machine."""
+    """Baseline mean latency / run mean latency, only for runs timed on the baseline's machine;
+    "simulated" for runs whose compressed kernels are simulated (dense float32 timing)."""
     if sweep.baseline is None or "latency_ms.mean" not in sweep.runs:
         return {}
     lat = pd.to_numeric(sweep.runs["latency_ms.mean"], errors="coerce")
     same = same_machine_as_baseline(sweep)
-    return {rid: (lat[sweep.baseline] / lat[rid] if same[rid] and lat[rid] > 0 else np.nan) for rid in lat.index}
+    sim = simulated_runs(sweep)
+    return {rid: ("simulated" if sim[rid] else lat[sweep.baseline] / lat[rid] if same[rid] and lat[rid] > 0
+                  else np.nan) for rid in lat.index}
 
 
 def _grid_table(att: Attribution, grid: str) -> pd.DataFrame:

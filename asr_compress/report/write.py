@@ -19,7 +19,7 @@ import pandas as pd
 from asr_compress.analysis.attribution import Attribution, Grid, attribute
 from asr_compress.analysis.bootstrap import BootstrapSamples, paired_bootstrap
 from asr_compress import COMPONENTS
-from asr_compress.analysis.collect import NONE, Sweep, collect, same_machine_as_baseline
+from asr_compress.analysis.collect import NONE, Sweep, collect, same_machine_as_baseline, simulated_runs
 from asr_compress.analysis.utterances import broken_utterances, error_shift, group_wer
 from asr_compress.report import plots
 from asr_compress.report.tables import (
@@ -87,10 +87,11 @@ def _grid_note(att: Attribution, g: Grid) -> str:
 
 
 def _add_speedups(sweep: Sweep, runs: pd.DataFrame) -> pd.DataFrame:
-    """speedup.<timing> = baseline time / run time (>1 is faster); NaN across machines (never compared)."""
+    """speedup.<timing> = baseline time / run time (>1 is faster); NaN across machines (never compared)
+    and for runs with a simulated kernel (dense float32: their timing is no speed-up)."""
     if sweep.baseline is None:
         return runs
-    same = same_machine_as_baseline(sweep)
+    same = same_machine_as_baseline(sweep) & ~simulated_runs(sweep)
     cols = ["latency_ms.mean"] + [c for c in runs.columns if c.startswith("time_breakdown_ms.")]
     for col in cols:
         if col in runs:

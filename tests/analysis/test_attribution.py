@@ -160,3 +160,19 @@ def test_timings_from_another_machine_block_timing_terms_only(make_sweep):
     lat = att.table[(att.table["metric"] == "latency_ms.mean") & (att.table["kind"] == "shapley")]
     assert lat["value"].isna().all() and lat["blocked_by"].str.contains("timed on another machine").all()
     assert att.table[(att.table["metric"] == "wer_pct")]["value"].notna().all()  # accuracy is comparable
+
+
+def test_simulated_kernels_block_timing_terms_not_accuracy(make_sweep):
+    import json
+    root = make_sweep()
+    for num in ("1", "3", "5", "7"):  # every run with the LM cut: the LM method only simulates its kernel
+        m = json.loads((root / num / "metrics.json").read_text())
+        m["components"]["lm"]["kernel"] = "simulated"
+        (root / num / "metrics.json").write_text(json.dumps(m))
+    att = attribute(collect(root))
+    t = att.table.set_index(["metric", "kind", "term"])
+    assert np.isnan(t.loc[("latency_ms.mean", "shapley", "lm"), "value"])
+    assert "simulated kernel" in t.loc[("latency_ms.mean", "shapley", "lm"), "blocked_by"]
+    assert t.loc[("latency_ms.mean", "moebius", "decoder"), "value"] == pytest.approx(-18.5)  # no LM involved
+    assert t.loc[("wer_pct", "shapley", "lm"), "value"] == pytest.approx(3.5)
+    assert t.loc[("size_mb", "shapley", "lm"), "value"] == pytest.approx(-2.25)

@@ -228,3 +228,12 @@ def test_summary_says_when_a_cut_made_decoding_slower(make_sweep):
         (root / num / "metrics.json").write_text(json.dumps(m))
     text = write_report(root, n_resamples=10, plots_enabled=False).read_text()
     assert "the encoder cut made encoder forward SLOWER by 8.0 ms/utt" in text
+
+
+def test_simulated_runs_show_no_speedup(make_sweep):
+    root = make_sweep()
+    m = json.loads((root / "1" / "metrics.json").read_text())
+    m["components"]["lm"]["kernel"] = "simulated"
+    (root / "1" / "metrics.json").write_text(json.dumps(m))
+    row = next(line for line in wer_table(collect(root)).splitlines() if line.startswith("|lm=int8_dynamic (1)"))
+    assert "|simulated|" in row
