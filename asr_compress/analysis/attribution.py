@@ -211,7 +211,7 @@ def cell_values(sweep: Sweep, grid: Grid, metric: str) -> Tuple[np.ndarray, List
             why[m] = "timed on another machine"
             continue
         if timing and simulated.get(rid, False):
-            why[m] = "simulated kernel: timing is not a speed-up"
+            why[m] = "simulated kernel, no speed-up"
             continue
         x = pd.to_numeric(pd.Series([sweep.runs.at[rid, metric]]), errors="coerce").iloc[0] \
             if metric in sweep.runs else np.nan

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asr_compress.analysis.attribution import Attribution, Grid  # noqa: E402
-from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep  # noqa: E402
+from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, simulated_runs  # noqa: E402
 
 DPI = 150
 ABBREV = {"frontend": "fe", "encoder": "enc", "ctc": "CTC", "decoder": "dec", "lm": "LM"}
@@ -60,13 +60,20 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
     if ok.empty:
         return None
     x, y = ok["latency_ms.mean"].to_numpy(float), ok["wer_pct"].to_numpy(float)
-    front = pareto_front(x, y)
+    sim = simulated_runs(sweep).reindex(ok.index).fillna(False).to_numpy(bool)
+    front = np.zeros(len(x), bool)
+    if (~sim).any():  # simulated kernels time dense float32: never on the front
+        front[~sim] = pareto_front(x[~sim], y[~sim])
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
     if wer_ci is not None and len(wer_ci):
         ci = wer_ci.set_index("run_id").reindex(ok.index)
         yerr = np.vstack([y - ci["ci_low"].to_numpy(float), ci["ci_high"].to_numpy(float) - y])
         ax.errorbar(x, y, yerr=np.clip(np.nan_to_num(yerr), 0.0, None), fmt="none", ecolor="0.6", elinewidth=1, capsize=3, zorder=1)
-    ax.scatter(x[~front], y[~front], s=45, color="0.55", zorder=2, label="dominated run")
+    dom = ~front & ~sim
+    ax.scatter(x[dom], y[dom], s=45, color="0.55", zorder=2, label="dominated run")
+    if sim.any():
+        ax.scatter(x[sim], y[sim], s=55, facecolors="none", edgecolors="0.35", zorder=2,
+                   label="simulated kernel (latency = dense float32)")
     ax.scatter(x[front], y[front], s=70, color="#d62728", zorder=3, label="Pareto-optimal run")
     order = np.argsort(x[front])
     ax.plot(x[front][order], y[front][order], "--", color="#d62728", lw=1.2, zorder=2, label="Pareto front")
@@ -123,6 +130,8 @@ def plot_shapley(att: Attribution, grid: Grid, path: Path) -> Optional[Path]:
         for xi, vi in zip(xs, v):
             if np.isnan(vi):
                 ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=9, color="0.3")
+        if np.isnan(v).all():
+            _not_computable(ax, m["blocked_by"])
         ax.axhline(0, color="0.2", lw=0.8)
         ax.set_xticks(xs, [ABBREV.get(c, c) for c in comps])
         ax.set_ylabel(label)
@@ -143,6 +152,9 @@ def plot_shapley(att: Attribution, grid: Grid, path: Path) -> Optional[Path]:
                    yerr=np.nan_to_num(err, nan=0.0), capsize=2, color=COLORS.get(c, "0.5"),
                    label=f"cut {ABBREV.get(c, c)}", ecolor="0.2")
         ax.axhline(0, color="0.2", lw=0.8)
+        tp = t[t["metric"].str.startswith("time_breakdown_ms.") & t["term"].isin(comps)]
+        if tp["value"].isna().all():
+            _not_computable(ax, tp["blocked_by"])
         ax.set_xticks(xs, [PART_NAMES[p] for p in parts], fontsize=9.5)
         ax.set_ylabel("Δ time per utterance (ms)")
         ax.set_title("where the time changed, per time part", fontsize=10.5)
@@ -150,6 +162,14 @@ def plot_shapley(att: Attribution, grid: Grid, path: Path) -> Optional[Path]:
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(f"{title}\ncompressed levels: {_levels_text(grid)}", fontsize=11)
     return _save(fig, path)
+
+
+def _not_computable(ax, blocked_by: pd.Series) -> None:
+    """Say in the panel why it is empty (the distinct reasons of the blocking cells)."""
+    reasons = sorted({c.rsplit("(", 1)[-1].rstrip(")") for b in blocked_by.dropna() for c in str(b).split("; ") if c})
+    text = "not computable:\n" + "\n".join(reasons[:3]) if reasons else "not computable"
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9.5, color="0.25",
+            bbox={"facecolor": "white", "edgecolor": "0.7", "boxstyle": "round"})
 
 
 def _yerr(m: pd.DataFrame, v: np.ndarray) -> Optional[np.ndarray]:
