@@ -131,17 +131,36 @@ def read_utterances(path: Path) -> pd.DataFrame:
 
 
 def load_run(run_dir: PathLike) -> Dict[str, Any]:
-    """One run directory -> {"config", "overrides", "metrics" (None if failed), "utterances" (None if absent)}."""
+    """One run directory -> {"config", "overrides", "metrics", "utterances", "problems"}.
+
+    `metrics` is None for a failed run (no metrics.json) and also for an unreadable one (a truncated
+    file from a killed job): that run counts as failed, with the reason in `problems`. An unreadable
+    utterances.jsonl only loses the per-utterance view of that run. A broken config raises: without
+    it the run cannot be placed in the grid.
+    """
     run_dir = Path(run_dir)
     hydra_dir = run_dir / ".hydra"
     config = _read_yaml(hydra_dir / "config.yaml") or {}
     overrides = _read_yaml(hydra_dir / "overrides.yaml") if (hydra_dir / "overrides.yaml").is_file() else []
+    problems: List[str] = []
     metrics = None
     if (run_dir / "metrics.json").is_file():
-        with open(run_dir / "metrics.json") as f:
-            metrics = json.load(f)
-    utts = read_utterances(run_dir / "utterances.jsonl") if (run_dir / "utterances.jsonl").is_file() else None
-    return {"config": config, "overrides": overrides or [], "metrics": metrics, "utterances": utts}
+        try:
+            with open(run_dir / "metrics.json") as f:
+                metrics = json.load(f)
+            if not isinstance(metrics, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            metrics = None
+            problems.append(f"{run_dir}: metrics.json unreadable ({exc}); counted as a failed run")
+    utts = None
+    if (run_dir / "utterances.jsonl").is_file():
+        try:
+            utts = read_utterances(run_dir / "utterances.jsonl")
+        except ValueError as exc:
+            problems.append(f"{run_dir}: utterances.jsonl unreadable ({exc}); no per-utterance view for it")
+    return {"config": config, "overrides": overrides or [], "metrics": metrics, "utterances": utts,
+            "problems": problems}
 
 
 def _levels_for(methods: List[Dict[str, Any]]) -> List[str]:
@@ -209,6 +228,7 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
         except Exception as exc:  # one unreadable run must not hide the others
             problems.append(f"{run_dir}: unreadable ({type(exc).__name__}: {exc})")
             continue
+        problems += run["problems"]
         cfg = run["config"]
         row: Dict[str, Any] = {"run_id": run_id, "run_dir": str(run_dir),
                                "status": "ok" if run["metrics"] is not None else "failed",

@@ -98,3 +98,15 @@ def test_utterance_table_is_long_and_tagged(make_sweep):
     assert list(long.columns[:5]) == ["run_id", "label", "encoder", "decoder", "lm"]
     one = long[(long["label"] == "lm=int8_dynamic") & (long["id"] == "utt03")].iloc[0]
     assert one["insertions"] == 1 and one["time_breakdown_ms.lm"] == pytest.approx(12.5)
+
+
+def test_truncated_files_degrade_gracefully(make_sweep):
+    root = make_sweep()
+    (root / "3" / "metrics.json").write_text('{"wer": 0.1, "cer"')  # a job killed mid-write
+    with open(root / "5" / "utterances.jsonl", "a") as f:
+        f.write('{"id": "broken"\n')
+    sweep = collect(root)
+    assert sweep.runs.loc["3", "status"] == "failed"
+    assert sweep.runs.loc["5", "status"] == "ok" and "5" not in sweep.utterances
+    assert any("metrics.json unreadable" in p for p in sweep.problems)
+    assert any("utterances.jsonl unreadable" in p for p in sweep.problems)
