@@ -50,6 +50,8 @@ def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = 
     runs = _runs_with_cis(sweep, samples)
     runs.to_csv(out / "runs.csv", index=False)
     att.table.to_csv(out / "attribution.csv", index=False)
+    if not att.missing.empty:
+        att.missing.to_csv(out / "missing_runs.csv", index=False)
     broken = broken_utterances(sweep)
     if len(broken):
         broken.to_csv(out / "broken_utterances.csv", index=False)

@@ -65,6 +65,7 @@ def test_report_with_missing_cell_and_out_dir(make_sweep, tmp_path):
     assert "FAILED" in text  # the failed run stays in the WER table
     att = pd.read_csv(out / "attribution.csv")
     assert att.query("metric == 'wer_pct' and kind == 'shapley'")["value"].isna().all()
+    assert set(pd.read_csv(out / "missing_runs.csv")["status"]) == {"failed", "absent"}
     for png in PNGS:
         assert (out / png).is_file()
 
