@@ -40,12 +40,15 @@ import itertools
 import warnings
 from dataclasses import dataclass, field
 from math import factorial
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, same_machine_as_baseline, simulated_runs
+
+if TYPE_CHECKING:  # bootstrap imports nothing from here, but keep the dependency one-way at run time
+    from asr_compress.analysis.bootstrap import BootstrapSamples
 
 # Metrics attributed by default (those present in the runs table); units are in the names:
 # WER/CER in percentage points, times in ms per utterance, size in MB (10^6 bytes).
@@ -222,7 +225,7 @@ def cell_values(sweep: Sweep, grid: Grid, metric: str) -> Tuple[np.ndarray, List
 
 
 def attribute(sweep: Sweep, metrics: Optional[Sequence[str]] = None,
-              samples: Optional["BootstrapSamples"] = None, alpha: float = 0.05) -> Attribution:  # noqa: F821
+              samples: Optional[BootstrapSamples] = None, alpha: float = 0.05) -> Attribution:
     """Attribution table for every sub-grid and metric, with bootstrap CIs when `samples` is given.
 
     `samples` comes from `asr_compress.analysis.bootstrap.paired_bootstrap` (per-run resampled
