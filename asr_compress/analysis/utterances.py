@@ -10,7 +10,8 @@ with the baseline, utterance by utterance (matched by id). Errors = S + D + I.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+import dataclasses
+from typing import Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -116,3 +117,24 @@ def group_wer(sweep: Sweep) -> pd.DataFrame:
     long = pd.DataFrame(rows)
     order = [lab for lab in sweep.runs["label"] if lab in set(long["label"])]
     return long.pivot_table(index="label", columns="group", values="wer_pct").reindex(order)
+
+
+def group_sweeps(sweep: Sweep) -> Dict[str, Sweep]:
+    """One sub-sweep per utterance group (voice group `seen`/`unseen`): the same runs, restricted to
+    that group's utterances, with `wer_pct` recomputed from them (NaN for runs without utterances).
+
+    Feed each to `attribute(sub, metrics=["wer_pct"], samples=paired_bootstrap(sub, metrics=["wer_pct"]))`
+    to see which cut hurts which group. Timings are not split: they are per run, not per group.
+    """
+    groups = sorted({g for df in sweep.utterances.values() if "group" in df for g in df["group"].dropna().unique()})
+    out: Dict[str, Sweep] = {}
+    for g in groups:
+        utts = {r: df[df["group"] == g] for r, df in sweep.utterances.items() if "group" in df}
+        runs = sweep.runs.copy()
+        runs["wer_pct"] = np.nan
+        for r, df in utts.items():
+            e = _errors(df)
+            words = e["n_ref_words"].astype(float).sum()
+            runs.at[r, "wer_pct"] = 100.0 * e["errors"].sum() / words if words else np.nan
+        out[str(g)] = dataclasses.replace(sweep, runs=runs, utterances=utts)
+    return out

@@ -157,16 +157,16 @@ def metrics_shapley_table(att: Attribution, grid: str, metrics: Sequence[str]) -
         if m.empty:
             continue
         tot = m[m["kind"] == "total"].iloc[0]
-        row = {"metric": METRIC_NAMES.get(metric, metric), "total change": _with_ci(tot)}
+        row = {"metric": METRIC_NAMES.get(metric, metric), "total change": with_ci(tot)}
         for c in g.factors:
-            row[pretty(c)] = _with_ci(m[(m["kind"] == "shapley") & (m["term"] == c)].iloc[0])
+            row[pretty(c)] = with_ci(m[(m["kind"] == "shapley") & (m["term"] == c)].iloc[0])
         rows.append(row)
     if not rows:
         return ""
     return markdown_table(pd.DataFrame(rows), align=["---"] + ["---:"] * (len(g.factors) + 1))
 
 
-def _with_ci(x: pd.Series) -> str:
+def with_ci(x: pd.Series) -> str:
     v = fmt(x["value"], "+.2f")
     if v == NA or np.isnan(x["ci_low"]):
         return v

@@ -27,3 +27,16 @@ def test_group_wer(make_sweep):
     assert g.loc["baseline", "seen"] == pytest.approx(10.0)
     assert g.loc["baseline", "unseen"] == pytest.approx(0.0)
     assert g.loc["encoder=int8_dynamic", "unseen"] == pytest.approx(5.0)
+
+
+def test_group_sweeps_attribute_per_voice_group(make_sweep):
+    from asr_compress.analysis.attribution import attribute
+    from asr_compress.analysis.utterances import group_sweeps
+    subs = group_sweeps(collect(make_sweep()))
+    assert sorted(subs) == ["seen", "unseen"]
+    # 100 words per group; encoder errors fall on even utterances only (0, 4, 8, 12, 16: 'unseen')
+    t = attribute(subs["unseen"], metrics=["wer_pct"]).table
+    shap = dict(zip(t[t["kind"] == "shapley"]["term"], t[t["kind"] == "shapley"]["value"]))
+    assert shap == pytest.approx({"encoder": 5.0, "decoder": 2.0, "lm": 4.0})
+    t = attribute(subs["seen"], metrics=["wer_pct"]).table
+    assert t[(t["kind"] == "shapley") & (t["term"] == "encoder")]["value"].iloc[0] == pytest.approx(0.0)

@@ -42,7 +42,7 @@ def test_write_report_end_to_end(make_sweep):
                    "the decoder cost 4.50 points", "the LM cost 3.50 points",
                    "cutting the encoder and the decoder together cost 5.00 points more",
                    "the decoder cut saved 18.5 ms/utt in decoder scoring",
-                   "## WER per voice group", "## Missing runs", "None: every cell", "![Shapley values](shapley.png)"):
+                   "## WER per voice group", "## Shapley values per voice group", "## Missing runs", "None: every cell", "![Shapley values](shapley.png)"):
         assert needle in text, needle
     runs = pd.read_csv(root / "runs.csv")
     assert len(runs) == 8 and {"encoder", "decoder", "lm", "wer_pct", "wer_pct_ci_low", "size_mb"} <= set(runs)
