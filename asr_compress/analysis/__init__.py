@@ -3,6 +3,6 @@
 - `collect`: runs -> tidy tables, factors, baseline
 - `attribution`: Moebius/Harsanyi terms, exact Shapley values, main effects, missing-cell handling
 - `bootstrap`: paired bootstrap over utterances (CIs for runs, deltas, Shapley values)
-- `utterances`: which utterances broke per cut, S/D/I shift, WER per voice group
+- `utterances`: which utterances broke per cut, S/D/I shift, WER and Shapley values per voice group
 - `studies`: expand a study preset into the override sets to run
 """
