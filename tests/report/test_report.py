@@ -1,5 +1,6 @@
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -130,7 +131,7 @@ def test_callback_writes_report_and_logs_failures(make_sweep, tmp_path, caplog):
 @pytest.mark.parametrize("breaks", [False, True])
 def test_callback_fires_at_the_end_of_a_real_hydra_multirun(tmp_path, breaks):
     """A tiny Hydra app with the callback wired as the main config would; 4 jobs, then the report."""
-    tests_dir = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "config.yaml").write_text(textwrap.dedent("""
         encoder: none
@@ -143,12 +144,10 @@ def test_callback_fires_at_the_end_of_a_real_hydra_multirun(tmp_path, breaks):
               plots: false
     """))
     (tmp_path / "app.py").write_text(textwrap.dedent(f"""
-        import sys
         from pathlib import Path
         import hydra, yaml
         from hydra.core.hydra_config import HydraConfig
-        sys.path.insert(0, {str(tests_dir)!r})
-        from conftest import config_for, utterance_rows, write_results
+        from asr_compress.analysis.synthetic import config_for, utterance_rows, write_results
 
         @hydra.main(version_base="1.3", config_path="conf", config_name="config")
         def main(cfg):
@@ -168,7 +167,9 @@ def test_callback_fires_at_the_end_of_a_real_hydra_multirun(tmp_path, breaks):
         extra = [f"+hydra.callbacks.report.out_dir={tmp_path / 'a_file' / 'report'}"]
     proc = subprocess.run([sys.executable, str(tmp_path / "app.py"), "-m", "encoder=none,int8_dynamic",
                            "lm=none,int8_dynamic", f"hydra.sweep.dir={sweep}", *extra],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(  # this checkout's package
+                              [str(repo), os.environ.get("PYTHONPATH", "")])})
     assert proc.returncode == 0, proc.stderr[-3000:]
     if breaks:
         log = proc.stdout + proc.stderr

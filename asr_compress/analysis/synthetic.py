@@ -1,4 +1,8 @@
-"""Synthetic sweep directories with known, hand-checkable effects.
+"""Synthetic sweep directories with known, hand-checkable effects: for the tests, and to try the
+report without decoding anything.
+
+    python -m asr_compress.analysis.synthetic /tmp/demo_sweep --interaction
+    asr-compress-report /tmp/demo_sweep
 
 The layout follows the run-directory contract (Hydra multirun dir with numbered run dirs,
 `.hydra/config.yaml`, `.hydra/overrides.yaml`, `metrics.json`, `utterances.jsonl`).
@@ -21,7 +25,6 @@ import json
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-import pytest
 import yaml
 
 N_UTT = 20
@@ -136,9 +139,17 @@ def build_sweep(root: Path, levels: Optional[Dict[str, List[str]]] = None, inter
     return root
 
 
-@pytest.fixture
-def make_sweep(tmp_path):
-    """make_sweep(name="sweep", **build_sweep kwargs) -> Path of a synthetic multirun dir."""
-    def _make(name: str = "sweep", **kwargs) -> Path:
-        return build_sweep(tmp_path / name, **kwargs)
-    return _make
+def main(argv: Optional[List[str]] = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m asr_compress.analysis.synthetic",
+                                description="Write a synthetic 2x2x2 (encoder, decoder, LM) sweep.")
+    p.add_argument("out", help="directory to create")
+    p.add_argument("--interaction", action="store_true", help="encoder and decoder interact (+5 WER points)")
+    args = p.parse_args(argv)
+    print(build_sweep(Path(args.out), interaction=args.interaction))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
