@@ -98,6 +98,8 @@ def _matrices(sweep: Sweep, run_ids: Sequence[str], ids: Sequence[str], metric: 
     den = np.ones((len(run_ids), len(ids)))
     for j, r in enumerate(run_ids):
         u = sweep.utterances[r].drop_duplicates("id").set_index("id").loc[list(ids)]
+        if metric == "time_breakdown_ms.total" and metric not in u and "latency_ms" in u:
+            u = u.assign(**{metric: u["latency_ms"]})  # an utterance's total time is its latency
         if not all(c in u for c in num_cols) or (den_col and den_col not in u):
             return None
         num[j] = u[list(num_cols)].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=len(num_cols))

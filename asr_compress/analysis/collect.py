@@ -131,12 +131,13 @@ def read_utterances(path: Path) -> pd.DataFrame:
 
 
 def load_run(run_dir: PathLike) -> Dict[str, Any]:
-    """One run directory -> {"config", "overrides", "metrics", "utterances", "problems"}.
+    """One run directory -> {"config", "overrides", "metrics", "utterances", "problems", "error"}.
 
     `metrics` is None for a failed run (no metrics.json) and also for an unreadable one (a truncated
     file from a killed job): that run counts as failed, with the reason in `problems`. An unreadable
     utterances.jsonl only loses the per-utterance view of that run. A broken config raises: without
-    it the run cannot be placed in the grid.
+    it the run cannot be placed in the grid. `error` is the first line of `error.txt`, which
+    asr-compress writes when a sweep cell fails.
     """
     run_dir = Path(run_dir)
     hydra_dir = run_dir / ".hydra"
@@ -159,8 +160,12 @@ def load_run(run_dir: PathLike) -> Dict[str, Any]:
             utts = read_utterances(run_dir / "utterances.jsonl")
         except ValueError as exc:
             problems.append(f"{run_dir}: utterances.jsonl unreadable ({exc}); no per-utterance view for it")
+    error = None
+    if (run_dir / "error.txt").is_file():  # written by asr-compress when a sweep cell fails
+        error = (run_dir / "error.txt").read_text(errors="replace").strip().splitlines()[:1]
+        error = error[0] if error else "(empty error.txt)"
     return {"config": config, "overrides": overrides or [], "metrics": metrics, "utterances": utts,
-            "problems": problems}
+            "problems": problems, "error": error}
 
 
 def _levels_for(methods: List[Dict[str, Any]]) -> List[str]:
@@ -232,7 +237,8 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
         cfg = run["config"]
         row: Dict[str, Any] = {"run_id": run_id, "run_dir": str(run_dir),
                                "status": "ok" if run["metrics"] is not None else "failed",
-                               "overrides": " ".join(map(str, run["overrides"]))}
+                               "overrides": " ".join(map(str, run["overrides"])),
+                               "error": run.get("error")}
         for c in COMPONENTS:
             methods[c].append(_component_method(cfg, c))
             # every method parameter, so runs.csv holds every config choice

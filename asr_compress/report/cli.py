@@ -27,7 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def report_main(argv: Optional[List[str]] = None) -> int:
+def report_main(argv: Optional[List[str]] = None) -> None:
+    """Console-script entry: exits with run_report's code (also when a wrapper ignores return values)."""
+    sys.exit(run_report(argv))
+
+
+def run_report(argv: Optional[List[str]] = None) -> int:
+    """Parse `argv`, write the report; returns the exit code (0 written, 1 report failed, 2 bad dir)."""
     args = _parser().parse_args(argv)
     from asr_compress.analysis.collect import find_run_dirs
 
@@ -57,4 +63,4 @@ def report_main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(report_main())
+    report_main()

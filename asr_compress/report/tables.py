@@ -173,7 +173,8 @@ def with_ci(x: pd.Series) -> str:
     return f"{v} {fmt_ci(x['ci_low'], x['ci_high'])}"
 
 
-def missing_table(att: Attribution) -> str:
+def missing_table(att: Attribution, sweep: Optional[Sweep] = None) -> str:
+    """Missing cells, the terms each blocks, and the run's error message when it left one."""
     if att.missing.empty:
         return "None: every cell of the grid has a finished run."
     df = att.missing.copy()
@@ -182,4 +183,9 @@ def missing_table(att: Attribution) -> str:
         note = ("Only runs with two or more components cut are absent, as in a one-at-a-time study: "
                 "run the factorial study (`study=factorial`) for the interaction terms and Shapley values.\n\n")
     df["blocks"] = df["blocks"].str.replace("moebius:", "term:", regex=False)
-    return note + markdown_table(df[["cell", "status", "run_id", "blocks"]].fillna(NA))
+    cols = ["cell", "status", "run_id", "blocks"]
+    if sweep is not None and "error" in sweep.runs and sweep.runs["error"].notna().any():
+        df["error"] = [sweep.runs.at[r, "error"] if r in sweep.runs.index and pd.notna(sweep.runs.at[r, "error"])
+                       else "" for r in df["run_id"]]
+        cols.insert(3, "error")
+    return note + markdown_table(df[cols].fillna(NA))

@@ -372,7 +372,7 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
         s += ["## Shapley values per voice group", "",
               "The same runs restricted to each group's utterances: which cut hurts which voices "
               "(WER points; brackets: 95% paired-bootstrap CIs within the group).", "", gs, ""]
-    s += ["## Missing runs", "", missing_table(att), ""]
+    s += ["## Missing runs", "", missing_table(att, sweep), ""]
     problems = sweep.problems + samples.problems
     if problems:
         s += ["## Warnings", ""] + [f"- {p}" for p in problems] + [""]

@@ -85,3 +85,17 @@ def test_untimed_utterances_are_left_out_of_latency_means(make_sweep):
     assert "latency_ms.mean" in samples.stats
     assert samples.full["latency_ms.mean"][samples.run_index["0"]] == pytest.approx(101.0)
     assert not np.isnan(samples.stats["latency_ms.mean"]).any()
+
+
+def test_utterance_total_time_falls_back_to_latency(make_sweep):
+    import json
+    root = make_sweep()
+    for run in root.iterdir():
+        path = run / "utterances.jsonl"
+        if path.is_file():  # as asr-compress writes them: parts per utterance, the total is latency_ms
+            rows = [json.loads(x) for x in path.read_text().splitlines()]
+            for r in rows:
+                del r["time_breakdown_ms"]["total"]
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    samples = paired_bootstrap(collect(root), n_resamples=20)
+    assert samples.full["time_breakdown_ms.total"][samples.run_index["0"]] == pytest.approx(101.0)

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from asr_compress.analysis.collect import collect
 from asr_compress.report.callback import ReportCallback
-from asr_compress.report.cli import report_main
+from asr_compress.report.cli import report_main, run_report
 from asr_compress.report.plots import pareto_front
 from asr_compress.report.tables import markdown_table, wer_table
 from asr_compress.report.write import write_report
@@ -56,12 +56,14 @@ def test_write_report_end_to_end(make_sweep):
 def test_report_with_missing_cell_and_out_dir(make_sweep, tmp_path):
     root = make_sweep(interaction=True, failed=[("int8_dynamic", "none", "int8_dynamic")],
                       missing=[("none", "int8_dynamic", "int8_dynamic")])
+    (root / "5" / "error.txt").write_text("decoder: int8_dynamic does not apply (example)\nsecond line\n")
     out = tmp_path / "results" / "study"
     path = write_report(root, out_dir=out, n_resamples=50)
     assert path == out / "REPORT.md" and not (root / "REPORT.md").exists()
     text = path.read_text()
     assert "Shapley values are not computable" in text
     assert "|encoder=int8_dynamic+lm=int8_dynamic|failed|" in text
+    assert "decoder: int8_dynamic does not apply" in text  # the failed run's error.txt
     assert "|decoder=int8_dynamic+lm=int8_dynamic|absent|" in text
     assert "FAILED" in text  # the failed run stays in the WER table
     att = pd.read_csv(out / "attribution.csv")
@@ -102,16 +104,20 @@ def test_pareto_front():
 
 def test_cli_bad_directory_exit_2_one_line(tmp_path, capsys):
     missing = tmp_path / "no_such_sweep"
-    assert report_main([str(missing)]) == 2
+    with pytest.raises(SystemExit) as exc:  # the console-script entry exits by itself
+        report_main([str(missing)])
+    assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(missing) in err[0] and "error" in err[0]
-    assert report_main([str(tmp_path)]) == 2  # exists, but holds no runs
+    assert run_report([str(tmp_path)]) == 2  # exists, but holds no runs
     assert str(tmp_path) in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert run_report([str(tmp_path / "a_file")]) == 2
 
 
 def test_cli_writes_report(make_sweep, tmp_path, capsys):
     root = make_sweep()
-    assert report_main([str(root), "--out", str(tmp_path / "out"), "--resamples", "20", "--no-plots"]) == 0
+    assert run_report([str(root), "--out", str(tmp_path / "out"), "--resamples", "20", "--no-plots"]) == 0
     assert (tmp_path / "out" / "REPORT.md").is_file()
     assert str(tmp_path / "out" / "REPORT.md") in capsys.readouterr().out
 
