@@ -54,12 +54,13 @@ fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   echo "stage 3: full factorial (${methods})"
+  # the grid of conf/study/factorial.yaml, spelled out so that --methods applies and the stage
+  # does not depend on how the study group is wired into the main config
   grid=""
   for c in encoder decoder ctc lm; do
-    # quoted for Hydra: an unquoted a,b on the command line would itself become a sweep
-    grid="${grid} hydra.sweeper.params.${c}='none,${methods}'"
+    grid="${grid} ${c}=none,${methods}"
   done
-  asr-compress study=factorial ${grid} ${extra} hydra.sweep.dir="${exp}/factorial" </dev/null
+  asr-compress -m ${grid} ${extra} hydra.sweep.dir="${exp}/factorial" </dev/null
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
