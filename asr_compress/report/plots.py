@@ -77,8 +77,6 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
     ax.scatter(x[front], y[front], s=70, color="#d62728", zorder=3, label="Pareto-optimal run")
     order = np.argsort(x[front])
     ax.plot(x[front][order], y[front][order], "--", color="#d62728", lw=1.2, zorder=2, label="Pareto front")
-    for rid, xi, yi in zip(ok.index, x, y):
-        ax.annotate(short_label(sweep, rid), (xi, yi), xytext=(6, 4), textcoords="offset points", fontsize=8.5)
     ax.set_xlabel("mean latency per utterance (ms)")
     ax.set_ylabel("WER (%)")
     ax.set_title("WER vs latency (lower left is better; bars: 95% bootstrap CI)", fontsize=10.5)
@@ -87,8 +85,25 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
     if wer_ci is not None and len(wer_ci):
         lo_hi = np.concatenate([y, ci["ci_low"].dropna().to_numpy(float), ci["ci_high"].dropna().to_numpy(float)])
     _pad(ax, x, lo_hi)
+    _place_labels(ax, x, y, [short_label(sweep, rid) for rid in ok.index])
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
     return _save(fig, path)
+
+
+def _place_labels(ax, xs, ys, labels) -> None:
+    """Label each point, trying a few offsets so that labels of nearby points do not overlap."""
+    renderer = ax.figure.canvas.get_renderer()
+    offsets = [(6, 4), (6, -12), (-6, 4), (-6, -12), (6, 14), (6, -22), (-6, 14), (-6, -22)]
+    placed = []
+    for x, y, label in sorted(zip(xs, ys, labels), key=lambda t: (t[0], t[1])):
+        for i, (dx, dy) in enumerate(offsets):
+            ann = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8.5,
+                              ha="left" if dx > 0 else "right")
+            box = ann.get_window_extent(renderer)
+            if not any(box.overlaps(b) for b in placed) or i == len(offsets) - 1:
+                placed.append(box)
+                break
+            ann.remove()
 
 
 def _pad(ax, x, y):
