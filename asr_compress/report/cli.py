@@ -1,0 +1,66 @@
+"""`asr-compress-report`: write the report of a finished sweep.
+
+    asr-compress-report multirun/2026-11-22/21-40-00
+    asr-compress-report exp/factorial --out results/factorial_study --resamples 2000
+
+Exit codes: 0 report written, 2 bad directory (one error line naming it), 1 report failed.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+PROG = "asr-compress-report"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Collect the runs of a sweep and write runs.csv, "
+                                "attribution.csv, REPORT.md and the figures.")
+    p.add_argument("sweep_dir", help="a Hydra multirun directory (or one run directory)")
+    p.add_argument("--out", default=None, help="output directory (default: the sweep directory)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--no-plots", action="store_true", help="tables only, no PNG figures")
+    return p
+
+
+def report_main(argv: Optional[List[str]] = None) -> None:
+    """Console-script entry: exits with run_report's code (also when a wrapper ignores return values)."""
+    sys.exit(run_report(argv))
+
+
+def run_report(argv: Optional[List[str]] = None) -> int:
+    """Parse `argv`, write the report; returns the exit code (0 written, 1 report failed, 2 bad dir)."""
+    args = _parser().parse_args(argv)
+    from asr_compress.analysis.collect import find_run_dirs
+
+    sweep = Path(args.sweep_dir)
+    problem = None
+    if not sweep.exists():
+        problem = "no such directory"
+    elif not sweep.is_dir():
+        problem = "not a directory"
+    elif not find_run_dirs(sweep):
+        problem = "no run directories in it (expected <run>/.hydra/config.yaml)"
+    if problem:
+        print(f"{PROG}: error: {sweep}: {problem}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from asr_compress.report.write import write_report
+
+    try:
+        path = write_report(sweep, args.out, n_resamples=args.resamples, seed=args.seed,
+                            plots_enabled=not args.no_plots)
+    except Exception as exc:  # noqa: BLE001 - one clear line, then the traceback for debugging
+        logging.getLogger(PROG).exception("report failed for %s", sweep)
+        print(f"{PROG}: error: {sweep}: report failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    report_main()

@@ -1,0 +1,191 @@
+"""Markdown tables for the report: the ESPnet-style WER table and the attribution tables.
+
+    from asr_compress.report.tables import wer_table
+    print(wer_table(sweep))
+
+No third-party table package: `markdown_table` writes GitHub markdown from a DataFrame.
+Numbers that were not measured are written `n/a`, never 0.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from asr_compress.analysis.attribution import Attribution
+from asr_compress.analysis.collect import Sweep, same_machine_as_baseline, simulated_runs
+
+NA = "n/a"
+
+# Display names of components and metrics (units in the name)
+PRETTY = {"lm": "LM", "ctc": "CTC", "frontend": "frontend", "encoder": "encoder", "decoder": "decoder"}
+METRIC_NAMES = {
+    "wer_pct": "WER (points)", "cer_pct": "CER (points)", "latency_ms.mean": "latency (ms/utt)",
+    "time_breakdown_ms.frontend": "time: frontend (ms/utt)", "time_breakdown_ms.encoder": "time: encoder (ms/utt)",
+    "time_breakdown_ms.decoder": "time: decoder scoring (ms/utt)", "time_breakdown_ms.ctc": "time: CTC prefix scoring (ms/utt)",
+    "time_breakdown_ms.lm": "time: LM scoring (ms/utt)", "time_breakdown_ms.search_other": "time: rest of search (ms/utt)",
+    "time_breakdown_ms.total": "time: total (ms/utt)", "size_mb": "size (MB)",
+}
+
+
+def pretty(component: str) -> str:
+    return PRETTY.get(component, component)
+
+
+def fmt(x, spec: str = ".2f") -> str:
+    if x is None or (isinstance(x, (float, np.floating)) and np.isnan(x)):
+        return NA
+    if isinstance(x, (int, float, np.integer, np.floating)):
+        # display only: float noise (-1e-16) must not print as "-0.00"
+        return format(0.0 if abs(x) < 1e-9 else x, spec)
+    return str(x)
+
+
+def fmt_ci(lo, hi, spec: str = "+.2f") -> str:
+    if lo is None or hi is None or np.isnan(lo) or np.isnan(hi):
+        return NA
+    return f"[{fmt(lo, spec)}, {fmt(hi, spec)}]"
+
+
+def markdown_table(df: pd.DataFrame, formats: Optional[Dict[str, Callable]] = None,
+                   align: Optional[Sequence[str]] = None) -> str:
+    """DataFrame -> GitHub markdown; `formats`: column -> callable(value) -> str."""
+    formats = formats or {}
+    cols = list(df.columns)
+    lines = ["|" + "|".join(str(c) for c in cols) + "|"]
+    aligns = align or ["---:" if pd.api.types.is_numeric_dtype(df[c]) else "---" for c in cols]
+    lines.append("|" + "|".join(aligns) + "|")
+    for _, row in df.iterrows():
+        cells = [formats[c](row[c]) if c in formats else fmt(row[c]) for c in cols]
+        lines.append("|" + "|".join(cell.replace("|", "\\|") for cell in cells) + "|")
+    return "\n".join(lines)
+
+
+def _num(row: pd.Series, key: str) -> float:
+    v = row.get(key, np.nan)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def wer_table(sweep: Sweep) -> str:
+    """|run|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err| in percent (ESPnet style), plus params, size, speed, memory."""
+    rows = []
+    speedup = _speedups(sweep)
+    for rid, r in sweep.runs.iterrows():
+        snt, wrd = _num(r, "n_utterances"), _num(r, "n_words")
+        pct = (lambda k: 100.0 * _num(r, k) / wrd if wrd else np.nan)
+        err = 100.0 * (_num(r, "substitutions") + _num(r, "deletions") + _num(r, "insertions")) / wrd if wrd else np.nan
+        if np.isnan(err):
+            err = _num(r, "wer_pct")
+        rows.append({
+            "run": f"{r['label']} ({rid})" if r["status"] == "ok" else f"{r['label']} ({rid}, FAILED)",
+            "Snt": snt, "Wrd": wrd, "Corr": pct("hits"), "Sub": pct("substitutions"), "Del": pct("deletions"),
+            "Ins": pct("insertions"), "Err": err,
+            "S.Err": 100.0 * _num(r, "sentence_errors") / snt if snt else np.nan,
+            "Params (M)": _num(r, "params_total") / 1e6, "Size (MB)": _num(r, "size_mb"),
+            "Latency (ms/utt)": _num(r, "latency_ms.mean"), "Speed-up": speedup.get(rid, np.nan),
+            "RTF": _num(r, "rtf"),
+            "Peak RSS (MB)": _num(r, "peak_rss_mb"),
+        })
+    df = pd.DataFrame(rows)
+    f1 = lambda x: fmt(x, ".1f")  # noqa: E731
+    formats = {c: f1 for c in ("Corr", "Sub", "Del", "Ins", "Err", "S.Err", "Latency (ms/utt)")}
+    formats.update({"Snt": lambda x: fmt(x, ".0f"), "Wrd": lambda x: fmt(x, ".0f"),
+                    "Params (M)": lambda x: fmt(x, ".2f"), "Size (MB)": lambda x: fmt(x, ".2f"),
+                    "RTF": lambda x: fmt(x, ".3f"), "Peak RSS (MB)": lambda x: fmt(x, ".0f"),
+                    "Speed-up": lambda x: x if isinstance(x, str) else NA if fmt(x) == NA else fmt(x, ".2f") + "x"})
+    return markdown_table(df, formats)
+
+
+def _speedups(sweep: Sweep) -> Dict[str, float]:
+    """Baseline mean latency / run mean latency, only for runs timed on the baseline's machine;
+    "simulated" for runs whose compressed kernels are simulated (dense float32 timing)."""
+    if sweep.baseline is None or "latency_ms.mean" not in sweep.runs:
+        return {}
+    lat = pd.to_numeric(sweep.runs["latency_ms.mean"], errors="coerce")
+    same = same_machine_as_baseline(sweep)
+    sim = simulated_runs(sweep)
+    return {rid: ("simulated" if sim[rid] else lat[sweep.baseline] / lat[rid] if same[rid] and lat[rid] > 0
+                  else np.nan) for rid in lat.index}
+
+
+def _grid_table(att: Attribution, grid: str) -> pd.DataFrame:
+    return att.table[att.table["grid"] == grid]
+
+
+def shapley_table(att: Attribution, grid: str, metric: str) -> str:
+    """Per component: Shapley value, effect alone, main effect (with CIs), then interactions and total."""
+    t = _grid_table(att, grid)
+    t = t[t["metric"] == metric]
+    rows = []
+    g = next(g for g in att.grids if g.name == grid)
+    sv = lambda x: fmt(x, "+.2f")  # noqa: E731  (NaN -> n/a: blocked; "" below: does not apply)
+    for c in g.factors:
+        sh = t[(t["kind"] == "shapley") & (t["term"] == c)].iloc[0]
+        al = t[(t["kind"] == "moebius") & (t["term"] == c)].iloc[0]
+        me = t[(t["kind"] == "main_effect") & (t["term"] == c)].iloc[0]
+        rows.append({"term": f"{pretty(c)} ({g.levels[c]})", "Shapley": sv(sh["value"]),
+                     "Shapley 95% CI": fmt_ci(sh["ci_low"], sh["ci_high"]), "alone vs baseline": sv(al["value"]),
+                     "alone 95% CI": fmt_ci(al["ci_low"], al["ci_high"]), "main effect": sv(me["value"])})
+    for _, x in t[(t["kind"] == "moebius") & (t["order"] >= 2)].iterrows():
+        name = " x ".join(pretty(c) for c in x["components"].split("+"))
+        rows.append({"term": f"interaction {name}", "Shapley": "", "Shapley 95% CI": "",
+                     "alone vs baseline": sv(x["value"]), "alone 95% CI": fmt_ci(x["ci_low"], x["ci_high"]),
+                     "main effect": ""})
+    tot = t[t["kind"] == "total"].iloc[0]
+    rows.append({"term": "**total (all cut vs baseline)**", "Shapley": sv(tot["value"]),
+                 "Shapley 95% CI": fmt_ci(tot["ci_low"], tot["ci_high"]), "alone vs baseline": "",
+                 "alone 95% CI": "", "main effect": ""})
+    out = markdown_table(pd.DataFrame(rows), align=["---", "---:", "---", "---:", "---", "---:"])
+    blocked = t[t["blocked_by"] != ""]
+    if len(blocked):
+        cells = sorted({c for b in blocked["blocked_by"] for c in b.split("; ")})
+        out += ("\n\n`n/a`: not computable, these cells are missing: " + ", ".join(f"`{c}`" for c in cells))
+    return out
+
+
+def metrics_shapley_table(att: Attribution, grid: str, metrics: Sequence[str]) -> str:
+    """One row per metric: total change and each component's Shapley value with its CI."""
+    t = _grid_table(att, grid)
+    g = next(g for g in att.grids if g.name == grid)
+    rows = []
+    for metric in metrics:
+        m = t[t["metric"] == metric]
+        if m.empty:
+            continue
+        tot = m[m["kind"] == "total"].iloc[0]
+        row = {"metric": METRIC_NAMES.get(metric, metric), "total change": with_ci(tot)}
+        for c in g.factors:
+            row[pretty(c)] = with_ci(m[(m["kind"] == "shapley") & (m["term"] == c)].iloc[0])
+        rows.append(row)
+    if not rows:
+        return ""
+    return markdown_table(pd.DataFrame(rows), align=["---"] + ["---:"] * (len(g.factors) + 1))
+
+
+def with_ci(x: pd.Series) -> str:
+    v = fmt(x["value"], "+.2f")
+    if v == NA or np.isnan(x["ci_low"]):
+        return v
+    return f"{v} {fmt_ci(x['ci_low'], x['ci_high'])}"
+
+
+def missing_table(att: Attribution, sweep: Optional[Sweep] = None) -> str:
+    """Missing cells, the terms each blocks, and the run's error message when it left one."""
+    if att.missing.empty:
+        return "None: every cell of the grid has a finished run."
+    df = att.missing.copy()
+    note = ""
+    if (df["status"] == "absent").all() and all(c.count("+") >= 1 for c in df["cell"]):
+        note = ("Only runs with two or more components cut are absent, as in a one-at-a-time study: "
+                "run the factorial study (`study=factorial`) for the interaction terms and Shapley values.\n\n")
+    df["blocks"] = df["blocks"].str.replace("moebius:", "term:", regex=False)
+    cols = ["cell", "status", "run_id", "blocks"]
+    if sweep is not None and "error" in sweep.runs and sweep.runs["error"].notna().any():
+        df["error"] = [sweep.runs.at[r, "error"] if r in sweep.runs.index and pd.notna(sweep.runs.at[r, "error"])
+                       else "" for r in df["run_id"]]
+        cols.insert(3, "error")
+    return note + markdown_table(df[cols].fillna(NA))

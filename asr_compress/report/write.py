@@ -1,0 +1,385 @@
+"""Write the report of a sweep: runs.csv, attribution.csv, REPORT.md and the PNG figures.
+
+    from asr_compress.report.write import write_report
+    write_report("multirun/2026-11-22/21-40-00")                 # into the sweep dir
+    write_report("exp/factorial", out_dir="results/factorial")    # for a committed study
+
+Everything is read back from the run directories (see `asr_compress.analysis.collect`).
+"""
+from __future__ import annotations
+
+import logging
+import shlex
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+import pandas as pd
+
+from asr_compress.analysis.attribution import Attribution, Grid, attribute
+from asr_compress.analysis.bootstrap import BootstrapSamples, paired_bootstrap
+from asr_compress import COMPONENTS
+from asr_compress.analysis.collect import NONE, Sweep, collect, same_machine_as_baseline, simulated_runs
+from asr_compress.analysis.utterances import broken_utterances, error_shift, group_sweeps, group_wer
+from asr_compress.report import plots
+from asr_compress.report.tables import (
+    METRIC_NAMES, NA, fmt, fmt_ci, markdown_table, metrics_shapley_table, missing_table, pretty, with_ci,
+    shapley_table, wer_table)
+
+log = logging.getLogger(__name__)
+
+ENV_KEYS = ("date", "git_hash", "python", "torch", "espnet", "platform", "cpu", "device", "num_threads")
+SUMMARY_METRICS = ("wer_pct", "cer_pct", "latency_ms.mean", "time_breakdown_ms.frontend", "time_breakdown_ms.encoder",
+                   "time_breakdown_ms.decoder", "time_breakdown_ms.ctc", "time_breakdown_ms.lm",
+                   "time_breakdown_ms.search_other", "time_breakdown_ms.total", "size_mb")
+
+
+def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = None,
+                 n_resamples: int = 1000, seed: int = 0, plots_enabled: bool = True) -> Path:
+    """Collect the runs under `sweep_dir`, attribute, and write the report; returns the REPORT.md path.
+
+    `plots_enabled=False` skips the PNGs (tables only; rendering is most of the time on a small CPU).
+    """
+    sweep_dir = Path(sweep_dir)
+    out = Path(out_dir) if out_dir is not None else sweep_dir
+    sweep = collect(sweep_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = paired_bootstrap(sweep, n_resamples=n_resamples, seed=seed)
+    att = attribute(sweep, samples=samples)
+
+    runs = _runs_with_cis(sweep, samples)
+    runs.to_csv(out / "runs.csv", index=False)
+    att.table.to_csv(out / "attribution.csv", index=False)
+    if not att.missing.empty:
+        att.missing.to_csv(out / "missing_runs.csv", index=False)
+    broken = broken_utterances(sweep)
+    if len(broken):
+        broken.to_csv(out / "broken_utterances.csv", index=False)
+
+    figures: Dict[str, Optional[Path]] = {}
+    if plots_enabled:
+        wer_ci = samples.run_ci()
+        figures["WER vs latency"] = _safe(plots.plot_wer_vs_latency, sweep, out / "wer_vs_latency.png",
+                                          wer_ci[wer_ci["metric"] == "wer_pct"])
+        for i, g in enumerate(att.grids):
+            sfx = "" if i == 0 else f"_{i}"
+            figures[f"Shapley values{_grid_note(att, g)}"] = _safe(plots.plot_shapley, att, g, out / f"shapley{sfx}.png")
+            figures[f"Interactions{_grid_note(att, g)}"] = _safe(plots.plot_interactions, att, g,
+                                                                  out / f"interactions{sfx}.png")
+        figures["Time breakdown"] = _safe(plots.plot_time_breakdown, sweep, out / "time_breakdown.png")
+
+    text = _markdown(sweep, sweep_dir, out, att, samples, broken, figures, n_resamples, seed)
+    path = out / "REPORT.md"
+    path.write_text(text)
+    log.info("report written to %s", path)
+    return path
+
+
+def _safe(fn, *args) -> Optional[Path]:
+    """A figure that fails is logged and left out; the tables still get written."""
+    try:
+        return fn(*args)
+    except Exception:  # noqa: BLE001 - a broken plot must not lose the whole report
+        log.exception("figure %s failed", getattr(fn, "__name__", fn))
+        return None
+
+
+def _grid_note(att: Attribution, g: Grid) -> str:
+    return "" if len(att.grids) == 1 else f" ({g.name})"
+
+
+def _add_speedups(sweep: Sweep, runs: pd.DataFrame) -> pd.DataFrame:
+    """speedup.<timing> = baseline time / run time (>1 is faster); NaN across machines (never compared)
+    and for runs with a simulated kernel (dense float32: their timing is no speed-up)."""
+    if sweep.baseline is None:
+        return runs
+    same = same_machine_as_baseline(sweep) & ~simulated_runs(sweep)
+    cols = ["latency_ms.mean"] + [c for c in runs.columns if c.startswith("time_breakdown_ms.")]
+    for col in cols:
+        if col in runs:
+            base = pd.to_numeric(pd.Series([runs.at[sweep.baseline, col]]), errors="coerce").iloc[0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = base / pd.to_numeric(runs[col], errors="coerce")
+            runs[f"speedup.{col}"] = ratio.where(same)
+    return runs
+
+
+def _runs_with_cis(sweep: Sweep, samples: BootstrapSamples) -> pd.DataFrame:
+    runs = _add_speedups(sweep, sweep.runs.copy())
+    ci = samples.run_ci()
+    d = samples.delta_ci()
+    for metric in ("wer_pct", "latency_ms.mean"):
+        c = ci[ci["metric"] == metric].set_index("run_id")
+        runs[f"{metric}_ci_low"] = c["ci_low"].reindex(runs.index)
+        runs[f"{metric}_ci_high"] = c["ci_high"].reindex(runs.index)
+        if sweep.baseline is not None and metric in runs:
+            runs[f"delta_{metric}"] = runs[metric] - runs.at[sweep.baseline, metric]
+        dd = d[d["metric"] == metric].set_index("run_id")
+        runs[f"delta_{metric}_ci_low"] = dd["ci_low"].reindex(runs.index)
+        runs[f"delta_{metric}_ci_high"] = dd["ci_high"].reindex(runs.index)
+    return runs
+
+
+def environment_block(sweep: Sweep) -> str:
+    """`key: value` per environment field; a field that differs between runs lists every value."""
+    ok = sweep.ok
+    lines = []
+    differs = []
+    for key in ENV_KEYS:
+        col = f"environment.{key}"
+        if col not in ok or ok[col].isna().all():
+            lines.append(f"{key}: not recorded")
+            continue
+        vals = ok[col].dropna().astype(str)
+        uniq = list(dict.fromkeys(vals))
+        if key == "date":
+            lines.append(f"date: {min(uniq)} .. {max(uniq)}" if len(uniq) > 1 else f"date: {uniq[0]}")
+        elif len(uniq) == 1:
+            lines.append(f"{key}: {uniq[0]}")
+        else:
+            lines.append(f"{key}: DIFFERS between runs: " + " | ".join(f"{u} ({(vals == u).sum()} runs)" for u in uniq))
+            differs.append(key)
+    text = "```\n" + "\n".join(lines) + "\n```"
+    if set(differs) & {"cpu", "device", "num_threads", "platform"}:
+        text += "\n\n**Warning**: runs were timed on different machines or thread counts; latency differences are not comparable."
+    return text
+
+
+def _setup(sweep: Sweep, samples: BootstrapSamples, n_resamples: int, seed: int) -> str:
+    ok = sweep.ok
+    first = ok.iloc[0] if len(ok) else sweep.runs.iloc[0]
+    get = lambda k: first.get(f"config.{k}", NA)  # noqa: E731
+    lines = [
+        f"- model: `{get('model.name')}`, data: `{get('data.name')}`, decoding: beam {get('decode.beam_size')}, "
+        f"CTC weight {get('decode.ctc_weight')}, LM weight {get('decode.lm_weight')}, penalty {get('decode.penalty')}",
+        "- compressed components (factors): " + (", ".join(
+            f"{pretty(c)} in {{{', '.join(sweep.levels[c])}}}" for c in sweep.factors) or "none (single run)"),
+        f"- runs: {len(sweep.runs)} found, {len(ok)} finished, {int((sweep.runs['status'] != 'ok').sum())} failed",
+        f"- uncertainty: paired bootstrap over {samples.n_utterances} utterances, {n_resamples} resamples, "
+        f"seed {seed}, 95% percentile intervals" + (f" ({samples.n_dropped} utterances not in every run left out)"
+                                                  if samples.n_dropped else ""),
+    ]
+    fixed = [f"{pretty(c)}={first[c]}" for c in COMPONENTS if c not in sweep.factors and first[c] != NONE]
+    if fixed:
+        lines.append("- compressed in every run (part of the baseline): " + ", ".join(fixed))
+    if sweep.varying_context:
+        lines.append("- **warning**: config other than the components varies: " + ", ".join(sweep.varying_context))
+    return "\n".join(lines)
+
+
+def _amount(v: float, unit: str) -> str:
+    return f"{abs(v):.2f} {unit}" if unit != "ms" else f"{abs(v):.1f} ms"
+
+
+def _ci_text(row: pd.Series, unit_fmt: str = "+.2f") -> str:
+    if np.isnan(row["ci_low"]):
+        return ""
+    lo, hi = row["ci_low"], row["ci_high"]
+    note = "; CI includes 0, so not distinguishable from noise" if lo <= 0 <= hi else ""
+    return f" (95% CI {fmt(lo, unit_fmt)} to {fmt(hi, unit_fmt)}{note})"
+
+
+def summary(sweep: Sweep, att: Attribution) -> str:
+    """A few plain-language sentences per grid: WER, latency and size, and which cut is responsible."""
+    if not att.grids:
+        return "No component varies in this sweep (or none runs uncompressed), so there is nothing to attribute."
+    if len(att.grids) == 1:
+        return _grid_summary(sweep, att, att.grids[0])
+    return "\n\n".join(f"**Sub-grid `{g.name}`**\n\n" + _grid_summary(sweep, att, g) for g in att.grids)
+
+
+def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
+    t = att.table[att.table["grid"] == g.name]
+    out: List[str] = []
+    base_id, full_id = g.run_ids[0], g.run_ids[-1]
+    for metric, noun, unit in (("wer_pct", "WER", "points"), ("latency_ms.mean", "mean latency", "ms"),
+                               ("size_mb", "model size", "MB")):
+        m = t[t["metric"] == metric]
+        if m.empty:
+            continue
+        tot = m[m["kind"] == "total"].iloc[0]
+        shap = m[m["kind"] == "shapley"].set_index("term").reindex(g.factors)
+        alone = m[(m["kind"] == "moebius") & (m["order"] == 1)].set_index("term").reindex(g.factors)
+        if np.isnan(tot["value"]):
+            if alone["value"].notna().any():
+                parts = [f"cutting the {pretty(c)} alone changed {noun} by {_signed(a['value'], unit)}{_ci_text(a)}"
+                         for c, a in alone.iterrows() if not np.isnan(a["value"])]
+                out.append(f"**{noun}**: the sweep has no finished all-compressed run (a one-at-a-time study, or "
+                           f"a failed run), so only one-at-a-time effects are known, and they need not add up: "
+                           + "; ".join(parts) + ".")
+            continue
+        b = sweep.runs.at[base_id, metric] if g.status[0] == "ok" else np.nan
+        f = sweep.runs.at[full_id, metric] if g.status[-1] == "ok" else np.nan
+        verb = "cost" if metric == "wer_pct" else "saved" if tot["value"] < 0 else "added"
+        level = {"points": "%", "ms": " ms", "MB": " MB"}[unit]
+        digits = 1 if unit == "ms" else 2
+        head = (f"**{noun}**: cutting the {_and(g.factors)} together moved {noun} from "
+                f"{b:.{digits}f}{level} to {f:.{digits}f}{level}: {_signed(tot['value'], unit)}{_ci_text(tot)}.")
+        if shap["value"].notna().all():
+            order = shap["value"].abs().sort_values(ascending=False).index
+            first, rest = order[0], order[1:]
+            s0 = shap.loc[first]
+            verb0 = _verb(metric, s0["value"])
+            sent = (f" Shapley attribution: cutting the {pretty(first)} {verb0} {_amount(s0['value'], unit)} of the "
+                    f"{_amount(tot['value'], unit)}{_ci_text(s0)}")
+            for c in rest:
+                sc = shap.loc[c]
+                sent += f"; the {pretty(c)} {_verb(metric, sc['value'])} {_amount(sc['value'], unit)}{_ci_text(sc)}"
+            head += sent + "."
+        else:
+            head += (" Shapley values are not computable because grid cells are missing (see Missing runs); "
+                     "effects alone: " + "; ".join(f"{pretty(c)} {_signed(a['value'], unit)}"
+                                                   for c, a in alone.iterrows()) + ".")
+        inter = m[(m["kind"] == "moebius") & (m["order"] == 2)].dropna(subset=["value"])
+        if metric == "wer_pct" and len(inter) and np.isfinite(tot["value"]) and tot["value"] != 0:
+            big = inter.loc[inter["value"].abs().idxmax()]
+            share = abs(big["value"]) / abs(tot["value"])
+            if share >= 0.1:
+                a, c = big["components"].split("+")
+                more = "more" if big["value"] > 0 else "less"
+                head += (f" The effects do not add up: cutting the {pretty(a)} and the {pretty(c)} together cost "
+                         f"{abs(big['value']):.2f} points {more} than the sum of cutting each alone{_ci_text(big)}.")
+            else:
+                head += " The effects roughly add up (every pairwise interaction is under 10% of the total)."
+        out.append(head)
+    # where the time went: per component, the time part that changed most when it was cut
+    parts = [p for p in ("frontend", "encoder", "decoder", "ctc", "lm", "search_other")
+             if f"time_breakdown_ms.{p}" in set(t["metric"])]
+    if parts:
+        sents = []
+        for c in g.factors:
+            vals = {}
+            for p in parts:
+                row = t[(t["metric"] == f"time_breakdown_ms.{p}") & (t["kind"] == "shapley") & (t["term"] == c)]
+                if len(row) and not np.isnan(row["value"].iloc[0]):
+                    vals[p] = row["value"].iloc[0]
+            if vals:
+                p = max(vals, key=lambda k: abs(vals[k]))  # the part that moved most, either way
+                if abs(vals[p]) < 0.05:
+                    sents.append(f"the {pretty(c)} cut changed no time part by 0.05 ms/utt or more")
+                elif vals[p] < 0:
+                    sents.append(f"the {pretty(c)} cut saved {abs(vals[p]):.1f} ms/utt in {plots.PART_NAMES[p]}")
+                else:  # compressed but slower (e.g. int8 kernels on a small CPU model): say so plainly
+                    sents.append(f"the {pretty(c)} cut made {plots.PART_NAMES[p]} SLOWER by {vals[p]:.1f} ms/utt")
+        if sents:
+            out.append("**Where the time went** (Shapley, time breakdown): " + "; ".join(sents) + ".")
+    if not out:
+        why = ("no run of this grid finished" if "ok" not in g.status else
+               "the baseline (nothing compressed) did not finish" if g.status[0] != "ok" else
+               "no run with a component cut finished")
+        out.append(f"Nothing can be attributed: {why}. See Missing runs and Warnings below.")
+    return "\n\n".join(out)
+
+
+def _group_shapley(sweep: Sweep, n_resamples: int, seed: int) -> str:
+    """Markdown table: per utterance group, the WER total change and each component's Shapley value."""
+    rows = []
+    for group, sub in group_sweeps(sweep).items():
+        att = attribute(sub, metrics=["wer_pct"],
+                        samples=paired_bootstrap(sub, n_resamples=n_resamples, seed=seed, metrics=["wer_pct"]))
+        if not att.grids:
+            continue
+        g = att.grids[0]
+        t = att.table[att.table["grid"] == g.name]
+        row = {"group": group, "total change": with_ci(t[t["kind"] == "total"].iloc[0])}
+        for c in g.factors:
+            row[pretty(c)] = with_ci(t[(t["kind"] == "shapley") & (t["term"] == c)].iloc[0])
+        rows.append(row)
+    if not rows:
+        return ""
+    return markdown_table(pd.DataFrame(rows), align=["---"] + ["---:"] * (len(rows[0]) - 1))
+
+
+def _and(components) -> str:
+    names = [pretty(c) for c in components]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _verb(metric: str, v: float) -> str:
+    if metric == "wer_pct":
+        return "cost" if v >= 0 else "gained back"
+    return "saved" if v < 0 else "added"
+
+
+def _signed(v: float, unit: str) -> str:
+    return f"{v:+.1f} ms" if unit == "ms" else f"{v:+.2f} {unit}"
+
+
+def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, samples: BootstrapSamples,
+              broken: pd.DataFrame, figures: Dict[str, Optional[Path]], n_resamples: int, seed: int) -> str:
+    cmd = f"asr-compress-report {shlex.quote(str(sweep_dir))}" + (
+        f" --out {shlex.quote(str(out))}" if out.resolve() != sweep_dir.resolve() else "")
+    s = [f"# Compression study: `{sweep_dir.name}`", "",
+         f"Generated by `{cmd}` from the run directories; do not edit by hand.", "",
+         "## Environment", "", environment_block(sweep), "",
+         "## Setup", "", _setup(sweep, samples, n_resamples, seed), "",
+         "## Summary", "", summary(sweep, att), "",
+         "## WER per run", "",
+         "Percent of reference words (Corr, Sub, Del, Ins, Err) and of sentences (S.Err), ESPnet style.", "",
+         wer_table(sweep), ""]
+    d = samples.delta_ci()
+    if len(d):
+        dd = d[d["metric"] == "wer_pct"].set_index("run_id")
+        rows = [{"run": sweep.runs.at[r, "label"], "WER (%)": sweep.runs.at[r, "wer_pct"],
+                 "Δ WER vs baseline (points)": dd.at[r, "delta"],
+                 "95% CI": fmt_ci(dd.at[r, "ci_low"], dd.at[r, "ci_high"]),
+                 "P(Δ ≤ 0)": dd.at[r, "p_le_0"]} for r in dd.index]
+        s += ["Paired bootstrap of each run against the baseline (same resampled utterances):", "",
+              markdown_table(pd.DataFrame(rows), {"Δ WER vs baseline (points)": lambda x: fmt(x, "+.2f"),
+                                                  "P(Δ ≤ 0)": lambda x: fmt(x, ".3f")}), ""]
+    s += ["## Attribution", "",
+          "Shapley: the component's fair share of the all-compressed change (the shares add up to the total). "
+          "Alone: cutting only that component vs the baseline; interaction: the extra change when both "
+          "are cut beyond the sum of each alone (0 = they add up). Main effect: mean change over the "
+          "other components' settings. Brackets: 95% paired-bootstrap CIs. Full table: `attribution.csv`.", ""]
+    for g in att.grids:
+        if len(att.grids) > 1:
+            s += [f"### Sub-grid `{g.name}`", ""]
+        for metric in ("wer_pct", "latency_ms.mean"):
+            if metric in set(att.table["metric"]):
+                s += [f"**{METRIC_NAMES.get(metric, metric)}**", "", shapley_table(att, g.name, metric), ""]
+        every = metrics_shapley_table(att, g.name, [m for m in SUMMARY_METRICS if m in set(att.table["metric"])])
+        if every:
+            s += ["**Shapley values for every metric** (total change and each component's share)", "", every, ""]
+    s += ["## Per utterance", ""]
+    shift = error_shift(sweep)
+    if len(shift):
+        shift = shift.assign(cut=[f"{pretty(c)} ({lv})" for c, lv in zip(shift["component"], shift["level"])])
+        s += ["Cutting one component alone, utterance by utterance against the baseline:", "",
+              markdown_table(shift[["cut", "n_utterances", "broke", "fixed", "unchanged", "delta_substitutions",
+                                    "delta_deletions", "delta_insertions", "delta_wer_pct"]].rename(columns={
+                  "n_utterances": "utts", "delta_substitutions": "Δ Sub", "delta_deletions": "Δ Del",
+                  "delta_insertions": "Δ Ins", "delta_wer_pct": "Δ WER (points)"}),
+                  {c: (lambda x: fmt(x, "+.0f")) for c in ("Δ Sub", "Δ Del", "Δ Ins")} |
+                  {"Δ WER (points)": lambda x: fmt(x, "+.2f"), "utts": lambda x: fmt(x, ".0f"),
+                   "broke": lambda x: fmt(x, ".0f"), "fixed": lambda x: fmt(x, ".0f"),
+                   "unchanged": lambda x: fmt(x, ".0f")}), ""]
+    else:
+        s += ["No single-cut run with per-utterance results.", ""]
+    if len(broken):
+        top = broken.groupby("component", sort=False).head(3)
+        s += ["Worst regressions per cut (all in `broken_utterances.csv`):", "",
+              markdown_table(top[["component", "id", "delta_errors", "ref", "hyp_baseline", "hyp_cut"]].rename(
+                  columns={"delta_errors": "Δ errors"}), {"Δ errors": lambda x: fmt(x, "+.0f")}), ""]
+    gw = group_wer(sweep)
+    if len(gw):
+        gw = gw.reset_index().rename(columns={"label": "run"})
+        gw.columns = [str(c) if c == "run" else f"WER {c} (%)" for c in gw.columns]
+        s += ["## WER per voice group", "", markdown_table(gw, {c: (lambda x: fmt(x, ".2f"))
+                                                                for c in gw.columns if c != "run"}), ""]
+    gs = _group_shapley(sweep, n_resamples, seed)
+    if gs:
+        s += ["## Shapley values per voice group", "",
+              "The same runs restricted to each group's utterances: which cut hurts which voices "
+              "(WER points; brackets: 95% paired-bootstrap CIs within the group).", "", gs, ""]
+    s += ["## Missing runs", "", missing_table(att, sweep), ""]
+    problems = sweep.problems + samples.problems
+    if problems:
+        s += ["## Warnings", ""] + [f"- {p}" for p in problems] + [""]
+    s += ["## Figures", ""]
+    if not figures:
+        s += ["Not generated (`--no-plots`).", ""]
+    for title, p in figures.items():
+        if p is not None:
+            s += [f"### {title}", "", f"![{title}]({Path(p).name})", ""]
+    return "\n".join(s)

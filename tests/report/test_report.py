@@ -1,0 +1,247 @@
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from asr_compress.analysis.collect import collect
+from asr_compress.report.callback import ReportCallback
+from asr_compress.report.cli import report_main, run_report
+from asr_compress.report.plots import pareto_front
+from asr_compress.report.tables import markdown_table, wer_table
+from asr_compress.report.write import write_report
+
+PNGS = ("wer_vs_latency.png", "shapley.png", "interactions.png", "time_breakdown.png")
+
+
+def _png_dpi(path: Path) -> float:
+    from PIL import Image
+    with Image.open(path) as im:
+        return float(im.info.get("dpi", (0, 0))[0])
+
+
+def test_write_report_end_to_end(make_sweep):
+    root = make_sweep(interaction=True)
+    path = write_report(root, n_resamples=200)
+    assert path == root / "REPORT.md"
+    for name in ("runs.csv", "attribution.csv", "broken_utterances.csv", *PNGS):
+        assert (root / name).is_file(), name
+    for png in PNGS:
+        assert (root / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert _png_dpi(root / png) >= 120
+    text = path.read_text()
+    for needle in ("## Environment", "git_hash: 64ad1de", "num_threads: 1",
+                   "|run|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|Params (M)|Size (MB)|",
+                   "cutting the encoder cost 5.00 points of the 13.00 points (95% CI",
+                   "the decoder cost 4.50 points", "the LM cost 3.50 points",
+                   "cutting the encoder and the decoder together cost 5.00 points more",
+                   "the decoder cut saved 18.5 ms/utt in decoder scoring",
+                   "## WER per voice group", "## Shapley values per voice group", "## Missing runs", "None: every cell", "![Shapley values](shapley.png)"):
+        assert needle in text, needle
+    runs = pd.read_csv(root / "runs.csv")
+    assert len(runs) == 8 and {"encoder", "decoder", "lm", "wer_pct", "wer_pct_ci_low", "size_mb"} <= set(runs)
+    att = pd.read_csv(root / "attribution.csv")
+    shap = att.query("metric == 'wer_pct' and kind == 'shapley'")
+    assert np.isclose(shap["value"].sum(), 13.0, rtol=1e-12)
+    assert shap["ci_low"].notna().all()
+
+
+def test_report_with_missing_cell_and_out_dir(make_sweep, tmp_path):
+    root = make_sweep(interaction=True, failed=[("int8_dynamic", "none", "int8_dynamic")],
+                      missing=[("none", "int8_dynamic", "int8_dynamic")])
+    (root / "5" / "error.txt").write_text("decoder: int8_dynamic does not apply (example)\nsecond line\n")
+    out = tmp_path / "results" / "study"
+    path = write_report(root, out_dir=out, n_resamples=50)
+    assert path == out / "REPORT.md" and not (root / "REPORT.md").exists()
+    text = path.read_text()
+    assert "Shapley values are not computable" in text
+    assert "|encoder=int8_dynamic+lm=int8_dynamic|failed|" in text
+    assert "decoder: int8_dynamic does not apply" in text  # the failed run's error.txt
+    assert "|decoder=int8_dynamic+lm=int8_dynamic|absent|" in text
+    assert "FAILED" in text  # the failed run stays in the WER table
+    att = pd.read_csv(out / "attribution.csv")
+    assert att.query("metric == 'wer_pct' and kind == 'shapley'")["value"].isna().all()
+    assert set(pd.read_csv(out / "missing_runs.csv")["status"]) == {"failed", "absent"}
+    for png in PNGS:
+        assert (out / png).is_file()
+
+
+def test_environment_differences_are_flagged(make_sweep):
+    root = make_sweep()
+    m = json.loads((root / "3" / "metrics.json").read_text())
+    m["environment"]["cpu"] = "Other CPU"
+    (root / "3" / "metrics.json").write_text(json.dumps(m))
+    text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
+    assert "cpu: DIFFERS between runs" in text and "not comparable" in text
+
+
+def test_wer_table_espnet_percentages(make_sweep):
+    table = wer_table(collect(make_sweep()))
+    lines = table.splitlines()
+    assert lines[0].startswith("|run|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|")
+    base = next(line for line in lines if line.startswith("|baseline"))
+    assert base.split("|")[2:11] == ["20", "200", "95.0", "5.0", "0.0", "0.0", "5.0", "50.0", "2.30"]
+    assert lines[1].startswith("|---|---:|")  # text left, numbers right
+
+
+def test_markdown_table_not_measured_is_na():
+    text = markdown_table(pd.DataFrame({"a": ["x"], "b": [np.nan]}))
+    assert text.splitlines()[-1] == "|x|n/a|"
+
+
+def test_pareto_front():
+    x = np.array([1.0, 2.0, 3.0, 2.5])
+    y = np.array([5.0, 3.0, 1.0, 4.0])
+    assert pareto_front(x, y).tolist() == [True, True, True, False]
+
+
+def test_cli_bad_directory_exit_2_one_line(tmp_path, capsys):
+    missing = tmp_path / "no_such_sweep"
+    with pytest.raises(SystemExit) as exc:  # the console-script entry exits by itself
+        report_main([str(missing)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(missing) in err[0] and "error" in err[0]
+    assert run_report([str(tmp_path)]) == 2  # exists, but holds no runs
+    assert str(tmp_path) in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert run_report([str(tmp_path / "a_file")]) == 2
+
+
+def test_cli_writes_report(make_sweep, tmp_path, capsys):
+    root = make_sweep()
+    assert run_report([str(root), "--out", str(tmp_path / "out"), "--resamples", "20", "--no-plots"]) == 0
+    assert (tmp_path / "out" / "REPORT.md").is_file()
+    assert str(tmp_path / "out" / "REPORT.md") in capsys.readouterr().out
+
+
+def test_callback_writes_report_and_logs_failures(make_sweep, tmp_path, caplog):
+    root = make_sweep()
+    cb = ReportCallback(n_resamples=20, plots=False)
+    cb.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}}}))
+    assert (root / "REPORT.md").is_file()
+    caplog.set_level(logging.INFO)
+    bad = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "gone")}}})
+    cb.on_multirun_end(bad)  # logged, not raised: the runs are already on disk
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors and "REPORT FAILED" in errors[0].getMessage() and "gone" in errors[0].getMessage()
+
+
+@pytest.mark.parametrize("breaks", [False, True])
+def test_callback_fires_at_the_end_of_a_real_hydra_multirun(tmp_path, breaks):
+    """A tiny Hydra app with the callback wired as the main config would; 4 jobs, then the report."""
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text(textwrap.dedent("""
+        encoder: none
+        lm: none
+        hydra:
+          callbacks:
+            report:
+              _target_: asr_compress.report.callback.ReportCallback
+              n_resamples: 20
+              plots: false
+    """))
+    (tmp_path / "app.py").write_text(textwrap.dedent(f"""
+        from pathlib import Path
+        import hydra, yaml
+        from hydra.core.hydra_config import HydraConfig
+        from asr_compress.analysis.synthetic import config_for, utterance_rows, write_results
+
+        @hydra.main(version_base="1.3", config_path="conf", config_name="config")
+        def main(cfg):
+            out = Path(HydraConfig.get().runtime.output_dir)
+            methods = {{"encoder": cfg.encoder, "lm": cfg.lm}}
+            # the real app writes its resolved config here; ours mimics the contract's mapping form
+            (out / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config_for(methods)))
+            idx = {{c: int(m != "none") for c, m in methods.items()}}
+            write_results(out, methods, utterance_rows(idx, interaction=False))
+
+        main()
+    """))
+    sweep = tmp_path / "multirun"
+    extra = []
+    if breaks:  # an output dir that cannot be created: the report fails, loudly, the sweep does not
+        (tmp_path / "a_file").write_text("")
+        extra = [f"+hydra.callbacks.report.out_dir={tmp_path / 'a_file' / 'report'}"]
+    proc = subprocess.run([sys.executable, str(tmp_path / "app.py"), "-m", "encoder=none,int8_dynamic",
+                           "lm=none,int8_dynamic", f"hydra.sweep.dir={sweep}", *extra],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(  # this checkout's package
+                              [str(repo), os.environ.get("PYTHONPATH", "")])})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    if breaks:
+        log = proc.stdout + proc.stderr
+        assert "REPORT FAILED" in log and "retry with: asr-compress-report" in log, log[-3000:]
+        assert (sweep / "3" / "metrics.json").is_file()
+        return
+    assert (sweep / "REPORT.md").is_file(), proc.stderr[-3000:]
+    assert "Report written" in proc.stdout + proc.stderr
+    att = pd.read_csv(sweep / "attribution.csv").query("metric == 'wer_pct' and kind == 'shapley'")
+    assert dict(zip(att["term"], att["value"])) == pytest.approx({"encoder": 2.5, "lm": 3.5})
+
+
+def test_report_three_levels_and_one_at_a_time(make_sweep):
+    three = make_sweep("three", levels={"encoder": ["none", "int8_dynamic", "prune"], "lm": ["none", "int8_dynamic"]})
+    text = write_report(three, n_resamples=20, plots_enabled=False).read_text()
+    assert "**Sub-grid `encoder=prune,lm=int8_dynamic`**" in text
+    assert "cutting the encoder cost 5.00 points of the 8.50 points" in text  # prune doubles the encoder errors
+    oat = make_sweep("oat")
+    import shutil
+    for num in ("3", "5", "6", "7"):
+        shutil.rmtree(oat / num)
+    text = write_report(oat, n_resamples=20, plots_enabled=False).read_text()
+    assert "only one-at-a-time effects are known" in text
+    assert "cutting the LM alone changed WER by +3.50 points" in text
+    assert "as in a one-at-a-time study" in text
+
+
+def test_report_when_every_run_failed_says_why(make_sweep):
+    import itertools
+    levels = {"encoder": ["none", "int8_dynamic"], "lm": ["none", "int8_dynamic"]}
+    root = make_sweep(levels=levels, failed=list(itertools.product(*levels.values())))
+    text = write_report(root, n_resamples=10, plots_enabled=False).read_text()
+    assert "Nothing can be attributed: no run of this grid finished" in text
+    assert "runs: 4 found, 0 finished, 4 failed" in text
+    assert "||" not in text
+
+
+def test_speedups_only_on_the_baselines_machine(make_sweep):
+    root = make_sweep()
+    m = json.loads((root / "3" / "metrics.json").read_text())
+    m["environment"]["num_threads"] = 2
+    (root / "3" / "metrics.json").write_text(json.dumps(m))
+    write_report(root, n_resamples=10, plots_enabled=False)
+    runs = pd.read_csv(root / "runs.csv", dtype={"run_id": str}).set_index("run_id")
+    assert runs.loc["2", "speedup.latency_ms.mean"] == pytest.approx(101.0 / 82.5)
+    assert runs.loc["2", "speedup.time_breakdown_ms.decoder"] == pytest.approx(2.0)
+    assert np.isnan(runs.loc["3", "speedup.latency_ms.mean"])  # other thread count: never compared
+    table = wer_table(collect(root))
+    assert "|Speed-up|" in table and "1.22x" in table
+
+
+def test_summary_says_when_a_cut_made_decoding_slower(make_sweep):
+    root = make_sweep()
+    for num in ("4", "5", "6", "7"):  # every run with the encoder cut: encoder forward 10 ms slower
+        m = json.loads((root / num / "metrics.json").read_text())
+        m["time_breakdown_ms"]["encoder"] += 10.0
+        m["latency_ms"]["mean"] += 10.0
+        (root / num / "metrics.json").write_text(json.dumps(m))
+    text = write_report(root, n_resamples=10, plots_enabled=False).read_text()
+    assert "the encoder cut made encoder forward SLOWER by 8.0 ms/utt" in text
+
+
+def test_simulated_runs_show_no_speedup(make_sweep):
+    root = make_sweep()
+    m = json.loads((root / "1" / "metrics.json").read_text())
+    m["components"]["lm"]["kernel"] = "simulated"
+    (root / "1" / "metrics.json").write_text(json.dumps(m))
+    row = next(line for line in wer_table(collect(root)).splitlines() if line.startswith("|lm=int8_dynamic (1)"))
+    assert "|simulated|" in row
