@@ -130,3 +130,11 @@ def register_configs() -> None:
             cs.store(group=comp, name=name, node=cls)
         for name, preset in presets.items():
             cs.store(group=comp, name=name, node=preset)
+    # `cut=<component>_<method>` selects one component's method in a single choice, so a
+    # non-Cartesian study (one component at a time) is a plain sweep over `cut`.
+    cs.store(group="cut", name="none", package="_global_", node={})
+    for comp in COMPONENTS:
+        for name in [*METHOD_CONFIGS, *presets]:
+            if name != "none":
+                cs.store(group="cut", name=f"{comp}_{name}", package="_global_",
+                         node={"defaults": [{f"override /{comp}": name}]})

@@ -83,3 +83,25 @@ def test_cli_bad_audio_is_one_line_and_leaves_no_output(tiny, tmp_path):
     assert len(err) == 1, res.stderr
     assert err[0].startswith("asr-compress: error: ") and "utt1.flac: unreadable audio" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_study_presets_compose_against_the_real_config():
+    one = compose(["study=one_at_a_time"])
+    assert one.encoder.name == "none"
+    cut = compose(["cut=decoder_prune_unstructured", "decoder.sparsity=0.3"])
+    assert cut.decoder.name == "prune_unstructured" and cut.decoder.sparsity == 0.3 and cut.encoder.name == "none"
+    fact = compose(["study=factorial"])
+    assert fact.lm.name == "none"
+
+
+def test_multirun_one_at_a_time_writes_the_report(tiny, tmp_path):
+    sweep = tmp_path / "sweep"
+    res = _cli(["study=one_at_a_time", "cut=none,encoder_int8_dynamic,lm_int8_dynamic",
+                *tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0"), f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    runs = sorted(p.parent.name for p in sweep.glob("*/metrics.json"))
+    assert runs == ["0", "1", "2"]
+    cfg1 = OmegaConf.load(sweep / "1" / ".hydra" / "config.yaml")
+    assert cfg1.encoder.name == "int8_dynamic" and cfg1.lm.name == "none"
+    report = (sweep / "REPORT.md").read_text()
+    assert "encoder" in report and (sweep / "runs.csv").is_file() and list(sweep.glob("*.png"))

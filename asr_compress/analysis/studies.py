@@ -44,6 +44,8 @@ def expand_study(name: str, methods: Optional[Sequence[str]] = None, components:
     params: Dict[str, str] = ((cfg.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
     if not params:
         raise ValueError(f"study {name!r} has neither study.runs nor hydra.sweeper.params")
+    if list(params) == ["cut"]:  # one component at a time: cut=<component>_<method>
+        return _expand_cuts(str(params["cut"]), user_methods, components)
     grid: Dict[str, List[str]] = {}
     for key, values in params.items():
         if components is not None and key not in components:
@@ -56,6 +58,18 @@ def expand_study(name: str, methods: Optional[Sequence[str]] = None, components:
     for combo in itertools.product(*grid.values()):
         runs.append([f"{k}={v}" for k, v in zip(grid, combo) if v != "none"])
     return sorted(runs, key=len) if runs else [[]]
+
+
+def _expand_cuts(values: str, methods: Optional[Sequence[str]],
+                 components: Optional[Sequence[str]]) -> List[List[str]]:
+    """[[], [encoder=m], [decoder=m], ...] from a sweep over the `cut` group."""
+    cuts = [v.strip() for v in values.split(",") if v.strip() and v.strip() != "none"]
+    pairs = [tuple(c.split("_", 1)) for c in cuts]
+    comps = list(dict.fromkeys(c for c, _ in pairs))
+    if components is not None:
+        comps = [c for c in comps if c in components]
+    meths = list(methods) if methods else list(dict.fromkeys(m for _, m in pairs))
+    return [[]] + [[f"{c}={m}"] for c in comps for m in meths if m != "none"]
 
 
 def _expand_runs(templates: Sequence[Sequence[str]], methods: Sequence[str],

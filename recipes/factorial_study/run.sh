@@ -42,14 +42,12 @@ fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   echo "stage 2: one component at a time (${methods})"
-  # not a Cartesian grid: one invocation per override set, all in one study dir
-  while IFS= read -r overrides; do
-    name="${overrides:-baseline}"
-    name="${name//=/-}"; name="${name// /+}"
-    echo "  run ${name}"
-    asr-compress -m ${overrides} ${extra} hydra.sweep.dir="${exp}/one_at_a_time" \
-      hydra.sweep.subdir="${name}" </dev/null
-  done < <("${PYTHON:-python}" -m asr_compress.analysis.studies one_at_a_time --methods "${methods}")
+  # conf/study/one_at_a_time.yaml sweeps the `cut` group (cut=<component>_<method>)
+  cuts=none
+  for c in encoder decoder ctc lm; do
+    for m in ${methods//,/ }; do cuts="${cuts},${c}_${m}"; done
+  done
+  asr-compress study=one_at_a_time cut="${cuts}" ${extra} hydra.sweep.dir="${exp}/one_at_a_time" </dev/null
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
