@@ -1,45 +1,62 @@
 """ESPnet parity: with nothing compressed, our hypotheses are ESPnet's own.
 
 Runs `python -m espnet2.bin.asr_inference` (ESPnet's decoding CLI) on the same model,
-data and decoding parameters and compares the text it writes, token for token.
+data and decoding parameters and compares the tokens it writes with ours, one by one:
+on the tiny random test model, and on the shipped default model (real BPE tokens, LM).
 """
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from asr_compress.config import DecodeConfig, ModelConfig
-from asr_compress.evaluate.data import read_audio
+from asr_compress.config import PROJECT_ROOT, DataConfig, DecodeConfig, ModelConfig
+from asr_compress.evaluate.data import load_test_set, read_audio
 from asr_compress.pipeline import load_pipeline
 
 
-@pytest.mark.parametrize("ctc_weight,lm_weight", [(0.3, 0.5)])
-def test_hypotheses_identical_to_espnet_asr_inference(tiny, tmp_path, ctc_weight, lm_weight):
-    decode = DecodeConfig(beam_size=4, ctc_weight=ctc_weight, lm_weight=lm_weight, penalty=0.1)
+def _espnet_tokens(files, utts, decode, tmp_path: Path):
+    scp = tmp_path / "wav.scp"
+    scp.write_text("".join(f"{u.id} {u.audio}\n" for u in utts))
     out = tmp_path / "espnet"
     cmd = [
         sys.executable, "-m", "espnet2.bin.asr_inference",
         "--output_dir", str(out), "--ngpu", "0", "--batch_size", "1",
-        "--data_path_and_name_and_type", f"{tiny['data'] / 'wav.scp'},speech,sound",
-        "--asr_train_config", str(tiny["asr"] / "config.yaml"),
-        "--asr_model_file", str(tiny["asr"] / "valid.acc.ave.pth"),
-        "--lm_train_config", str(tiny["lm"] / "config.yaml"),
-        "--lm_file", str(tiny["lm"] / "valid.acc.ave.pth"),
-        "--beam_size", str(decode.beam_size), "--ctc_weight", str(ctc_weight),
-        "--lm_weight", str(lm_weight), "--penalty", str(decode.penalty), "--nbest", "1",
+        "--data_path_and_name_and_type", f"{scp},speech,sound",
+        "--asr_train_config", str(files.asr_config), "--asr_model_file", str(files.asr_weights),
+        "--beam_size", str(decode.beam_size), "--ctc_weight", str(decode.ctc_weight),
+        "--lm_weight", str(decode.lm_weight), "--penalty", str(decode.penalty), "--nbest", "1",
     ]
-    # ESPnet reads wav.scp paths relative to the working directory
-    subprocess.run(cmd, check=True, cwd=tiny["data"], capture_output=True, env={"OMP_NUM_THREADS": "1", "PATH": ""})
-    espnet_tokens = {}
+    if files.lm_config is not None:
+        cmd += ["--lm_train_config", str(files.lm_config), "--lm_file", str(files.lm_weights)]
+    # the model's config.yaml paths are relative to the repository root, as in ESPnet's zoo archives
+    subprocess.run(cmd, check=True, cwd=PROJECT_ROOT, capture_output=True, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    tokens = {}
     for line in (out / "1best_recog" / "token").read_text().splitlines():
         uid, *toks = line.split()
-        espnet_tokens[uid] = toks
+        tokens[uid] = toks
+    return tokens
 
-    p = load_pipeline(ModelConfig(name="t", exp_dir=str(tiny["asr"]), lm_exp_dir=str(tiny["lm"])))
-    ours = {}
-    for line in (tiny["data"] / "wav.scp").read_text().splitlines():
-        uid, path = line.split()
-        _, tokens, _ = p.recognize(read_audio(tiny["data"] / path, 16000), decode)
-        ours[uid] = tokens
-    assert len(ours) == 3 and all(len(t) > 0 for t in ours.values())
-    assert ours == espnet_tokens
+
+def _check_parity(model_cfg, data_cfg, decode, tmp_path):
+    utts = load_test_set(data_cfg)
+    p = load_pipeline(model_cfg)
+    ours = {u.id: p.recognize(read_audio(u.audio, p.sample_rate), decode)[1] for u in utts}
+    assert len(ours) == len(utts) and all(len(t) > 0 for t in ours.values())
+    assert ours == _espnet_tokens(p.files, utts, decode, tmp_path)
+
+
+def test_parity_tiny_model(tiny, tmp_path):
+    _check_parity(ModelConfig(name="t", exp_dir=str(tiny["asr"]), lm_exp_dir=str(tiny["lm"])),
+                  DataConfig(name="t", dir=str(tiny["data"])),
+                  DecodeConfig(beam_size=4, ctc_weight=0.3, lm_weight=0.5, penalty=0.1), tmp_path)
+
+
+def test_parity_default_model(tmp_path):
+    from support import compose
+    from asr_compress.run import to_config
+
+    cfg = to_config(compose(["data.limit=4"]))
+    if not (PROJECT_ROOT / cfg.model.exp_dir).is_dir():
+        pytest.fail(f"the shipped default model is missing: {cfg.model.exp_dir}")
+    _check_parity(cfg.model, cfg.data, cfg.decode, tmp_path)
