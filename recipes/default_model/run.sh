@@ -160,5 +160,6 @@ fi
 
 if run_stage 13; then
   log 13 "check: the packaged model loads with ESPnet's Speech2Text from the repo root"
-  (cd "$repo_root" && $python "$OLDPWD/local/check_package.py" --n 3)
+  recipe_dir=$PWD
+  (cd "$repo_root" && $python "$recipe_dir/local/check_package.py" --n 3)
 fi
