@@ -1,0 +1,99 @@
+"""Stage 3: real speech from /work/shared/data into Kaldi-style data directories.
+
+    python local/prepare_real.py --shared /work/shared/data --out data
+
+LJ Speech part (385 utts, fixed split by sorted id: 260 train / 25 dev / last 100 held out),
+train part also once more with noise/reverberation. Free Spoken Digits concatenated into
+connected-digit strings of 2-7 digits; speaker `theo` is held out entirely for evaluation;
+for the other speakers, recording indices 0-4 give dev strings and 5-49 training strings.
+"""
+import argparse
+import csv
+import random
+from pathlib import Path
+
+import numpy as np
+
+from audio import augment, load16k, write
+from prepare_text import lj_split
+from textnorm import normalize
+
+DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
+HELD_OUT_SPEAKER = "theo"
+
+
+def write_dir(d: Path, rows):
+    """rows: (utt, path, text, spk, voice, group)"""
+    d.mkdir(parents=True, exist_ok=True)
+    rows = sorted(rows)
+    for name, col in (("wav.scp", 1), ("text", 2), ("utt2spk", 3), ("utt2voice", 4),
+                      ("utt2group", 5)):
+        (d / name).write_text("".join(f"{r[0]} {r[col]}\n" for r in rows))
+    print(d, len(rows))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--n_digit_train", type=int, default=700)
+    ap.add_argument("--seed", type=int, default=3)
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    an4 = a.shared / "mini_an4"
+    lj_dir = a.shared / "ljspeech_part1"
+    meta = {r[0]: normalize(r[2]) for r in csv.reader(open(lj_dir / "metadata.csv"),
+                                                      delimiter="|", quoting=csv.QUOTE_NONE)}
+    tr, dev, ev = lj_split(a.shared)
+
+    def lj_rows(ids):
+        return [(f"ljspeech-{i}", str((lj_dir / "wavs" / f"{i}.flac").resolve()), meta[i],
+                 "ljspeech", "real_ljspeech", "real") for i in ids]
+
+    write_dir(a.out / "real_lj_train", lj_rows(tr))
+    write_dir(a.out / "real_lj_dev", lj_rows(dev))
+    write_dir(a.out / "real_heldout_lj", lj_rows(ev))
+    aug_rows = []
+    for i in tr:
+        x, tag = augment(load16k(lj_dir / "wavs" / f"{i}.flac"), rng, an4, 0.7, 0.5)
+        p = (a.out / "real_lj_aug/wav" / f"{i}.wav").resolve()
+        write(p, x)
+        aug_rows.append((f"ljspeech-aug-{i}", str(p), meta[i], "ljspeech", "real_ljspeech",
+                         "real"))
+    write_dir(a.out / "real_lj_aug", aug_rows)
+
+    # Free Spoken Digits: {digit}_{speaker}_{index}.flac, 8 kHz
+    rec = {}
+    for f in sorted((a.shared / "fsdd/recordings").glob("*.flac")):
+        d, spk, idx = f.stem.split("_")
+        rec.setdefault(spk, []).append((int(d), int(idx), f))
+
+    def digit_set(name, speakers, idx_ok, n, p_aug):
+        rows = []
+        for k in range(n):
+            spk = rng.choice(speakers)
+            pool = [r for r in rec[spk] if idx_ok(r[1])]
+            picks = [rng.choice(pool) for _ in range(rng.randint(2, 7))]
+            parts = []
+            for _, _, f in picks:
+                x = load16k(f)
+                parts += [x, np.zeros(int(16000 * rng.uniform(0.03, 0.25)), "float32")]
+            x = np.concatenate([np.zeros(2400, "float32")] + parts)
+            tag = "clean"
+            if p_aug:
+                x, tag = augment(x, rng, an4, p_aug, p_aug / 2, (10, 30))
+            p = (a.out / name / "wav" / f"{spk}-{name}-{k:04d}.wav").resolve()
+            write(p, x)
+            text = " ".join(DIGITS[d] for d, _, _ in picks)
+            rows.append((f"fsdd_{spk}-{name}-{k:04d}", str(p), text, f"fsdd_{spk}",
+                         "real_fsdd_" + spk, "real"))
+        write_dir(a.out / name, rows)
+
+    train_spk = sorted(s for s in rec if s != HELD_OUT_SPEAKER)
+    digit_set("real_digits_train", train_spk, lambda i: i >= 5, a.n_digit_train, 0.4)
+    digit_set("real_digits_dev", train_spk, lambda i: i < 5, 30, 0.0)
+    digit_set("real_heldout_digits", [HELD_OUT_SPEAKER], lambda i: True, 100, 0.0)
+
+
+if __name__ == "__main__":
+    main()

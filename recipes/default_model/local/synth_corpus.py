@@ -1,0 +1,143 @@
+"""Stage 2/9: synthesise a multi-voice English corpus into a Kaldi-style data directory.
+
+    python local/synth_corpus.py --text data/local/text/pool_lj.txt:900 ... --voices train \
+        --out data/synth_train --nj 2
+
+Voices: flite (kal, kal16, awb, rms, slt), espeak-ng accents x variants, festival
+(kal_diphone, cmu_us_slt_arctic_hts); per utterance random rate and pitch, then 16 kHz,
+optional reverberation and noise. Voices in UNSEEN are never used for training.
+"""
+import argparse
+import os
+import random
+import subprocess
+import tempfile
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+from audio import augment, load16k, write
+
+FLITE = ["kal", "kal16", "awb", "rms", "slt"]
+ESPEAK_TRAIN = ["en-us", "en", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-029",
+                "en-us-nyc"]
+ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "klatt",
+                   "klatt3", "Annie", "Andy", "Gene", "Michael", "Steph", "Alicia", "Linda",
+                   "Rob", "Paul", "Mr_Serious"]
+FESTIVAL_TRAIN = ["kal_diphone", "cmu_us_slt_arctic_hts"]
+# never used in training: a festival diphone voice (CSTR ked) and an espeak-ng accent
+UNSEEN = ["festival:ked_diphone", "espeak:en-gb-x-gbcwmd+f5", "espeak:en-gb-x-gbcwmd+male8"]
+SEEN_TEST = ["flite:kal16", "flite:slt", "flite:rms", "flite:awb", "espeak:en-us+f2",
+             "espeak:en-gb-x-rp+m3", "festival:kal_diphone", "festival:cmu_us_slt_arctic_hts"]
+
+
+def train_voice(rng):
+    r = rng.random()
+    if r < 0.35:
+        return "flite:" + rng.choice(FLITE)
+    if r < 0.85:
+        return f"espeak:{rng.choice(ESPEAK_TRAIN)}+{rng.choice(ESPEAK_VARIANTS)}"
+    return "festival:" + rng.choice(FESTIVAL_TRAIN)
+
+
+def tts(voice, text, rng, wav):
+    engine, name = voice.split(":", 1)
+    if engine == "flite":
+        f0 = rng.uniform(150, 230) if name == "slt" else rng.uniform(85, 140)
+        cmd = ["flite", "-voice", name, "-t", text, "-o", wav,
+               "--setf", f"duration_stretch={rng.uniform(0.8, 1.25):.2f}",
+               "--setf", f"int_f0_target_mean={f0:.0f}"]
+    elif engine == "espeak":
+        cmd = ["espeak-ng", "-v", name, "-s", str(rng.randint(130, 200)),
+               "-p", str(rng.randint(25, 75)), "-w", wav, text]
+    else:
+        txt = wav + ".txt"
+        Path(txt).write_text(text + "\n")
+        cmd = ["text2wave", "-eval", f"(voice_{name})",
+               "-eval", f"(Parameter.set 'Duration_Stretch {rng.uniform(0.85, 1.2):.2f})",
+               txt, "-o", wav]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def job(args):
+    utt, voice, text, out, seed, an4, p_noise, p_reverb, snr = args
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as td:
+        wav = os.path.join(td, "a.wav")
+        tts(voice, text, rng, wav)
+        x = load16k(wav)
+    # trim long leading/trailing silence left by some engines, keep 0.15 s margin
+    nz = np.nonzero(np.abs(x) > 0.01 * (np.abs(x).max() + 1e-9))[0]
+    if len(nz):
+        x = x[max(0, nz[0] - 2400): nz[-1] + 2400]
+    x, tag = augment(x, rng, an4, p_noise, p_reverb, snr)
+    dur = write(out, x, peak=rng.uniform(0.3, 0.95))
+    return utt, voice, text, out, tag, dur
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--text", nargs="+", required=True, help="FILE[:N] sentence files")
+    ap.add_argument("--voices", choices=["train", "test"], default="train")
+    ap.add_argument("--out", type=Path, required=True, help="Kaldi data dir")
+    ap.add_argument("--audio_dir", type=Path, help="where audio goes (default OUT/wav)")
+    ap.add_argument("--fmt", default="wav", choices=["wav", "flac"])
+    ap.add_argument("--relative", action="store_true", help="wav.scp paths relative to OUT")
+    ap.add_argument("--prefix", default="synth")
+    ap.add_argument("--an4", default="/work/shared/data/mini_an4")
+    ap.add_argument("--p_noise", type=float, default=0.4)
+    ap.add_argument("--p_reverb", type=float, default=0.3)
+    ap.add_argument("--snr", type=float, nargs=2, default=(5.0, 25.0))
+    ap.add_argument("--unseen_frac", type=float, default=0.35)
+    ap.add_argument("--nj", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    sents = []
+    for spec in a.text:
+        f, _, n = spec.partition(":")
+        lines = [s for s in Path(f).read_text().splitlines() if s.strip()]
+        sents += lines[: int(n)] if n else lines
+    audio_dir = a.audio_dir or a.out / "wav"
+    jobs = []
+    for i, text in enumerate(sents):
+        if a.voices == "train":
+            voice, group = train_voice(rng), "seen"
+        elif rng.random() < a.unseen_frac:
+            voice, group = rng.choice(UNSEEN), "unseen"
+        else:
+            voice, group = rng.choice(SEEN_TEST), "seen"
+        label = voice.replace(":", "_")
+        utt = f"{label}-{a.prefix}{i:05d}"
+        jobs.append((utt, voice, text, str(audio_dir / f"{utt}.{a.fmt}"), a.seed * 100003 + i,
+                     a.an4, a.p_noise, a.p_reverb, tuple(a.snr)))
+    groups = {}
+    for j in jobs:
+        groups[j[0]] = "unseen" if j[1] in UNSEEN else "seen"
+    res = []
+    with Pool(a.nj) as pool:
+        for k, r in enumerate(pool.imap_unordered(job, jobs, chunksize=8)):
+            res.append(r)
+            if k % 500 == 0:
+                print(f"{k}/{len(jobs)}", flush=True)
+    res.sort()
+    a.out.mkdir(parents=True, exist_ok=True)
+    files = {n: open(a.out / n, "w") for n in
+             ("wav.scp", "text", "utt2spk", "utt2voice", "utt2group", "utt2aug", "utt2dur")}
+    for utt, voice, text, out, tag, dur in res:
+        path = os.path.relpath(out, a.out) if a.relative else out
+        label = voice.replace(":", "_")
+        files["wav.scp"].write(f"{utt} {path}\n")
+        files["text"].write(f"{utt} {text}\n")
+        files["utt2spk"].write(f"{utt} {label}\n")
+        files["utt2voice"].write(f"{utt} {label}\n")
+        files["utt2group"].write(f"{utt} {groups[utt]}\n")
+        files["utt2aug"].write(f"{utt} {tag}\n")
+        files["utt2dur"].write(f"{utt} {dur:.3f}\n")
+    hours = sum(r[5] for r in res) / 3600
+    print(f"{a.out}: {len(res)} utterances, {hours:.2f} h")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Recipe for the embedded default model (issue 3): synthetic multi-voice + real English speech,
+# BPE units, Transformer LM, hybrid CTC/attention Conformer; packaged into ../../models/default.
+#
+#   cd recipes/default_model && bash run.sh --stage 1 --stop_stage 13
+#
+# Every stage re-runs alone (--stage N --stop_stage N). Work areas: data/ dump/ exp/ (ignored).
+set -euo pipefail
+
+stage=1
+stop_stage=100
+nj=2                      # synthesis workers (2-core machine)
+nthreads=2                # torch threads for ASR training
+lm_nthreads=1
+ngpu=0                    # set to 1 to continue training on a GPU
+shared=${SHARED:-/work/shared/data}
+python=${PYTHON:-/work/main/.venv/bin/python}
+n_lj=1100 n_nltk=550 n_wordnet=1300   # sentences synthesised for ASR training (~3 h audio)
+nbpe=300
+bpemode=unigram
+asr_config=conf/train_asr.yaml
+lm_config=conf/train_lm.yaml
+asr_exp=exp/asr_train
+lm_exp=exp/lm_train
+repo_root=$(cd ../.. && pwd)
+
+. ./local/parse_options.sh
+
+export PYTHONPATH="$PWD/local${PYTHONPATH:+:$PYTHONPATH}"
+export OMP_NUM_THREADS=$nthreads MKL_NUM_THREADS=$nthreads
+text=data/local/text
+bpedir=data/token_list/bpe_${bpemode}${nbpe}
+token_list=$bpedir/tokens.txt
+log() { echo "$(date -u '+%F %T') (run.sh stage $1) ${*:2}"; }
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+
+if run_stage 1; then
+  log 1 "text pools: LM text, synthesis text, test sentences (normalised, test removed)"
+  $python local/prepare_text.py --shared "$shared" --out $text
+fi
+
+if run_stage 2; then
+  log 2 "synthesise training and dev corpora (flite, espeak-ng, festival; noise, reverb)"
+  $python local/synth_corpus.py --voices train --nj $nj --seed 1 --out data/synth_train \
+    --text $text/pool_lj.txt:$n_lj $text/pool_nltk.txt:$n_nltk $text/pool_wordnet.txt:$n_wordnet
+  $python local/synth_corpus.py --voices train --nj $nj --seed 2 --out data/synth_dev \
+    --text $text/valid.txt:200
+fi
+
+if run_stage 3; then
+  log 3 "real speech: LJ Speech part and Free Spoken Digits (held-out parts for evaluation)"
+  $python local/prepare_real.py --shared "$shared" --out data
+fi
+
+if run_stage 4; then
+  log 4 "combine data directories into dump/raw/{train,dev}"
+  combine() {
+    local out=$1; shift
+    rm -rf "$out"; mkdir -p "$out"
+    for f in wav.scp text utt2spk utt2voice utt2group; do
+      for d in "$@"; do cat "$d/$f"; done | sort -k1,1 > "$out/$f"
+    done
+    echo "$out: $(wc -l < "$out/text") utterances"
+  }
+  combine dump/raw/train data/synth_train data/real_lj_train data/real_lj_aug data/real_digits_train
+  combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev
+fi
+
+if run_stage 5; then
+  log 5 "BPE ($bpemode, $nbpe units) on all training text; ESPnet token list"
+  mkdir -p $bpedir
+  cut -d' ' -f2- dump/raw/train/text | cat - $text/lm_train.txt > $bpedir/train.txt
+  $python - <<PY
+import sentencepiece as spm
+spm.SentencePieceTrainer.train(input="$bpedir/train.txt", model_prefix="$bpedir/bpe",
+    vocab_size=$nbpe, model_type="$bpemode", character_coverage=1.0,
+    input_sentence_size=100000000)
+sp = spm.SentencePieceProcessor(model_file="$bpedir/bpe.model")
+units = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+units = [u for u in units if u not in ("<unk>", "<s>", "</s>")]
+open("$token_list", "w").write("\n".join(["<blank>", "<unk>"] + units + ["<sos/eos>"]) + "\n")
+print(len(units) + 3, "tokens")
+PY
+fi
+
+if run_stage 6; then
+  log 6 "LM data and statistics"
+  mkdir -p dump/lm
+  awk '{printf "lm%06d %s\n", NR, $0}' $text/lm_train.txt > dump/lm/train.txt
+  awk '{printf "lmvalid%04d %s\n", NR, $0}' $text/valid.txt > dump/lm/valid.txt
+  OMP_NUM_THREADS=$lm_nthreads $python -m espnet2.bin.lm_train --collect_stats true \
+    --use_preprocessor true --token_type bpe --bpemodel $bpedir/bpe.model \
+    --token_list $token_list --non_linguistic_symbols none --cleaner none --g2p none \
+    --train_data_path_and_name_and_type dump/lm/train.txt,text,text \
+    --valid_data_path_and_name_and_type dump/lm/valid.txt,text,text \
+    --train_shape_file dump/lm/train.txt --valid_shape_file dump/lm/valid.txt \
+    --output_dir exp/lm_stats --config $lm_config --ngpu 0
+fi
+
+if run_stage 7; then
+  log 7 "LM training (resumable)"
+  OMP_NUM_THREADS=$lm_nthreads MKL_NUM_THREADS=$lm_nthreads $python -m espnet2.bin.lm_train \
+    --ngpu $ngpu --use_preprocessor true --token_type bpe --bpemodel $bpedir/bpe.model \
+    --token_list $token_list --non_linguistic_symbols none --cleaner none --g2p none \
+    --train_data_path_and_name_and_type dump/lm/train.txt,text,text \
+    --valid_data_path_and_name_and_type dump/lm/valid.txt,text,text \
+    --train_shape_file exp/lm_stats/train/text_shape \
+    --valid_shape_file exp/lm_stats/valid/text_shape \
+    --resume true --output_dir $lm_exp --config $lm_config
+fi
+
+asr_data_args=(
+  --train_data_path_and_name_and_type dump/raw/train/wav.scp,speech,sound
+  --train_data_path_and_name_and_type dump/raw/train/text,text,text
+  --valid_data_path_and_name_and_type dump/raw/dev/wav.scp,speech,sound
+  --valid_data_path_and_name_and_type dump/raw/dev/text,text,text
+  --use_preprocessor true --token_type bpe --bpemodel $bpedir/bpe.model
+  --token_list $token_list --non_linguistic_symbols none --cleaner none --g2p none
+)
+
+if run_stage 8; then
+  log 8 "ASR statistics (shapes, global mean/variance of fbank)"
+  $python -m espnet2.bin.asr_train --collect_stats true "${asr_data_args[@]}" \
+    --train_shape_file dump/raw/train/wav.scp --valid_shape_file dump/raw/dev/wav.scp \
+    --normalize none --output_dir exp/asr_stats --config $asr_config --ngpu 0
+fi
+
+if run_stage 9; then
+  log 9 "ASR training (resumable: re-run this stage to continue from the last checkpoint)"
+  $python -m espnet2.bin.asr_train "${asr_data_args[@]}" --ngpu $ngpu \
+    --train_shape_file exp/asr_stats/train/speech_shape \
+    --train_shape_file exp/asr_stats/train/text_shape \
+    --valid_shape_file exp/asr_stats/valid/speech_shape \
+    --valid_shape_file exp/asr_stats/valid/text_shape \
+    --normalize_conf stats_file=exp/asr_stats/train/feats_stats.npz \
+    --resume true --output_dir $asr_exp --config $asr_config
+fi
+
+if run_stage 10; then
+  log 10 "snapshot weights while training runs: average the n best epochs saved so far"
+  $python local/snapshot_model.py --exp $asr_exp --criterion valid.acc --nbest 5
+  $python local/snapshot_model.py --exp $lm_exp --criterion valid.loss --nbest 3
+fi
+
+if run_stage 11; then
+  log 11 "package into $repo_root/models/default/{asr,lm}"
+  $python local/package.py --repo_root "$repo_root" --asr_exp $asr_exp --lm_exp $lm_exp \
+    --bpemodel $bpedir/bpe.model --stats exp/asr_stats/train/feats_stats.npz
+fi
+
+if run_stage 12; then
+  log 12 "shipped synthetic test set -> $repo_root/testsets/synth_test (FLAC, seen/unseen voices)"
+  out=$repo_root/testsets/synth_test
+  rm -rf "$out/audio" "$out"/{wav.scp,text,utt2spk,utt2voice,utt2group,utt2aug,utt2dur}
+  $python local/synth_corpus.py --voices test --nj $nj --seed 7 --out "$out" \
+    --audio_dir "$out/audio" --fmt flac --relative --prefix test \
+    --p_noise 0.25 --p_reverb 0.0 --snr 15 25 --unseen_frac 0.35 \
+    --text $text/test_sentences.txt
+fi
+
+if run_stage 13; then
+  log 13 "check: the packaged model loads with ESPnet's Speech2Text from the repo root"
+  recipe_dir=$PWD
+  (cd "$repo_root" && $python "$recipe_dir/local/check_package.py" --n 3)
+fi
