@@ -109,7 +109,7 @@ def test_report_records_full_resolved_method(make):
     report = compress_(m, {"name": "prune_nm"}, "ctc")
     assert report.method == {"name": "prune_nm", "targets": [], "ignore": [], "n": 2, "m": 4}
     stats = component_stats(m, report)
-    assert set(stats) == {"method", "params", "nonzero_params", "sparsity", "size_bytes", "kernel"}
+    assert set(stats) == {"method", "params", "nonzero_params", "sparsity", "size_bytes", "weight_memory_bytes", "kernel"}
     assert stats["sparsity"] == pytest.approx(0.5 * 30 * 32 / (30 * 32 + 30))
 
 
