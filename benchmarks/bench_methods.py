@@ -40,7 +40,7 @@ def parse_args(argv=None):
 
 def build_variants(base, components: List[str], methods: List[str]):
     """(name, component, method, pipeline, report) for every applicable method/component pair."""
-    from asr_compress.compress import METHOD_CONFIGS, METHOD_PRESETS, applicable
+    from asr_compress.compress import applicable, applicable_methods, method_config
     from asr_compress.errors import CompressionConfigError
     from asr_compress.pipeline import Pipeline
 
@@ -52,12 +52,12 @@ def build_variants(base, components: List[str], methods: List[str]):
     for comp in components:
         if comp not in base.components():
             continue
-        for m in methods:
-            cfg = METHOD_PRESETS[m] if m in METHOD_PRESETS else METHOD_CONFIGS[m]()
+        for m in applicable_methods(comp, methods):
+            cfg = method_config(m)
             try:
-                applicable(comp, cfg)
+                applicable(comp, cfg, base.component(comp))
                 p = clone()
-                report = p.compress_(comp, copy.deepcopy(cfg))
+                report = p.compress_(comp, cfg)
             except CompressionConfigError as e:
                 print(f"skip {comp}={m}: {e}", file=sys.stderr)
                 continue
@@ -90,7 +90,7 @@ def main(argv=None) -> Path:
     warnings.simplefilter("ignore")  # torch/ESPnet deprecation chatter
     import torch
 
-    from asr_compress.compress import METHOD_CONFIGS, METHOD_PRESETS, component_stats
+    from asr_compress.compress import component_stats
     from asr_compress.config import PROJECT_ROOT, register_configs
     from asr_compress.evaluate.data import load_test_set, read_audio
     from asr_compress.evaluate.decode import _decode_one
@@ -106,8 +106,7 @@ def main(argv=None) -> Path:
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = to_config(compose(config_name="config", overrides=args.overrides))
     torch.set_num_threads(cfg.eval.num_threads or torch.get_num_threads())
-    methods = [m for m in (args.methods.split(",") if args.methods else [*METHOD_CONFIGS, *METHOD_PRESETS])
-               if m not in ("none", "sequence")]
+    methods = args.methods.split(",") if args.methods else None
     utts = load_test_set(cfg.data)[: args.utterances]
     base = load_pipeline(cfg.model, device=cfg.eval.device)
     fs = base.sample_rate

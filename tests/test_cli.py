@@ -45,11 +45,17 @@ def _cli(args, cwd):
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
 
 
-def test_cli_run_writes_metrics_utterances_and_config(tiny, tmp_path):
-    res = _cli(tiny_overrides(tiny, f"hydra.run.dir={tmp_path / 'run'}"), tmp_path)
+@pytest.fixture(scope="module")
+def cli_run(tiny, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    res = _cli(tiny_overrides(tiny, f"hydra.run.dir={tmp / 'run'}"), tmp)
     assert res.returncode == 0, res.stderr
+    return res, tmp / "run"
+
+
+def test_cli_run_writes_metrics_utterances_and_config(tiny, cli_run):
+    res, run = cli_run
     assert "WER" in res.stdout and "[nltk_data]" not in res.stderr and "Warning" not in res.stderr
-    run = tmp_path / "run"
     m = json.loads((run / "metrics.json").read_text())
     for key in ("wer", "cer", "n_utterances", "n_words", "substitutions", "deletions", "insertions", "rtf"):
         assert key in m
@@ -105,3 +111,15 @@ def test_multirun_one_at_a_time_writes_the_report(tiny, tmp_path):
     assert cfg1.encoder.name == "int8_dynamic" and cfg1.lm.name == "none"
     report = (sweep / "REPORT.md").read_text()
     assert "encoder" in report and (sweep / "runs.csv").is_file() and list(sweep.glob("*.png"))
+
+
+def test_baseline_results_table(cli_run, tmp_path):
+    from asr_compress.report.baseline import main as baseline_main
+
+    _, run = cli_run
+    assert baseline_main([str(run), "--out", str(tmp_path / "res")]) == 0
+    text = (tmp_path / "res" / "RESULTS.md").read_text()
+    assert "|run|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|" in text and "|tiny (run)|3|7|" in text
+    assert "num_threads: 1" in text and "git_hash:" in text and "|tiny|seen|2|4|" in text
+    assert (tmp_path / "res" / "tiny.metrics.json").is_file() and not list((tmp_path / "res").glob("*.jsonl"))
+    assert baseline_main([str(tmp_path / "nope"), "--out", str(tmp_path / "res2")]) == 2

@@ -25,8 +25,10 @@ from asr_compress.compress.registry import (
     MethodConfig,
     NoneConfig,
     applicable,
+    applicable_methods,
     compress_,
     make_config,
+    method_config,
 )
 
 # each method module registers its configs and handlers on import
@@ -45,7 +47,7 @@ from asr_compress.compress.stats import component_stats  # noqa: E402
 from asr_compress.errors import CompressionConfigError  # noqa: E402
 
 __all__ = [
-    "compress_", "component_stats", "applicable", "make_config", "METHOD_CONFIGS", "METHOD_PRESETS",
+    "compress_", "component_stats", "applicable", "applicable_methods", "method_config", "make_config", "METHOD_CONFIGS", "METHOD_PRESETS",
     "MethodConfig", "NoneConfig", "CompressionReport", "CompressionConfigError",
     "Int8DynamicConfig", "Fp16Config", "Bf16Config", "Int8WeightOnlyConfig", "Int4WeightOnlyConfig",
     "PruneUnstructuredConfig", "PruneNMConfig", "PruneStructuredConfig", "LowRankConfig",

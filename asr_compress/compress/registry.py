@@ -9,6 +9,7 @@ Torch-free on purpose: the configs are read by Hydra before any model is loaded.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Tuple
@@ -208,3 +209,29 @@ def compress_(module, config: Any, component: str = "encoder") -> CompressionRep
 @register_method(NoneConfig, components=COMPONENTS)
 def _none(module, config: NoneConfig, component: str) -> CompressionReport:
     return CompressionReport(method={}, kernel="none", notes=["identity: nothing changed"])
+
+
+def method_config(name: str) -> MethodConfig:
+    """A fresh config for a method or preset name, with its default parameters."""
+    if name in METHOD_PRESETS:
+        return copy.deepcopy(METHOD_PRESETS[name])
+    if name in METHOD_CONFIGS:
+        return METHOD_CONFIGS[name]()
+    raise CompressionConfigError(f"unknown method {name!r}; valid: {', '.join([*METHOD_CONFIGS, *METHOD_PRESETS])}")
+
+
+def applicable_methods(component: str, names=None) -> list:
+    """Names of the methods and presets (default settings) that apply to `component`.
+
+    `sequence` is left out: it has no default steps. Used by sweeps that try everything.
+    """
+    out = []
+    for name in names or [*METHOD_CONFIGS, *METHOD_PRESETS]:
+        if name in ("none", "sequence"):
+            continue
+        try:
+            applicable(component, method_config(name))
+        except CompressionConfigError:
+            continue
+        out.append(name)
+    return out

@@ -184,3 +184,15 @@ def test_applicable_with_module_accepts_good_configs(make):
         if name == "sequence":
             continue
         applicable("decoder", {"name": name}, make("decoder"))
+
+
+def test_applicable_methods_per_component():
+    from asr_compress.compress import applicable_methods, method_config
+
+    assert "layer_drop" not in applicable_methods("ctc") and "layer_drop" in applicable_methods("encoder")
+    assert applicable_methods("frontend") == []
+    assert "prune_lowrank_int8" in applicable_methods("decoder") and "sequence" not in applicable_methods("decoder")
+    assert applicable_methods("lm", ["int8_dynamic", "layer_drop"]) == ["int8_dynamic", "layer_drop"]
+    assert method_config("prune_unstructured").sparsity == 0.5
+    with pytest.raises(CompressionConfigError, match="unknown method 'int9'; valid: none, int8_dynamic"):
+        method_config("int9")

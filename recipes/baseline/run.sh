@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Usage: recipes/baseline/run.sh [--extra "eval.num_threads=2 ..."]
+# Regenerates results/baseline/: the default model, nothing compressed, on the shipped synthetic test
+# set and on the held-out real speech (LJ Speech, spoken digits; built from ../shared/data by
+# recipes/default_model stage 3 — those sets are skipped with a note when absent).
+set -euo pipefail
+extra=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --extra) extra="$2"; shift 2 ;;
+    *) echo "unknown option: $1 (see the usage line at the top of $0)" >&2; exit 2 ;;
+  esac
+done
+cd "$(dirname "$0")/../.."
+exp=recipes/baseline/exp
+rm -rf "${exp}" && mkdir -p "${exp}"
+runs=()
+for data in synth_test real_heldout_lj real_heldout_digits; do
+  dir=$(sed -n 's/^dir: //p' conf/data/${data}.yaml)
+  if [ ! -f "${dir}/wav.scp" ]; then
+    echo "skip ${data}: ${dir} not built (run recipes/default_model/run.sh --stage 3 --stop_stage 3)" >&2
+    continue
+  fi
+  asr-compress data=${data} ${extra} eval.progress=false hydra.run.dir="${exp}/${data}" </dev/null
+  runs+=("${exp}/${data}")
+done
+python -m asr_compress.report.baseline "${runs[@]}" --out results/baseline
