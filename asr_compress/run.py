@@ -53,12 +53,20 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# PyTorch's dynamic int8 kernels (fbgemm/qnnpack) exist only on CPU.
+CPU_ONLY_METHODS = ("int8_dynamic", "prune_lowrank_int8")
+
+
 def check_methods(cfg: Config, pipeline=None) -> None:
     """Fail before decoding if a method cannot apply: by config alone, or against the loaded model."""
     from asr_compress.compress import applicable
 
     for comp in COMPONENTS:
         method = getattr(cfg, comp)
+        steps = [s.get("name") for s in getattr(method, "steps", None) or []]
+        if not cfg.eval.device.startswith("cpu") and {method.name, *steps} & set(CPU_ONLY_METHODS):
+            raise AsrCompressError(f"{comp}={method.name}: dynamic int8 kernels run on CPU only, not "
+                                   f"eval.device={cfg.eval.device}; valid there: fp16, bf16, pruning, lowrank, layer_drop")
         if pipeline is None:
             applicable(comp, method)
         elif comp in pipeline.components():
