@@ -98,6 +98,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     from asr_compress.pipeline import load_pipeline
 
     conf = to_config(cfg)
+    check_methods(conf)  # before anything slow is loaded
     if conf.eval.num_threads is not None:
         if conf.eval.num_threads < 1:
             raise AsrCompressError(f"eval.num_threads={conf.eval.num_threads}: must be >= 1 or null (all cores)")
@@ -113,7 +114,6 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     if not 0.0 <= conf.decode.ctc_weight <= 1.0:
         raise AsrCompressError(f"decode.ctc_weight={conf.decode.ctc_weight}: must be within [0, 1]")
 
-    check_methods(conf)  # before anything slow is loaded
     utts = load_test_set(conf.data)
     log.info("model %s, test set %s (%d utterances)", conf.model.name, conf.data.name, len(utts))
     pipeline = load_pipeline(conf.model, device=conf.eval.device)

@@ -16,6 +16,7 @@ from support import compose, tiny_overrides
     (["decoder=int8_dynamic", "decoder.targets=[NoSuchLayer]"], "NoSuchLayer"),
     (["decode.beam_size=0"], "decode.beam_size=0: must be >= 1"),
     (["lm=int8_dynamic", "eval.device=cuda"], "lm=int8_dynamic: dynamic int8 kernels run on CPU only"),
+    (["eval.num_threads=0"], "eval.num_threads=0: must be >= 1"),
 ])
 def test_bad_parameters_fail_before_decoding_with_one_line(tiny, tmp_path, overrides, needle):
     cfg = compose(tiny_overrides(tiny, *overrides))
