@@ -169,22 +169,37 @@ def apply_terms(values: np.ndarray, coef: np.ndarray) -> np.ndarray:
     return out
 
 
+# Above this many sub-grids (product of compressed levels), only same-method grids are built.
+MAX_PRODUCT_GRIDS = 64
+
+
+def _choices(sweep: Sweep, factors: List[str]) -> List[Dict[str, str]]:
+    """Level choices, one per sub-grid: every combination of compressed levels when that is few;
+    otherwise (e.g. every method on every component, one at a time: 11 x 7 x 11 x 11 combinations,
+    nearly all absent) one grid per method name over the components that have that level."""
+    n = int(np.prod([len(sweep.levels[c]) - 1 for c in factors]))
+    if n <= MAX_PRODUCT_GRIDS:
+        return [dict(zip(factors, ch)) for ch in itertools.product(*(sweep.levels[c][1:] for c in factors))]
+    names = list(dict.fromkeys(lv for c in factors for lv in sweep.levels[c][1:]))
+    return [{c: name for c in factors if name in sweep.levels[c]} for name in names]
+
+
 def grids(sweep: Sweep) -> List[Grid]:
     """The 2-level sub-grids of a sweep (one when every factor has two levels)."""
-    factors = [c for c in sweep.factors if NONE in sweep.levels[c]]
-    if not factors:
+    all_factors = [c for c in sweep.factors if NONE in sweep.levels[c]]
+    if not all_factors:
         return []
     runs = sweep.runs
     out = []
-    for choice in itertools.product(*(sweep.levels[c][1:] for c in factors)):
-        lv = dict(zip(factors, choice))
+    for lv in _choices(sweep, all_factors):
+        factors = list(lv)
         run_ids: List[Optional[str]] = []
         status: List[str] = []
         for mask in range(1 << len(factors)):
             want = {c: (lv[c] if mask >> i & 1 else NONE) for i, c in enumerate(factors)}
             sel = runs
-            for c in sweep.factors:  # factors without `none` are fixed at their first level
-                sel = sel[sel[c] == want.get(c, sweep.levels[c][0])]
+            for c in sweep.factors:  # other factors: `none` where possible, else their first level
+                sel = sel[sel[c] == want.get(c, NONE if NONE in sweep.levels[c] else sweep.levels[c][0])]
             ok = sel[sel["status"] == "ok"]
             if len(ok):
                 run_ids.append(str(ok.index[0]))

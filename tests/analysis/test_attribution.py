@@ -176,3 +176,25 @@ def test_simulated_kernels_block_timing_terms_not_accuracy(make_sweep):
     assert t.loc[("latency_ms.mean", "moebius", "decoder"), "value"] == pytest.approx(-18.5)  # no LM involved
     assert t.loc[("wer_pct", "shapley", "lm"), "value"] == pytest.approx(3.5)
     assert t.loc[("size_mb", "shapley", "lm"), "value"] == pytest.approx(-2.25)
+
+
+def test_many_methods_one_at_a_time_builds_one_grid_per_method(tmp_path):
+    """Every method on every component, one at a time: the product of levels (4^4 = 256 sub-grids,
+    nearly all absent) is replaced by one grid per method name."""
+    import itertools
+
+    from asr_compress.analysis.attribution import grids
+    from asr_compress.analysis.collect import collect
+    from asr_compress.analysis.synthetic import build_sweep
+
+    methods = ["none", "int8_dynamic", "lowrank", "bf16", "prune_nm"]
+    levels = {c: list(methods) for c in ("encoder", "ctc", "decoder", "lm")}
+    multi = [cell for cell in itertools.product(*levels.values()) if sum(m != "none" for m in cell) > 1]
+    sweep = collect(build_sweep(tmp_path / "s", levels=levels, missing=multi))
+    gs = grids(sweep)
+    assert len(gs) == 4
+    assert sorted(set(g.levels.values()).pop() for g in gs) == sorted(methods[1:])
+    for g in gs:
+        assert g.factors == ["encoder", "ctc", "decoder", "lm"]
+        ok = [m for m, st in enumerate(g.status) if st == "ok"]
+        assert ok == [0, 1, 2, 4, 8]  # the baseline and each component alone
