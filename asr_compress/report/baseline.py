@@ -54,6 +54,7 @@ def write_baseline(run_dirs: List[Path], out_dir: Path, command: str = "") -> Pa
         m = json.loads((d / "metrics.json").read_text())
         metrics[m["data"]["name"]] = m
     sweep.runs["label"] = sweep.runs["data.name"].astype(str)
+    sweep.baseline = None  # different test sets: a speed-up between them means nothing
     out_dir.mkdir(parents=True, exist_ok=True)
     for d in run_dirs:
         name = json.loads((d / "metrics.json").read_text())["data"]["name"]

@@ -51,6 +51,10 @@ def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return keep
 
 
+# Above this many runs, point labels overlap into noise.
+MAX_POINT_LABELS = 15
+
+
 def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame] = None) -> Optional[Path]:
     """WER vs mean latency per run, with the Pareto front (lower-left is better) marked."""
     ok = sweep.ok
@@ -85,7 +89,11 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
     if wer_ci is not None and len(wer_ci):
         lo_hi = np.concatenate([y, ci["ci_low"].dropna().to_numpy(float), ci["ci_high"].dropna().to_numpy(float)])
     _pad(ax, x, lo_hi)
-    _place_labels(ax, x, y, [short_label(sweep, rid) for rid in ok.index])
+    labels = [short_label(sweep, rid) for rid in ok.index]
+    if len(labels) > MAX_POINT_LABELS:  # a big sweep: label the front and the baseline only (runs.csv has all)
+        labels = [lb if front[i] or rid == sweep.baseline else "" for i, (lb, rid) in enumerate(zip(labels, ok.index))]
+        ax.set_title(ax.get_title() + f"\nlabels on the Pareto front and the baseline only ({len(x)} runs)", fontsize=10.5)
+    _place_labels(ax, x, y, labels)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
     return _save(fig, path)
 
@@ -96,6 +104,8 @@ def _place_labels(ax, xs, ys, labels) -> None:
     offsets = [(6, 4), (6, -12), (-6, 4), (-6, -12), (6, 14), (6, -22), (-6, 14), (-6, -22)]
     placed = []
     for x, y, label in sorted(zip(xs, ys, labels), key=lambda t: (t[0], t[1])):
+        if not label:
+            continue
         for i, (dx, dy) in enumerate(offsets):
             ann = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8.5,
                               ha="left" if dx > 0 else "right")
