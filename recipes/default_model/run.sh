@@ -13,8 +13,8 @@ nj=2                      # synthesis workers (2-core machine)
 nthreads=2                # torch threads for ASR training
 lm_nthreads=1
 ngpu=0                    # set to 1 to continue training on a GPU
-shared=${SHARED:-/work/shared/data}
-python=${PYTHON:-/work/main/.venv/bin/python}
+shared=${SHARED:-$(cd ../../.. && pwd)/shared/data}   # ../shared/data beside the repository
+python=${PYTHON:-$(cd ../.. && pwd)/.venv/bin/python}  # the project's environment (setup.sh)
 n_lj=1100 n_nltk=550 n_wordnet=1300   # sentences synthesised for ASR training (~3 h audio)
 nbpe=300
 bpemode=unigram

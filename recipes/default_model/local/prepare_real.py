@@ -1,6 +1,6 @@
-"""Stage 3: real speech from /work/shared/data into Kaldi-style data directories.
+"""Stage 3: real speech from ../../../shared/data into Kaldi-style data directories.
 
-    python local/prepare_real.py --shared /work/shared/data --out data
+    python local/prepare_real.py --shared ../../../shared/data --out data
 
 LJ Speech part (385 utts, fixed split by sorted id: 260 train / 25 dev / last 100 held out),
 train part also once more with noise/reverberation. Free Spoken Digits concatenated into

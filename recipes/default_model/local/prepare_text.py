@@ -1,6 +1,6 @@
 """Stage 1: build the sentence pools (LM text, synthesis text, test sentences), all normalised.
 
-    python local/prepare_text.py --shared /work/shared/data --out data/local/text
+    python local/prepare_text.py --shared ../../../shared/data --out data/local/text
 
 Test sentences come from WordNet 3.0 example sentences (Debian `wordnet-base`, WordNet 3.0
 licence, permissive); they and the held-out LJ Speech sentences are removed from every

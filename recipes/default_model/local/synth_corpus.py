@@ -85,7 +85,7 @@ def main():
     ap.add_argument("--fmt", default="wav", choices=["wav", "flac"])
     ap.add_argument("--relative", action="store_true", help="wav.scp paths relative to OUT")
     ap.add_argument("--prefix", default="synth")
-    ap.add_argument("--an4", default="/work/shared/data/mini_an4")
+    ap.add_argument("--an4", default=str(Path(__file__).resolve().parents[4] / "shared" / "data" / "mini_an4"))
     ap.add_argument("--p_noise", type=float, default=0.4)
     ap.add_argument("--p_reverb", type=float, default=0.3)
     ap.add_argument("--snr", type=float, nargs=2, default=(5.0, 25.0))
