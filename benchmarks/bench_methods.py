@@ -198,8 +198,8 @@ def render(result) -> str:
         f"Model `{result['model']}`, test set `{result['data']}`, {result['utterances']} utterances x "
         f"{result['rounds']} interleaved rounds; beam {result['decode']['beam_size']}. Speedup = baseline time / variant "
         "time in the same round (median [min–max]); > 1 is faster. `kernel=simulated` rows only show the "
-        "accuracy effect: their time is not a speedup claim. WER is on these few utterances only.", "",
-        "| variant | kernel | speedup (total) | speedup of its own part | ms/utt | frontend | encoder | decoder | ctc | lm | search | size MB | WER % |",
+        "accuracy effect: their time is not a speedup claim. component MB = the compressed component as stored. WER is on these few utterances only.", "",
+        "| variant | kernel | speedup (total) | speedup of its own part | ms/utt | frontend | encoder | decoder | ctc | lm | search | component MB | WER % |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
