@@ -33,13 +33,18 @@ def _dump(task, argv, out_dir: Path, seed: int) -> Path:
     return out_dir
 
 
-def build_tiny_asr(out_dir: Path, seed: int = 0) -> Path:
-    ASRTask = import_quietly("espnet2.tasks.asr").ASRTask
+def _common_args(out_dir: Path):
+    """Token list file (written beside the exp dir, as ESPnet recipes keep it) and output dir."""
     tok = out_dir.parent / "tokens.txt"
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tok.write_text("\n".join(TOKENS) + "\n")
+    return ["--token_list", str(tok), "--token_type", "char", "--output_dir", str(out_dir)]
+
+
+def build_tiny_asr(out_dir: Path, seed: int = 0) -> Path:
+    ASRTask = import_quietly("espnet2.tasks.asr").ASRTask
     argv = [
-        "--token_list", str(tok), "--token_type", "char", "--output_dir", str(out_dir),
+        *_common_args(out_dir),
         "--frontend_conf", "n_fft=256", "--frontend_conf", "hop_length=128", "--frontend_conf", "n_mels=20",
         "--encoder", "conformer", "--encoder_conf", "output_size=32", "--encoder_conf", "attention_heads=2",
         "--encoder_conf", "linear_units=48", "--encoder_conf", "num_blocks=2", "--encoder_conf", "cnn_module_kernel=5",
@@ -54,11 +59,8 @@ def build_tiny_asr(out_dir: Path, seed: int = 0) -> Path:
 
 def build_tiny_lm(out_dir: Path, seed: int = 1) -> Path:
     LMTask = import_quietly("espnet2.tasks.lm").LMTask
-    tok = out_dir.parent / "tokens.txt"
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tok.write_text("\n".join(TOKENS) + "\n")
     argv = [
-        "--token_list", str(tok), "--token_type", "char", "--output_dir", str(out_dir),
+        *_common_args(out_dir),
         "--lm", "transformer", "--lm_conf", "att_unit=32", "--lm_conf", "head=2", "--lm_conf", "unit=48",
         "--lm_conf", "layer=2", "--lm_conf", "embed_unit=32", "--lm_conf", "pos_enc=null",
     ]
