@@ -36,8 +36,9 @@ def to_config(cfg: DictConfig) -> Config:
             OmegaConf.to_object(cfg[comp])
         except Exception as e:
             cause = e if isinstance(e, AsrCompressError) else (e.__cause__ or e)
-            raise type(cause)(f"{comp}: {cause}") if isinstance(cause, AsrCompressError) else \
-                AsrCompressError(f"{comp}: invalid method config: {cause}") from e
+            if isinstance(cause, AsrCompressError):
+                raise type(cause)(f"{comp}: {cause}") from e
+            raise AsrCompressError(f"{comp}: invalid method config: {cause}") from e
     try:
         return OmegaConf.to_object(cfg)
     except Exception as e:  # OmegaConf wraps __post_init__ errors; surface the cause

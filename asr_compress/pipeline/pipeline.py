@@ -9,7 +9,7 @@ change.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import astuple
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -94,7 +94,7 @@ class Pipeline:
     # ---- beam search ---------------------------------------------------------
     def search(self, decode: DecodeConfig):
         """The beam search over the current components (cached until something changes)."""
-        key = (self.version, tuple(sorted(asdict(decode).items())) if hasattr(decode, "__dataclass_fields__") else repr(decode))
+        key = (self.version, astuple(decode))
         if self._search is None or self._search_key != key:
             self._search = self.build_search(decode)
             self._search_key = key
