@@ -95,7 +95,10 @@ def memory_bytes(module: nn.Module) -> int:
     def add(t):
         nonlocal total
         if isinstance(t, torch.Tensor):
-            key = (t.data_ptr(), t.numel()) if not t.is_quantized else id(t)
+            if t.is_quantized:  # a fresh unpacked copy per call: never shared, never deduplicated
+                total += t.numel() * t.element_size()
+                return
+            key = (t.data_ptr(), t.numel())
             if key not in seen:
                 seen.add(key)
                 total += t.numel() * t.element_size()
