@@ -123,3 +123,22 @@ def test_baseline_results_table(cli_run, tmp_path):
     assert "num_threads: 1" in text and "git_hash:" in text and "|tiny|seen|2|4|" in text
     assert (tmp_path / "res" / "tiny.metrics.json").is_file() and not list((tmp_path / "res").glob("*.jsonl"))
     assert baseline_main([str(tmp_path / "nope"), "--out", str(tmp_path / "res2")]) == 2
+
+
+def test_baseline_marks_the_run_without_lm(tiny, cli_run, tmp_path):
+    """The LM-off row sits beside the LM row of the same test set, labelled, with its own metrics file."""
+    from asr_compress.report.baseline import main as baseline_main
+
+    _, run = cli_run
+    res = _cli(tiny_overrides(tiny, "decode.lm_weight=0", "eval.flops_utterances=0", "eval.warmup=0",
+                              f"hydra.run.dir={tmp_path / 'nolm'}"), tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert baseline_main([str(run), str(tmp_path / "nolm"), "--out", str(tmp_path / "res")]) == 0
+    text = (tmp_path / "res" / "RESULTS.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("|tiny")]
+    assert any(r.startswith("|tiny (") and "/run)|3|7|" in r for r in rows)
+    assert any(r.startswith("|tiny, no LM (") and "/nolm)|3|7|" in r for r in rows)
+    assert "|tiny, no LM|seen|2|4|" in text and "LM weight 0.5 (0 in the rows marked 'no LM')" in text
+    assert (tmp_path / "res" / "tiny.no_lm.metrics.json").is_file()
+    nolm = json.loads((tmp_path / "res" / "tiny.no_lm.metrics.json").read_text())
+    assert nolm["decode"]["lm_weight"] == 0 and nolm["time_breakdown_ms"].get("lm", 0.0) == 0.0

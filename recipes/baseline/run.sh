@@ -2,7 +2,9 @@
 # Usage: recipes/baseline/run.sh [--extra "eval.num_threads=2 ..."]
 # Regenerates results/baseline/: the default model, nothing compressed, on the shipped synthetic test
 # set and on the held-out real speech (LJ Speech, spoken digits; built from ../shared/data by
-# recipes/default_model stage 3 — those sets are skipped with a note when absent).
+# recipes/default_model stage 3 — those sets are skipped with a note when absent). Each test set is
+# decoded twice: with the LM (the default) and without it (decode.lm_weight=0), so the table shows
+# what the LM contributes.
 set -euo pipefail
 extra=""
 while [ $# -gt 0 ]; do
@@ -22,6 +24,8 @@ for data in synth_test real_heldout_lj real_heldout_digits; do
     continue
   fi
   asr-compress data=${data} ${extra} eval.progress=false hydra.run.dir="${exp}/${data}" </dev/null
-  runs+=("${exp}/${data}")
+  asr-compress data=${data} decode.lm_weight=0 ${extra} eval.progress=false \
+    hydra.run.dir="${exp}/${data}_no_lm" </dev/null
+  runs+=("${exp}/${data}" "${exp}/${data}_no_lm")
 done
 python -m asr_compress.report.baseline "${runs[@]}" --out results/baseline

@@ -163,3 +163,9 @@ if run_stage 13; then
   recipe_dir=$PWD
   (cd "$repo_root" && $python "$recipe_dir/local/check_package.py" --n 3)
 fi
+
+if run_stage 14; then
+  log 14 "decode and score with asr-compress: $repo_root/results/baseline (with and without the LM)"
+  # the baseline recipe finds the held-out real sets built by stage 3 through conf/data/*.yaml
+  (cd "$repo_root" && PATH="$(dirname "$python"):$PATH" bash recipes/baseline/run.sh)
+fi
