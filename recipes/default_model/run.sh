@@ -21,6 +21,9 @@ bpemode=unigram
 asr_config=conf/train_asr.yaml
 lm_config=conf/train_lm.yaml
 asr_exp=exp/asr_train
+asr_phase1_config=conf/train_asr_phase1.yaml
+asr_phase1_exp=exp/asr_phase1
+asr_init=""               # stage 9: skip phase 1 and start phase 2 from these weights (--init_param)
 lm_exp=exp/lm_train
 repo_root=$(cd ../.. && pwd)
 
@@ -126,14 +129,24 @@ if run_stage 8; then
 fi
 
 if run_stage 9; then
-  log 9 "ASR training (resumable: re-run this stage to continue from the last checkpoint)"
-  $python -m espnet2.bin.asr_train "${asr_data_args[@]}" --ngpu $ngpu \
-    --train_shape_file exp/asr_stats/train/speech_shape \
-    --train_shape_file exp/asr_stats/train/text_shape \
-    --valid_shape_file exp/asr_stats/valid/speech_shape \
-    --valid_shape_file exp/asr_stats/valid/text_shape \
-    --normalize_conf stats_file=exp/asr_stats/train/feats_stats.npz \
-    --resume true --output_dir $asr_exp --config $asr_config
+  # Two phases (see conf/train_asr_phase1.yaml for why): phase 1 without SpecAugment until CTC
+  # finds its alignments, phase 2 (the full config) from phase 1's last epoch. Both resume.
+  train_asr() {  # train_asr OUTPUT_DIR CONFIG [INIT_PARAM]
+    $python -m espnet2.bin.asr_train "${asr_data_args[@]}" --ngpu $ngpu \
+      --train_shape_file exp/asr_stats/train/speech_shape \
+      --train_shape_file exp/asr_stats/train/text_shape \
+      --valid_shape_file exp/asr_stats/valid/speech_shape \
+      --valid_shape_file exp/asr_stats/valid/text_shape \
+      --normalize_conf stats_file=exp/asr_stats/train/feats_stats.npz \
+      ${3:+--init_param "$3"} --resume true --output_dir "$1" --config "$2"
+  }
+  if [ -z "$asr_init" ]; then
+    log 9 "ASR training phase 1 ($asr_phase1_config -> $asr_phase1_exp; resumable)"
+    train_asr $asr_phase1_exp $asr_phase1_config
+    asr_init=$asr_phase1_exp/latest.pth
+  fi
+  log 9 "ASR training phase 2 ($asr_config -> $asr_exp, from $asr_init; resumable)"
+  train_asr $asr_exp $asr_config "$asr_init"
 fi
 
 if run_stage 10; then
