@@ -140,5 +140,6 @@ def test_baseline_marks_the_run_without_lm(tiny, cli_run, tmp_path):
     assert any(r.startswith("|tiny, no LM (") and "/nolm)|3|7|" in r for r in rows)
     assert "|tiny, no LM|seen|2|4|" in text and "LM weight 0.5 (0 in the rows marked 'no LM')" in text
     assert (tmp_path / "res" / "tiny.no_lm.metrics.json").is_file()
+    assert baseline_main([str(run), str(run), "--out", str(tmp_path / "dup")]) == 2  # same row twice
     nolm = json.loads((tmp_path / "res" / "tiny.no_lm.metrics.json").read_text())
     assert nolm["decode"]["lm_weight"] == 0 and nolm["time_breakdown_ms"].get("lm", 0.0) == 0.0

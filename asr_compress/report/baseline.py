@@ -55,16 +55,17 @@ def write_baseline(run_dirs: List[Path], out_dir: Path, command: str = "") -> Pa
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sweep = collect(run_dirs)
-    metrics = {}
-    for d in run_dirs:
-        m = json.loads((d / "metrics.json").read_text())
-        metrics[run_label(m)] = m
-    labels = {str(d): run_label(m) for d, m in zip(run_dirs, metrics.values())}
-    sweep.runs["label"] = [labels.get(str(Path(r)), r) for r in sweep.runs["run_dir"].astype(str)]
+    runs = [(d, json.loads((d / "metrics.json").read_text())) for d in run_dirs]
+    metrics = {run_label(m): m for _, m in runs}
+    if len(metrics) != len(runs):  # one row per (test set, LM on/off); a second would hide the first
+        raise ValueError("two runs share a test set and LM setting: " + ", ".join(map(str, run_dirs)))
+    labels = {str(d): run_label(m) for d, m in runs}
+    sweep.runs["label"] = [labels.get(r, r) for r in sweep.runs["run_dir"].astype(str)]
     sweep.baseline = None  # different test sets: a speed-up between them means nothing
     out_dir.mkdir(parents=True, exist_ok=True)
-    for d, label in zip(run_dirs, metrics):
-        shutil.copy(d / "metrics.json", out_dir / f"{label.replace(', no LM', '.no_lm')}.metrics.json")
+    for d, m in runs:
+        suffix = "" if m["decode"]["lm_weight"] else ".no_lm"
+        shutil.copy(d / "metrics.json", out_dir / f"{m['data']['name']}{suffix}.metrics.json")
     with_lm = [m for m in metrics.values() if m["decode"]["lm_weight"]]
     first = (with_lm or list(metrics.values()))[0]
     comps = ", ".join(f"{c} {v['params'] / 1e6:.2f}M" for c, v in first["components"].items())
@@ -92,7 +93,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     command = "python -m asr_compress.report.baseline " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
         path = write_baseline(args.runs, args.out, command)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         print(f"asr-compress baseline: error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
