@@ -1,4 +1,6 @@
 """Helpers shared by tests (import as `from support import ...`)."""
+import subprocess
+import sys
 
 
 def compose(overrides=()):
@@ -14,5 +16,11 @@ def compose(overrides=()):
 
 
 def tiny_overrides(tiny, *extra):
-    return [f"model.exp_dir={tiny['asr']}", f"model.lm_exp_dir={tiny['lm']}", "model.name=tiny",
+    return [f"model.exp_dir={tiny['asr']}", f"model.lm_exp_dir={tiny['lm']}", "model.name=tiny", "decode=generic",
             f"data.dir={tiny['data']}", "data.name=tiny", "eval.progress=false", "eval.num_threads=1", *extra]
+
+
+def run_cli(args, cwd):
+    """`python -m asr_compress ARGS` as a user runs it: one thread, a bare PATH, output captured."""
+    return subprocess.run([sys.executable, "-m", "asr_compress", *args], cwd=cwd, capture_output=True, text=True,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})

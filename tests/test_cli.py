@@ -1,13 +1,12 @@
 """The CLI as a user runs it: Hydra composition, outputs, and one-line errors."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from support import compose, tiny_overrides
+from support import run_cli as _cli
 
 
 def test_default_config_composes_to_the_shipped_model():
@@ -38,11 +37,6 @@ def test_typos_fail_at_compose_time(override, needle):
     with pytest.raises((ConfigCompositionException, OmegaConfBaseException)) as e:
         compose([override])
     assert needle in str(e.value) + str(e.value.__cause__)
-
-
-def _cli(args, cwd):
-    return subprocess.run([sys.executable, "-m", "asr_compress", *args], cwd=cwd, capture_output=True, text=True,
-                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 # Recipe for the embedded default model (issue 3): synthetic multi-voice + real English speech,
 # BPE units, Transformer LM, hybrid CTC/attention Conformer; packaged into ../../models/default.
 #
-#   cd recipes/default_model && bash run.sh --stage 1 --stop_stage 13
+#   cd recipes/default_model && bash run.sh --stage 1 --stop_stage 15
 #
 # Every stage re-runs alone (--stage N --stop_stage N). Work areas: data/ dump/ exp/ (ignored).
 set -euo pipefail
@@ -178,7 +178,25 @@ if run_stage 13; then
 fi
 
 if run_stage 14; then
-  log 14 "decode and score with asr-compress: $repo_root/results/baseline (with and without the LM)"
+  log 14 "tune decode.lm_weight and decode.penalty on the dev set -> $repo_root/conf/decode/default_model.yaml"
+  # Every other dev utterance (all three sources: synthetic voices, LJ Speech, digits) keeps the
+  # 12-setting grid near 8 minutes on 2 cores. Paths become absolute: dump/ lists them relative to
+  # this directory, asr-compress reads them relative to the data directory. Never tuned on a test set.
+  tune=exp/decode_tuning
+  rm -rf $tune && mkdir -p $tune/dev
+  awk -v d="$PWD" 'NR % 2 == 1 { if ($2 !~ /^\//) $2 = d "/" $2; print }' dump/raw/dev/wav.scp > $tune/dev/wav.scp
+  for f in text utt2spk utt2group; do  # same lines of the other tables, unchanged
+    if [ -f dump/raw/dev/$f ]; then awk 'NR % 2 == 1' dump/raw/dev/$f > $tune/dev/$f; fi
+  done
+  (cd "$repo_root" && PATH="$(dirname "$python"):$PATH" asr-compress -m decode=generic \
+    data.dir="$PWD/$tune/dev" data.name=dev decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0,0.5,1 \
+    eval.progress=false '~hydra.callbacks.report' hydra.sweep.dir="$PWD/$tune/sweep" </dev/null)
+  (cd "$repo_root" && $python -m asr_compress.report.tuning "$PWD/$tune/sweep" --out results/decode_tuning \
+    --write-conf conf/decode/default_model.yaml)
+fi
+
+if run_stage 15; then
+  log 15 "decode and score with asr-compress: $repo_root/results/baseline (with and without the LM)"
   # the baseline recipe finds the held-out real sets built by stage 3 through conf/data/*.yaml
   (cd "$repo_root" && PATH="$(dirname "$python"):$PATH" bash recipes/baseline/run.sh)
 fi
