@@ -25,6 +25,11 @@ for _category in (FutureWarning, DeprecationWarning, UserWarning):
     warnings.filterwarnings("ignore", category=_category)
 
 
+# Sweep cells that failed in this process (Hydra's basic launcher runs them all here): the sweep
+# goes on past them, but its exit status must still tell a script that some numbers are missing.
+_failed_cells = []
+
+
 def _only_hydra_files(out_dir: Path) -> bool:
     return all(p.name == ".hydra" or p.suffix == ".log" for p in out_dir.iterdir())
 
@@ -42,6 +47,7 @@ def _app(cfg: DictConfig) -> float:
         if hc.mode == RunMode.MULTIRUN:
             # one bad cell must not waste the rest of a sweep: record it, the report lists it
             (out_dir / "error.txt").write_text(str(e) + "\n")
+            _failed_cells.append(out_dir)
             return float("nan")
         if out_dir.is_dir() and _only_hydra_files(out_dir):
             shutil.rmtree(out_dir)
@@ -53,6 +59,10 @@ def _app(cfg: DictConfig) -> float:
 
 def main() -> None:
     _app()
+    if _failed_cells:
+        print(f"asr-compress: error: {len(_failed_cells)} run(s) of the sweep failed; their error.txt: "
+              + ", ".join(str(d / "error.txt") for d in _failed_cells), file=sys.stderr)
+        sys.exit(1)
 
 
 def report_main() -> None:

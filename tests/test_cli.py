@@ -107,6 +107,16 @@ def test_multirun_one_at_a_time_writes_the_report(tiny, tmp_path):
     assert "encoder" in report and (sweep / "runs.csv").is_file() and list(sweep.glob("*.png"))
 
 
+def test_a_failed_sweep_cell_does_not_stop_the_sweep_but_fails_its_exit_status(tiny, tmp_path):
+    sweep = tmp_path / "sweep"
+    res = _cli(["-m", "decode.beam_size=0,2", "~hydra.callbacks.report", f"hydra.sweep.dir={sweep}",
+                *tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0")], tmp_path)
+    assert res.returncode == 1
+    assert (sweep / "1" / "metrics.json").is_file() and not (sweep / "0" / "metrics.json").exists()
+    assert "beam_size=0" in (sweep / "0" / "error.txt").read_text()
+    assert f"1 run(s) of the sweep failed; their error.txt: {sweep / '0' / 'error.txt'}" in res.stderr
+
+
 def test_baseline_results_table(cli_run, tmp_path):
     from asr_compress.report.baseline import main as baseline_main
 
