@@ -11,7 +11,7 @@ stage=1
 stop_stage=100
 nj=2                      # synthesis workers (2-core machine)
 nthreads=2                # torch threads for ASR training
-lm_nthreads=1
+lm_nthreads=2             # torch threads for the LM; stages run one after another, so both use all cores
 ngpu=0                    # set to 1 to continue training on a GPU
 shared=${SHARED:-$(cd ../../.. && pwd)/shared/data}   # ../shared/data beside the repository
 python=${PYTHON:-$(cd ../.. && pwd)/.venv/bin/python}  # the project's environment (setup.sh)
@@ -182,16 +182,16 @@ if run_stage 14; then
   # Every other dev utterance (all three sources: synthetic voices, LJ Speech, digits) keeps the
   # 12-setting grid near 8 minutes on 2 cores. Paths become absolute: dump/ lists them relative to
   # this directory, asr-compress reads them relative to the data directory. Never tuned on a test set.
-  tune=exp/decode_tuning
+  tune=$PWD/exp/decode_tuning
   rm -rf $tune && mkdir -p $tune/dev
   awk -v d="$PWD" 'NR % 2 == 1 { if ($2 !~ /^\//) $2 = d "/" $2; print }' dump/raw/dev/wav.scp > $tune/dev/wav.scp
   for f in text utt2spk utt2group; do  # same lines of the other tables, unchanged
     if [ -f dump/raw/dev/$f ]; then awk 'NR % 2 == 1' dump/raw/dev/$f > $tune/dev/$f; fi
   done
   (cd "$repo_root" && PATH="$(dirname "$python"):$PATH" asr-compress -m decode=generic \
-    data.dir="$PWD/$tune/dev" data.name=dev decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0,0.5,1 \
-    eval.progress=false '~hydra.callbacks.report' hydra.sweep.dir="$PWD/$tune/sweep" </dev/null)
-  (cd "$repo_root" && $python -m asr_compress.report.tuning "$PWD/$tune/sweep" --out results/decode_tuning \
+    data.dir="$tune/dev" data.name=dev decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0,0.5,1 \
+    eval.progress=false '~hydra.callbacks.report' hydra.sweep.dir="$tune/sweep" </dev/null)
+  (cd "$repo_root" && $python -m asr_compress.report.tuning "$tune/sweep" --out results/decode_tuning \
     --write-conf conf/decode/default_model.yaml)
 fi
 
