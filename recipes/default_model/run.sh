@@ -16,6 +16,8 @@ ngpu=0                    # set to 1 to continue training on a GPU
 shared=${SHARED:-$(cd ../../.. && pwd)/shared/data}   # ../shared/data beside the repository
 python=${PYTHON:-$(cd ../.. && pwd)/.venv/bin/python}  # the project's environment (setup.sh)
 n_lj=1100 n_nltk=550 n_wordnet=1300   # sentences synthesised for ASR training (~3 h audio)
+extra=0                   # >0: stage 2 also synthesises data/synth_extra, EXTRA x as many sentences,
+                          # the next ones in each pool (with a GPU, data, not compute, is the limit)
 nbpe=300
 bpemode=unigram
 asr_config=conf/train_asr.yaml
@@ -25,6 +27,7 @@ asr_phase1_config=conf/train_asr_phase1.yaml
 asr_phase1_exp=exp/asr_phase1
 asr_init=""               # stage 9: skip phase 1 and start phase 2 from these weights (--init_param)
 lm_exp=exp/lm_train
+lm_init=""                # stage 7: start the LM from these weights (--init_param), e.g. on a GPU
 repo_root=$(cd ../.. && pwd)
 
 . ./local/parse_options.sh
@@ -46,8 +49,14 @@ if run_stage 2; then
   log 2 "synthesise training and dev corpora (flite, espeak-ng, festival; noise, reverb)"
   $python local/synth_corpus.py --voices train --nj $nj --seed 1 --out data/synth_train \
     --text $text/pool_lj.txt:$n_lj $text/pool_nltk.txt:$n_nltk $text/pool_wordnet.txt:$n_wordnet
-  $python local/synth_corpus.py --voices train --nj $nj --seed 2 --out data/synth_dev \
+  # --prefix dev: ids unique across sets (with the default prefix, 5 dev ids repeated training ids)
+  $python local/synth_corpus.py --voices train --nj $nj --seed 2 --out data/synth_dev --prefix dev \
     --text $text/valid.txt:200
+  if [ "$extra" -gt 0 ]; then
+    $python local/synth_corpus.py --voices train --nj $nj --seed 3 --out data/synth_extra --prefix extra \
+      --text $text/pool_lj.txt:$((extra * n_lj)):$n_lj $text/pool_nltk.txt:$((extra * n_nltk)):$n_nltk \
+      $text/pool_wordnet.txt:$((extra * n_wordnet)):$n_wordnet
+  fi
 fi
 
 if run_stage 3; then
@@ -65,7 +74,8 @@ if run_stage 4; then
     done
     echo "$out: $(wc -l < "$out/text") utterances"
   }
-  combine dump/raw/train data/synth_train data/real_lj_train data/real_lj_aug data/real_digits_train
+  extra_dirs=$([ "$extra" -gt 0 ] && echo data/synth_extra)
+  combine dump/raw/train data/synth_train $extra_dirs data/real_lj_train data/real_lj_aug data/real_digits_train
   combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev
 fi
 
@@ -109,7 +119,7 @@ if run_stage 7; then
     --valid_data_path_and_name_and_type dump/lm/valid.txt,text,text \
     --train_shape_file exp/lm_stats/train/text_shape \
     --valid_shape_file exp/lm_stats/valid/text_shape \
-    --resume true --output_dir $lm_exp --config $lm_config
+    ${lm_init:+--init_param "$lm_init"} --resume true --output_dir $lm_exp --config $lm_config
 fi
 
 asr_data_args=(

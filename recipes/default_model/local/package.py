@@ -47,8 +47,9 @@ def package(exp: Path, dest: Path, weights: str, repo: Path, bpemodel: Path, sta
     info = exp / "snapshot" / "info.txt"
     prov = info.read_text() if src.parent.name == "snapshot" and info.exists() else \
         f"{weights}: ESPnet's own average at the end of training\n"
-    if cfg.get("init_param"):  # phase 2 of the ASR training starts from phase 1's weights
-        prov += f"training started from {', '.join(cfg['init_param'])} (recipe stage 9, phase 1)\n"
+    if cfg.get("init_param"):  # phase 2 starts from phase 1's weights, or --asr_init/--lm_init's
+        prov += (f"training started from {', '.join(cfg['init_param'])} (recipe stage 9's phase 1, "
+                 f"or run.sh --asr_init / --lm_init)\n")
     (dest / "PROVENANCE.txt").write_text(prov)
     print(dest, src, prov, end="")
     return rel / weights

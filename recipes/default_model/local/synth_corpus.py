@@ -76,9 +76,21 @@ def job(args):
     return utt, voice, text, out, tag, dur
 
 
+def read_sentences(specs):
+    """Sentences from FILE[:N[:SKIP]] specs: N non-empty lines of FILE after its first SKIP."""
+    sents = []
+    for spec in specs:
+        f, _, rest = spec.partition(":")
+        n, _, skip = rest.partition(":")
+        lines = [s for s in Path(f).read_text().splitlines() if s.strip()][int(skip or 0):]
+        sents += lines[: int(n)] if n else lines
+    return sents
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--text", nargs="+", required=True, help="FILE[:N] sentence files")
+    ap.add_argument("--text", nargs="+", required=True,
+                    help="FILE[:N[:SKIP]] sentence files: N sentences after the first SKIP")
     ap.add_argument("--voices", choices=["train", "test"], default="train")
     ap.add_argument("--out", type=Path, required=True, help="Kaldi data dir")
     ap.add_argument("--audio_dir", type=Path, help="where audio goes (default OUT/wav)")
@@ -94,11 +106,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     rng = random.Random(a.seed)
-    sents = []
-    for spec in a.text:
-        f, _, n = spec.partition(":")
-        lines = [s for s in Path(f).read_text().splitlines() if s.strip()]
-        sents += lines[: int(n)] if n else lines
+    sents = read_sentences(a.text)
     audio_dir = a.audio_dir or a.out / "wav"
     jobs = []
     for i, text in enumerate(sents):

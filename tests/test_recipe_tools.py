@@ -1,0 +1,72 @@
+"""The default-model recipe's data helpers: sentence selection and the Opus transfer route."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+LOCAL = Path(__file__).resolve().parents[1] / "recipes" / "default_model" / "local"
+
+
+def test_read_sentences_takes_n_after_skip(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from synth_corpus import read_sentences
+
+    pool = tmp_path / "pool.txt"
+    pool.write_text("a\n\nb\nc\nd\ne\n")  # blank lines do not count
+    assert read_sentences([f"{pool}:2"]) == ["a", "b"]
+    assert read_sentences([f"{pool}:2:2"]) == ["c", "d"]  # --extra: the next sentences
+    assert read_sentences([f"{pool}::3"]) == ["d", "e"]
+    assert read_sentences([str(pool)]) == ["a", "b", "c", "d", "e"]
+
+
+def _recipe(root: Path, rate=16000):
+    """A recipe folder whose train and dev sets share an utterance id (as synth ids once did)."""
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 2), ("dev", 1)):
+        d = root / "dump" / "raw" / part
+        d.mkdir(parents=True)
+        wav = root / "data" / part
+        wav.mkdir(parents=True)
+        ids = [f"utt{i}" for i in range(n)]
+        for i, utt in enumerate(ids):
+            x = 0.1 * np.sin(np.arange(rate // 2 + 800 * i) * (0.05 + 0.02 * i)) + 0.01 * rng.standard_normal(rate // 2 + 800 * i)
+            sf.write(wav / f"{utt}.wav", x.astype(np.float32), rate, subtype="PCM_16")
+        (d / "wav.scp").write_text("".join(f"{u} data/{part}/{u}.wav\n" for u in ids))
+        for f in ("text", "utt2spk", "utt2voice", "utt2group"):
+            (d / f).write_text("".join(f"{u} {part} {f}\n" for u in ids))
+
+
+def _opus_pack(cwd, *args):
+    return subprocess.run([sys.executable, str(LOCAL / "opus_pack.py"), *args], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+def test_opus_pack_round_trip_keeps_sets_apart(tmp_path):
+    src, dst = tmp_path / "here", tmp_path / "there"
+    _recipe(src)
+    r = _opus_pack(src, "pack", "--out", str(tmp_path / "opus"), "--max_mb", "0.004", "--nj", "1")
+    assert r.returncode == 0, r.stderr
+    packs = sorted((tmp_path / "opus").glob("pack*"))
+    assert len(packs) >= 2  # the size cap split the audio
+    dst.mkdir()
+    r = _opus_pack(dst, "unpack", *map(str, packs), "--meta", str(tmp_path / "opus" / "meta"), "--nj", "1")
+    assert r.returncode == 0, r.stderr
+    for part in ("train", "dev"):
+        scp = dict(l.split() for l in (dst / "dump/raw" / part / "wav.scp").read_text().splitlines())
+        assert scp["utt0"] == f"audio/{part}/utt0.wav"  # same id in both sets, two files
+        for utt, path in scp.items():
+            x, rate = sf.read(dst / path)
+            ref, _ = sf.read(src / "data" / part / f"{utt}.wav")
+            assert rate == 16000 and len(x) == len(ref)
+            assert np.corrcoef(x, ref)[0, 1] > 0.9  # lossy, but the same signal
+        assert (dst / "dump/raw" / part / "text").read_text() == (src / "dump/raw" / part / "text").read_text()
+
+
+def test_opus_pack_rejects_other_rates(tmp_path):
+    _recipe(tmp_path / "here", rate=8000)
+    r = _opus_pack(tmp_path / "here", "pack", "--out", str(tmp_path / "opus"), "--nj", "1")
+    assert r.returncode != 0
+    assert "8000 Hz, expected 16000" in r.stderr and "utt0.wav" in r.stderr
