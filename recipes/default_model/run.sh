@@ -74,7 +74,8 @@ if run_stage 4; then
     done
     echo "$out: $(wc -l < "$out/text") utterances"
   }
-  extra_dirs=$([ "$extra" -gt 0 ] && echo data/synth_extra)
+  extra_dirs=""
+  if [ "$extra" -gt 0 ]; then extra_dirs=data/synth_extra; fi
   combine dump/raw/train data/synth_train $extra_dirs data/real_lj_train data/real_lj_aug data/real_digits_train
   combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev
 fi
