@@ -43,7 +43,8 @@ def pack(a):
         (meta / "wav.scp").write_text("".join(f"{l.split()[0]} audio/{part}/{l.split()[0]}.wav\n" for l in lines))
         items += [(part, *l.split(maxsplit=1), a.level) for l in lines]
     # checked here, not in the workers: an exception there would leave the pool waiting
-    wrong = [(p, sf.info(p).samplerate) for _, _, p, _ in items if sf.info(p).samplerate != 16000]
+    rates = ((p, sf.info(p).samplerate) for _, _, p, _ in items)  # one header read per file
+    wrong = [(p, rate) for p, rate in rates if rate != 16000]
     if wrong:
         raise SystemExit(f"{wrong[0][0]}: {wrong[0][1]} Hz, expected 16000 (the recipe's rate); "
                          f"{len(wrong)} file(s) in dump/raw/*/wav.scp")
