@@ -22,6 +22,34 @@ def test_read_sentences_takes_n_after_skip(tmp_path, monkeypatch):
     assert read_sentences([str(pool)]) == ["a", "b", "c", "d", "e"]
 
 
+def test_wide_voices_never_include_the_unseen_test_voices(monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    import random
+
+    from synth_corpus import ESPEAK_VARIANTS_WIDE, UNSEEN, train_voice
+
+    rng = random.Random(0)
+    voices = {train_voice(rng, wide=True) for _ in range(5000)}
+    assert not voices & set(UNSEEN)
+    assert not any("gbcwmd" in v or "ked" in v for v in voices)
+    # the unseen test voices' variants are kept out too, and only real variant names are used
+    assert not {"f5", "m8", "male8", "Steph", "Mr_Serious"} & set(ESPEAK_VARIANTS_WIDE)
+    assert len({v.split("+")[1] for v in voices if "+" in v}) > 60  # the wider set is used
+
+
+def test_speed_perturb_resamples_or_leaves_alone(monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    import random
+
+    from synth_corpus import speed_perturb
+
+    x = np.sin(np.arange(16000) * 0.05).astype(np.float32)
+    assert speed_perturb(x, random.Random(0), p=0.0) is x  # off: the old sets stay bit-for-bit
+    lengths = {len(speed_perturb(x, random.Random(s), p=1.0)) for s in range(20)}
+    assert min(lengths) >= 16000 / 1.15 - 2 and max(lengths) <= 16000 / 0.85 + 2
+    assert len(lengths) > 5  # a random factor per utterance
+
+
 def _recipe(root: Path, rate=16000):
     """A recipe folder whose train and dev sets share an utterance id (as synth ids once did)."""
     rng = np.random.default_rng(0)
@@ -72,22 +100,23 @@ def test_opus_pack_rejects_other_rates(tmp_path):
     assert "8000 Hz, expected 16000" in r.stderr and "utt0.wav" in r.stderr
 
 
-@pytest.mark.parametrize("extra, n_train", [("0", 5), ("2", 6)])
-def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, n_train):
+@pytest.mark.parametrize("extra, wide, n_train", [("0", "0", 5), ("2", "0", 6), ("2", "2", 7), ("0", "2", 6)])
+def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, n_train):
     recipe = LOCAL.parent
     (tmp_path / "local").mkdir()
     (tmp_path / "local" / "parse_options.sh").write_text((LOCAL / "parse_options.sh").read_text())
     (tmp_path / "run.sh").write_text((recipe / "run.sh").read_text())
-    sets = ["synth_train", "synth_extra", "real_lj_train", "real_lj_aug", "real_digits_train",
+    sets = ["synth_train", "synth_extra", "synth_wide", "real_lj_train", "real_lj_aug", "real_digits_train",
             "synth_dev", "real_lj_dev", "real_digits_dev"]
     for name in sets:
         d = tmp_path / "data" / name
         d.mkdir(parents=True)
         for f in ("wav.scp", "text", "utt2spk", "utt2voice", "utt2group"):
             (d / f).write_text(f"{name}-1 x\n" + (f"{name}-2 x\n" if name == "synth_train" else ""))
-    r = subprocess.run(["bash", "run.sh", "--stage", "4", "--stop_stage", "4", "--extra", extra],
+    r = subprocess.run(["bash", "run.sh", "--stage", "4", "--stop_stage", "4", "--extra", extra, "--wide", wide],
                        cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
     assert r.returncode == 0, r.stderr  # extra=0 once aborted stage 4 under `set -e`
     train = (tmp_path / "dump/raw/train/text").read_text().splitlines()
     assert len(train) == n_train and any(l.startswith("synth_extra") for l in train) == (extra != "0")
+    assert any(l.startswith("synth_wide") for l in train) == (wide != "0")
     assert len((tmp_path / "dump/raw/dev/text").read_text().splitlines()) == 3

@@ -18,6 +18,9 @@ python=${PYTHON:-$(cd ../.. && pwd)/.venv/bin/python}  # the project's environme
 n_lj=1100 n_nltk=550 n_wordnet=1300   # sentences synthesised for ASR training (~3 h audio)
 extra=0                   # >0: stage 2 also synthesises data/synth_extra, EXTRA x as many sentences,
                           # the next ones in each pool (with a GPU, data, not compute, is the limit)
+wide=0                    # >0: stage 2 also synthesises data/synth_wide, WIDE x as many sentences
+                          # after the extra ones, in more voices (--voices train_wide) and with
+                          # speed perturbation: the unseen voices were the weak spot
 nbpe=300
 bpemode=unigram
 asr_config=conf/train_asr.yaml
@@ -57,6 +60,14 @@ if run_stage 2; then
       --text $text/pool_lj.txt:$((extra * n_lj)):$n_lj $text/pool_nltk.txt:$((extra * n_nltk)):$n_nltk \
       $text/pool_wordnet.txt:$((extra * n_wordnet)):$n_wordnet
   fi
+  if [ "$wide" -gt 0 ]; then
+    skip=$((1 + extra))
+    $python local/synth_corpus.py --voices train_wide --p_speed 0.5 --nj $nj --seed 4 \
+      --out data/synth_wide --prefix wide \
+      --text $text/pool_lj.txt:$((wide * n_lj)):$((skip * n_lj)) \
+      $text/pool_nltk.txt:$((wide * n_nltk)):$((skip * n_nltk)) \
+      $text/pool_wordnet.txt:$((wide * n_wordnet)):$((skip * n_wordnet))
+  fi
 fi
 
 if run_stage 3; then
@@ -76,6 +87,7 @@ if run_stage 4; then
   }
   extra_dirs=""
   if [ "$extra" -gt 0 ]; then extra_dirs=data/synth_extra; fi
+  if [ "$wide" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_wide"; fi
   combine dump/raw/train data/synth_train $extra_dirs data/real_lj_train data/real_lj_aug data/real_digits_train
   combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev
 fi
