@@ -100,23 +100,27 @@ def test_opus_pack_rejects_other_rates(tmp_path):
     assert "8000 Hz, expected 16000" in r.stderr and "utt0.wav" in r.stderr
 
 
-@pytest.mark.parametrize("extra, wide, n_train", [("0", "0", 5), ("2", "0", 6), ("2", "2", 7), ("0", "2", 6)])
-def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, n_train):
+@pytest.mark.parametrize("extra, wide, digits, n_train",
+                         [("0", "0", "0", 5), ("2", "0", "0", 6), ("2", "2", "0", 7), ("0", "2", "0", 6),
+                          ("2", "2", "500", 8)])
+def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, digits, n_train):
     recipe = LOCAL.parent
     (tmp_path / "local").mkdir()
     (tmp_path / "local" / "parse_options.sh").write_text((LOCAL / "parse_options.sh").read_text())
     (tmp_path / "run.sh").write_text((recipe / "run.sh").read_text())
-    sets = ["synth_train", "synth_extra", "synth_wide", "real_lj_train", "real_lj_aug", "real_digits_train",
+    sets = ["synth_train", "synth_extra", "synth_wide", "synth_digits", "real_lj_train", "real_lj_aug", "real_digits_train",
             "synth_dev", "real_lj_dev", "real_digits_dev"]
     for name in sets:
         d = tmp_path / "data" / name
         d.mkdir(parents=True)
         for f in ("wav.scp", "text", "utt2spk", "utt2voice", "utt2group"):
             (d / f).write_text(f"{name}-1 x\n" + (f"{name}-2 x\n" if name == "synth_train" else ""))
-    r = subprocess.run(["bash", "run.sh", "--stage", "4", "--stop_stage", "4", "--extra", extra, "--wide", wide],
+    r = subprocess.run(["bash", "run.sh", "--stage", "4", "--stop_stage", "4", "--extra", extra, "--wide", wide,
+                        "--digits", digits],
                        cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
     assert r.returncode == 0, r.stderr  # extra=0 once aborted stage 4 under `set -e`
     train = (tmp_path / "dump/raw/train/text").read_text().splitlines()
     assert len(train) == n_train and any(l.startswith("synth_extra") for l in train) == (extra != "0")
     assert any(l.startswith("synth_wide") for l in train) == (wide != "0")
+    assert any(l.startswith("synth_digits") for l in train) == (digits != "0")
     assert len((tmp_path / "dump/raw/dev/text").read_text().splitlines()) == 3

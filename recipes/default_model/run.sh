@@ -21,6 +21,9 @@ extra=0                   # >0: stage 2 also synthesises data/synth_extra, EXTRA
 wide=0                    # >0: stage 2 also synthesises data/synth_wide, WIDE x as many sentences
                           # after the extra ones, in more voices (--voices train_wide) and with
                           # speed perturbation: the unseen voices were the weak spot
+digits=0                  # >0: stage 2 also synthesises data/synth_digits, DIGITS connected-digit
+                          # strings (stage 1's pool_digits.txt) in the wide voices: the real digit
+                          # speaker got worse as digits became a smaller share of the audio
 nbpe=300
 bpemode=unigram
 asr_config=conf/train_asr.yaml
@@ -68,6 +71,10 @@ if run_stage 2; then
       $text/pool_nltk.txt:$((wide * n_nltk)):$((skip * n_nltk)) \
       $text/pool_wordnet.txt:$((wide * n_wordnet)):$((skip * n_wordnet))
   fi
+  if [ "$digits" -gt 0 ]; then
+    $python local/synth_corpus.py --voices train_wide --p_speed 0.5 --nj $nj --seed 5 \
+      --out data/synth_digits --prefix digits --text $text/pool_digits.txt:$digits
+  fi
 fi
 
 if run_stage 3; then
@@ -88,6 +95,7 @@ if run_stage 4; then
   extra_dirs=""
   if [ "$extra" -gt 0 ]; then extra_dirs=data/synth_extra; fi
   if [ "$wide" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_wide"; fi
+  if [ "$digits" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_digits"; fi
   combine dump/raw/train data/synth_train $extra_dirs data/real_lj_train data/real_lj_aug data/real_digits_train
   combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev
 fi
