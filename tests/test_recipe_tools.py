@@ -124,3 +124,24 @@ def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, 
     assert any(l.startswith("synth_wide") for l in train) == (wide != "0")
     assert any(l.startswith("synth_digits") for l in train) == (digits != "0")
     assert len((tmp_path / "dump/raw/dev/text").read_text().splitlines()) == 3
+
+
+def test_run_sh_passes_asr_args_to_training_after_the_config(tmp_path):
+    # --asr_args overrides the config (ESPnet: later arguments win), so a CPU fine-tuning run needs
+    # no near-copy of the config; a fake interpreter records the command line stage 9 builds
+    recipe = LOCAL.parent
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "parse_options.sh").write_text((LOCAL / "parse_options.sh").read_text())
+    (tmp_path / "run.sh").write_text((recipe / "run.sh").read_text())
+    fake = tmp_path / "fake_python"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/argv"\n')
+    fake.chmod(0o755)
+    r = subprocess.run(["bash", "run.sh", "--stage", "9", "--stop_stage", "9", "--asr_init", "init.pth",
+                        "--asr_args", "--optim_conf lr=0.0002 --num_iters_per_epoch 600"],
+                       cwd=tmp_path, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake)})
+    assert r.returncode == 0, r.stderr
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[argv.index("--init_param") + 1] == "init.pth"
+    tail = argv[argv.index("--config") + 2:]  # after "--config FILE": the overrides, word-split
+    assert tail == ["--optim_conf", "lr=0.0002", "--num_iters_per_epoch", "600"]

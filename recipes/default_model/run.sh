@@ -32,6 +32,9 @@ asr_exp=exp/asr_train
 asr_phase1_config=conf/train_asr_phase1.yaml
 asr_phase1_exp=exp/asr_phase1
 asr_init=""               # stage 9: skip phase 1 and start phase 2 from these weights (--init_param)
+asr_args=""               # stage 9: extra asr_train arguments that override the config, e.g. a lower
+                          # rate to fine-tune on CPU ("--optim_conf lr=2e-4"), instead of a near-copy
+                          # of the config; the run's config.yaml records the merged values
 lm_exp=exp/lm_train
 lm_init=""                # stage 7: start the LM from these weights (--init_param), e.g. on a GPU
 repo_root=$(cd ../.. && pwd)
@@ -169,7 +172,7 @@ if run_stage 9; then
       --valid_shape_file exp/asr_stats/valid/speech_shape \
       --valid_shape_file exp/asr_stats/valid/text_shape \
       --normalize_conf stats_file=exp/asr_stats/train/feats_stats.npz \
-      ${3:+--init_param "$3"} --resume true --output_dir "$1" --config "$2"
+      ${3:+--init_param "$3"} --resume true --output_dir "$1" --config "$2" $asr_args
   }
   if [ -z "$asr_init" ]; then
     log 9 "ASR training phase 1 ($asr_phase1_config -> $asr_phase1_exp; resumable)"

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from multiprocessing import Pool
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from scipy.signal import resample_poly
@@ -94,22 +95,41 @@ def speed_perturb(x, rng, p, lo=0.85, hi=1.15):
     return resample_poly(x, 100, int(round(100 * f))).astype("float32")
 
 
-def job(args):
-    utt, voice, text, out, seed, an4, p_noise, p_reverb, snr, wide, p_speed = args
-    rng = random.Random(seed)
+class Settings(NamedTuple):
+    """What every utterance of one run shares (a record, not positions: the pool pickles it)."""
+    an4: str                # mini AN4 directory: noise clips and room impulse responses
+    p_noise: float
+    p_reverb: float
+    snr: tuple              # (low, high) dB for added noise
+    wide: bool              # --voices train_wide: festival pitch targets beyond the defaults
+    p_speed: float
+
+
+class Job(NamedTuple):
+    utt: str
+    voice: str
+    text: str
+    out: str                # audio file to write
+    seed: int               # per-utterance, so results do not depend on the worker split
+    settings: Settings
+
+
+def job(j: Job):
+    s = j.settings
+    rng = random.Random(j.seed)
     with tempfile.TemporaryDirectory() as td:
         wav = os.path.join(td, "a.wav")
-        tts(voice, text, rng, wav, wide)
+        tts(j.voice, j.text, rng, wav, s.wide)
         x = load16k(wav)
     # own stream, so that sets made without it (p_speed 0) stay bit-for-bit as they were
-    x = speed_perturb(x, random.Random(seed + 7919), p_speed)
+    x = speed_perturb(x, random.Random(j.seed + 7919), s.p_speed)
     # trim long leading/trailing silence left by some engines, keep 0.15 s margin
     nz = np.nonzero(np.abs(x) > 0.01 * (np.abs(x).max() + 1e-9))[0]
     if len(nz):
         x = x[max(0, nz[0] - 2400): nz[-1] + 2400]
-    x, tag = augment(x, rng, an4, p_noise, p_reverb, snr)
-    dur = write(out, x, peak=rng.uniform(0.3, 0.95))
-    return utt, voice, text, out, tag, dur
+    x, tag = augment(x, rng, s.an4, s.p_noise, s.p_reverb, s.snr)
+    dur = write(j.out, x, peak=rng.uniform(0.3, 0.95))
+    return j.utt, j.voice, j.text, j.out, tag, dur
 
 
 def read_sentences(specs):
@@ -148,6 +168,7 @@ def main():
     rng = random.Random(a.seed)
     sents = read_sentences(a.text)
     audio_dir = a.audio_dir or a.out / "wav"
+    settings = Settings(a.an4, a.p_noise, a.p_reverb, tuple(a.snr), a.voices == "train_wide", a.p_speed)
     jobs = []
     for i, text in enumerate(sents):
         if a.voices.startswith("train"):
@@ -158,12 +179,8 @@ def main():
             voice, group = rng.choice(SEEN_TEST), "seen"
         label = voice.replace(":", "_")
         utt = f"{label}-{a.prefix}{i:05d}"
-        jobs.append((utt, voice, text, str(audio_dir / f"{utt}.{a.fmt}"), a.seed * 100003 + i,
-                     a.an4, a.p_noise, a.p_reverb, tuple(a.snr), a.voices == "train_wide",
-                     a.p_speed))
-    groups = {}
-    for j in jobs:
-        groups[j[0]] = "unseen" if j[1] in UNSEEN else "seen"
+        jobs.append(Job(utt, voice, text, str(audio_dir / f"{utt}.{a.fmt}"), a.seed * 100003 + i, settings))
+    groups = {j.utt: "unseen" if j.voice in UNSEEN else "seen" for j in jobs}
     res = []
     with Pool(a.nj) as pool:
         for k, r in enumerate(pool.imap_unordered(job, jobs, chunksize=8)):
