@@ -216,16 +216,19 @@ if run_stage 14; then
   # Every other dev utterance (all three sources: synthetic voices, LJ Speech, digits) keeps the
   # 12-setting grid near 8 minutes on 2 cores. Paths become absolute: dump/ lists them relative to
   # this directory, asr-compress reads them relative to the data directory. Never tuned on a test set.
+  # The sweep and data folders are named relative to the repository root (where asr-compress runs),
+  # so that the generated TUNING.md names paths that exist in any clone, not this machine's.
   tune=$PWD/exp/decode_tuning
+  tune_rel=${PWD#"$repo_root"/}/exp/decode_tuning
   rm -rf $tune && mkdir -p $tune/dev
   awk -v d="$PWD" 'NR % 2 == 1 { if ($2 !~ /^\//) $2 = d "/" $2; print }' dump/raw/dev/wav.scp > $tune/dev/wav.scp
   for f in text utt2spk utt2group; do  # same lines of the other tables, unchanged
     if [ -f dump/raw/dev/$f ]; then awk 'NR % 2 == 1' dump/raw/dev/$f > $tune/dev/$f; fi
   done
   (cd "$repo_root" && PATH="$(dirname "$python"):$PATH" asr-compress -m decode=generic \
-    data.dir="$tune/dev" data.name=dev decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0,0.5,1 \
-    eval.progress=false '~hydra.callbacks.report' hydra.sweep.dir="$tune/sweep" </dev/null)
-  (cd "$repo_root" && $python -m asr_compress.report.tuning "$tune/sweep" --out results/decode_tuning \
+    data.dir="$tune_rel/dev" data.name=dev decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0,0.5,1 \
+    eval.progress=false '~hydra.callbacks.report' hydra.sweep.dir="$tune_rel/sweep" </dev/null)
+  (cd "$repo_root" && $python -m asr_compress.report.tuning "$tune_rel/sweep" --out results/decode_tuning \
     --write-conf conf/decode/default_model.yaml)
 fi
 
