@@ -41,7 +41,7 @@ def test_speed_perturb_resamples_or_leaves_alone(monkeypatch):
     monkeypatch.syspath_prepend(str(LOCAL))
     import random
 
-    from synth_corpus import speed_perturb
+    from audio import speed_perturb
 
     x = np.sin(np.arange(16000) * 0.05).astype(np.float32)
     assert speed_perturb(x, random.Random(0), p=0.0) is x  # off: the old sets stay bit-for-bit
@@ -100,15 +100,16 @@ def test_opus_pack_rejects_other_rates(tmp_path):
     assert "8000 Hz, expected 16000" in r.stderr and "utt0.wav" in r.stderr
 
 
-@pytest.mark.parametrize("extra, wide, digits, n_train",
-                         [("0", "0", "0", 5), ("2", "0", "0", 6), ("2", "2", "0", 7), ("0", "2", "0", 6),
-                          ("2", "2", "500", 8)])
-def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, digits, n_train):
+@pytest.mark.parametrize("extra, wide, digits, lj_more, n_train",
+                         [("0", "0", "0", "0", 5), ("2", "0", "0", "0", 6), ("2", "2", "0", "0", 7),
+                          ("0", "2", "0", "0", 6), ("2", "2", "500", "0", 8), ("2", "2", "500", "3", 9)])
+def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, digits, lj_more, n_train):
     recipe = LOCAL.parent
     (tmp_path / "local").mkdir()
     (tmp_path / "local" / "parse_options.sh").write_text((LOCAL / "parse_options.sh").read_text())
     (tmp_path / "run.sh").write_text((recipe / "run.sh").read_text())
-    sets = ["synth_train", "synth_extra", "synth_wide", "synth_digits", "real_lj_train", "real_lj_aug", "real_digits_train",
+    sets = ["synth_train", "synth_extra", "synth_wide", "synth_digits", "real_lj_train", "real_lj_aug", "real_lj_more",
+            "real_digits_train",
             "synth_dev", "real_lj_dev", "real_digits_dev"]
     for name in sets:
         d = tmp_path / "data" / name
@@ -116,13 +117,14 @@ def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, 
         for f in ("wav.scp", "text", "utt2spk", "utt2voice", "utt2group"):
             (d / f).write_text(f"{name}-1 x\n" + (f"{name}-2 x\n" if name == "synth_train" else ""))
     r = subprocess.run(["bash", "run.sh", "--stage", "4", "--stop_stage", "4", "--extra", extra, "--wide", wide,
-                        "--digits", digits],
+                        "--digits", digits, "--lj_more", lj_more],
                        cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
     assert r.returncode == 0, r.stderr  # extra=0 once aborted stage 4 under `set -e`
     train = (tmp_path / "dump/raw/train/text").read_text().splitlines()
     assert len(train) == n_train and any(l.startswith("synth_extra") for l in train) == (extra != "0")
     assert any(l.startswith("synth_wide") for l in train) == (wide != "0")
     assert any(l.startswith("synth_digits") for l in train) == (digits != "0")
+    assert any(l.startswith("real_lj_more") for l in train) == (lj_more != "0")
     assert len((tmp_path / "dump/raw/dev/text").read_text().splitlines()) == 3
 
 
@@ -145,3 +147,32 @@ def test_run_sh_passes_asr_args_to_training_after_the_config(tmp_path):
     assert argv[argv.index("--init_param") + 1] == "init.pth"
     tail = argv[argv.index("--config") + 2:]  # after "--config FILE": the overrides, word-split
     assert tail == ["--optim_conf", "lr=0.0002", "--num_iters_per_epoch", "600"]
+
+
+def test_lj_more_copies_are_new_perturbed_and_reproducible(tmp_path, monkeypatch):
+    # the extra LJ copies weight real speech up: new ids, other audio than the source (speed
+    # 0.9-1.1, so another length), the same audio when re-run with the same seed
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from prepare_real import lj_more_rows
+
+    lj, an4 = tmp_path / "lj", tmp_path / "an4"
+    for d in (lj / "wavs", an4 / "noise", an4 / "rirs"):
+        d.mkdir(parents=True)
+    t = np.arange(16000) / 16000
+    for i in ("LJ001-0001", "LJ001-0002"):
+        sf.write(lj / "wavs" / f"{i}.flac", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 22050)
+    sf.write(an4 / "noise" / "n.wav", (0.1 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32), 16000)
+    sf.write(an4 / "rirs" / "r.wav", np.exp(-np.arange(800) / 100).astype(np.float32), 16000)
+    meta = {"LJ001-0001": "A B", "LJ001-0002": "C D"}
+    ids = sorted(meta)
+    rows = lj_more_rows(ids, 2, lj, tmp_path / "a", an4, meta, seed=3)
+    assert [r[0] for r in rows] == ["ljspeech-more1-LJ001-0001", "ljspeech-more1-LJ001-0002",
+                                    "ljspeech-more2-LJ001-0001", "ljspeech-more2-LJ001-0002"]
+    assert [r[2] for r in rows] == ["A B", "C D", "A B", "C D"] and all(r[5] == "real" for r in rows)
+    src = round(16000 * 16000 / 22050)  # the source at 16 kHz
+    lengths = [len(sf.read(r[1])[0]) for r in rows]
+    assert all(src / 1.1 - 2 <= n <= src / 0.9 + 2 for n in lengths) and len(set(lengths)) > 1
+    again = lj_more_rows(ids, 2, lj, tmp_path / "b", an4, meta, seed=3)
+    for r, q in zip(rows, again):
+        assert np.array_equal(sf.read(r[1])[0], sf.read(q[1])[0])
+    assert lj_more_rows(ids, 0, lj, tmp_path / "c", an4, meta, seed=3) == []

@@ -24,6 +24,9 @@ wide=0                    # >0: stage 2 also synthesises data/synth_wide, WIDE x
 digits=0                  # >0: stage 2 also synthesises data/synth_digits, DIGITS connected-digit
                           # strings (stage 1's pool_digits.txt) in the wide voices: the real digit
                           # speaker got worse as digits became a smaller share of the audio
+lj_more=0                 # >0: stage 3 also writes data/real_lj_more, LJ_MORE speed-perturbed,
+                          # noised copies of the LJ training part (5% of the audio; held-out LJ
+                          # fell behind as the synthetic share grew)
 nbpe=300
 bpemode=unigram
 asr_config=conf/train_asr.yaml
@@ -82,7 +85,7 @@ fi
 
 if run_stage 3; then
   log 3 "real speech: LJ Speech part and Free Spoken Digits (held-out parts for evaluation)"
-  $python local/prepare_real.py --shared "$shared" --out data
+  $python local/prepare_real.py --shared "$shared" --out data --lj_more "$lj_more"
 fi
 
 if run_stage 4; then
@@ -99,6 +102,7 @@ if run_stage 4; then
   if [ "$extra" -gt 0 ]; then extra_dirs=data/synth_extra; fi
   if [ "$wide" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_wide"; fi
   if [ "$digits" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_digits"; fi
+  if [ "$lj_more" -gt 0 ]; then extra_dirs="$extra_dirs data/real_lj_more"; fi
   combine dump/raw/train data/synth_train $extra_dirs data/real_lj_train data/real_lj_aug data/real_digits_train
   combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev
 fi

@@ -1,4 +1,5 @@
-"""Audio helpers: 16 kHz resampling, noise and reverberation (AN4 sample noises and RIRs)."""
+"""Audio helpers: 16 kHz resampling, noise and reverberation (AN4 sample noises and RIRs),
+speed perturbation."""
 from functools import lru_cache
 from math import gcd
 from pathlib import Path
@@ -47,6 +48,15 @@ def augment(x, rng, an4_dir, p_noise=0.4, p_reverb=0.3, snr=(5.0, 25.0)):
         x = x + n * np.sqrt(px / (pn * 10 ** (s / 10)))
         tag.append(f"snr{s:.0f}")
     return x.astype("float32"), "+".join(tag) or "clean"
+
+
+def speed_perturb(x, rng, p, lo=0.85, hi=1.15):
+    """Kaldi-style speed perturbation: resample by a random factor, which moves tempo, pitch
+    and formants together (a shorter or longer vocal tract: another speaker)."""
+    if rng.random() >= p:
+        return x
+    f = rng.uniform(lo, hi)
+    return resample_poly(x, 100, int(round(100 * f))).astype("float32")
 
 
 def write(path, x, peak=None):

@@ -3,7 +3,8 @@
     python local/prepare_real.py --shared ../../../shared/data --out data
 
 LJ Speech part (385 utts, fixed split by sorted id: 260 train / 25 dev / last 100 held out),
-train part also once more with noise/reverberation. Free Spoken Digits concatenated into
+train part also once more with noise/reverberation, and with --lj_more N in N further copies
+(`data/real_lj_more`), each speed-perturbed as well. Free Spoken Digits concatenated into
 connected-digit strings of 2-7 digits; speaker `theo` is held out entirely for evaluation;
 for the other speakers, recording indices 0-4 give dev strings and 5-49 training strings.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio import augment, load16k, write
+from audio import augment, load16k, speed_perturb, write
 from prepare_text import lj_split
 from textnorm import normalize
 
@@ -32,12 +33,34 @@ def write_dir(d: Path, rows):
     print(d, len(rows))
 
 
+def lj_more_rows(ids, n, lj_dir: Path, out: Path, an4: Path, meta, seed):
+    """N more copies of the LJ training part, to weight the only real sentence-level speech up
+    against ~19 h of synthetic voices (it is ~5% of the audio; the held-out LJ WER is the one that
+    fell behind when the synthetic share grew). A plain duplicate would only repeat the same
+    samples; each copy is speed-perturbed (0.9-1.1, Kaldi's range for real speech: another vocal
+    tract length) and gets its own noise/reverberation draw. Its own RNG per copy, so that the
+    older sets, drawn from the main RNG, stay bit-for-bit what they were."""
+    rows = []
+    for k in range(1, n + 1):
+        rng = random.Random(seed * 1000 + k)
+        for i in ids:
+            x = speed_perturb(load16k(lj_dir / "wavs" / f"{i}.flac"), rng, 1.0, 0.9, 1.1)
+            x, _ = augment(x, rng, an4, 0.7, 0.5)
+            p = (out / "wav" / f"{k}-{i}.wav").resolve()
+            write(p, x)
+            rows.append((f"ljspeech-more{k}-{i}", str(p), meta[i], "ljspeech", "real_ljspeech",
+                         "real"))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--n_digit_train", type=int, default=700)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--lj_more", type=int, default=0,
+                    help="further speed-perturbed, noised copies of the LJ training part")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     an4 = a.shared / "mini_an4"
@@ -93,6 +116,9 @@ def main():
     digit_set("real_digits_train", train_spk, lambda i: i >= 5, a.n_digit_train, 0.4)
     digit_set("real_digits_dev", train_spk, lambda i: i < 5, 30, 0.0)
     digit_set("real_heldout_digits", [HELD_OUT_SPEAKER], lambda i: True, 100, 0.0)
+    if a.lj_more > 0:  # last, and on its own RNGs: the sets above do not change with it
+        more = a.out / "real_lj_more"
+        write_dir(more, lj_more_rows(tr, a.lj_more, lj_dir, more, an4, meta, a.seed))
 
 
 if __name__ == "__main__":

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from scipy.signal import resample_poly
 
-from audio import augment, load16k, write
+from audio import augment, load16k, speed_perturb, write
 
 FLITE = ["kal", "kal16", "awb", "rms", "slt"]
 ESPEAK_TRAIN = ["en-us", "en", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-029",
@@ -84,15 +83,6 @@ def tts(voice, text, rng, wav, wide=False):
                     "(target_f0_std 14) (model_f0_mean 170) (model_f0_std 34)))"]
         cmd += [txt, "-o", wav]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def speed_perturb(x, rng, p, lo=0.85, hi=1.15):
-    """Kaldi-style speed perturbation: resample by a random factor, which moves tempo, pitch
-    and formants together (a shorter or longer vocal tract: another speaker)."""
-    if rng.random() >= p:
-        return x
-    f = rng.uniform(lo, hi)
-    return resample_poly(x, 100, int(round(100 * f))).astype("float32")
 
 
 class Settings(NamedTuple):
