@@ -176,3 +176,24 @@ def test_lj_more_copies_are_new_perturbed_and_reproducible(tmp_path, monkeypatch
     for r, q in zip(rows, again):
         assert np.array_equal(sf.read(r[1])[0], sf.read(q[1])[0])
     assert lj_more_rows(ids, 0, lj, tmp_path / "c", an4, meta, seed=3) == []
+
+
+def test_stage5_bpe_from_copies_the_packaged_units(tmp_path):
+    # continuing from shipped weights needs the shipped units: a sentencepiece retrained on the
+    # grown training text gives other ones, and the output layer would silently mean other tokens
+    recipe = LOCAL.parent
+    root = recipe.parents[1]
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "parse_options.sh").write_text((LOCAL / "parse_options.sh").read_text())
+    (tmp_path / "run.sh").write_text((recipe / "run.sh").read_text())
+    shipped = root / "models" / "default" / "asr"
+    r = subprocess.run(["bash", "run.sh", "--stage", "5", "--stop_stage", "5", "--bpe_from", str(shipped)],
+                       cwd=tmp_path, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "data" / "token_list" / "bpe_unigram300"
+    assert (out / "bpe.model").read_bytes() == (shipped / "bpe.model").read_bytes()
+    import yaml
+    units = yaml.safe_load((shipped / "config.yaml").read_text())["token_list"]
+    assert (out / "tokens.txt").read_text().splitlines() == units
+    assert not (out / "train.txt").exists()  # sentencepiece did not run

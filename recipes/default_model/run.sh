@@ -40,6 +40,10 @@ asr_args=""               # stage 9: extra asr_train arguments that override the
                           # of the config; the run's config.yaml records the merged values
 lm_exp=exp/lm_train
 lm_init=""                # stage 7: start the LM from these weights (--init_param), e.g. on a GPU
+bpe_from=""               # stage 5: copy bpe.model and the token list of this packaged model
+                          # (e.g. ../../models/default/asr) instead of training sentencepiece:
+                          # a run that continues from its weights needs its units, and a BPE
+                          # retrained on grown training text gives other units, silently
 repo_root=$(cd ../.. && pwd)
 
 . ./local/parse_options.sh
@@ -107,7 +111,17 @@ if run_stage 4; then
   combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev
 fi
 
-if run_stage 5; then
+if run_stage 5 && [ -n "$bpe_from" ]; then
+  log 5 "BPE model and token list copied from $bpe_from (training continues from its weights)"
+  mkdir -p $bpedir
+  cp "$bpe_from/bpe.model" $bpedir/bpe.model
+  $python - <<PY
+import yaml
+units = yaml.safe_load(open("$bpe_from/config.yaml"))["token_list"]
+open("$token_list", "w").write("\n".join(units) + "\n")
+print(len(units), "tokens")
+PY
+elif run_stage 5; then
   log 5 "BPE ($bpemode, $nbpe units) on all training text; ESPnet token list"
   mkdir -p $bpedir
   cut -d' ' -f2- dump/raw/train/text | cat - $text/lm_train.txt > $bpedir/train.txt
