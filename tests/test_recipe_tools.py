@@ -10,6 +10,13 @@ import soundfile as sf
 LOCAL = Path(__file__).resolve().parents[1] / "recipes" / "default_model" / "local"
 
 
+def _copy_run_sh(tmp_path):
+    """run.sh and its option parser in an empty work area, so a stage runs on made-up data."""
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "parse_options.sh").write_text((LOCAL / "parse_options.sh").read_text())
+    (tmp_path / "run.sh").write_text((LOCAL.parent / "run.sh").read_text())
+
+
 def test_read_sentences_takes_n_after_skip(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(LOCAL))
     from synth_corpus import read_sentences
@@ -104,10 +111,7 @@ def test_opus_pack_rejects_other_rates(tmp_path):
                          [("0", "0", "0", "0", 5), ("2", "0", "0", "0", 6), ("2", "2", "0", "0", 7),
                           ("0", "2", "0", "0", 6), ("2", "2", "500", "0", 8), ("2", "2", "500", "3", 9)])
 def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, digits, lj_more, n_train):
-    recipe = LOCAL.parent
-    (tmp_path / "local").mkdir()
-    (tmp_path / "local" / "parse_options.sh").write_text((LOCAL / "parse_options.sh").read_text())
-    (tmp_path / "run.sh").write_text((recipe / "run.sh").read_text())
+    _copy_run_sh(tmp_path)
     sets = ["synth_train", "synth_extra", "synth_wide", "synth_digits", "real_lj_train", "real_lj_aug", "real_lj_more",
             "real_digits_train",
             "synth_dev", "real_lj_dev", "real_digits_dev"]
@@ -131,10 +135,7 @@ def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, 
 def test_run_sh_passes_asr_args_to_training_after_the_config(tmp_path):
     # --asr_args overrides the config (ESPnet: later arguments win), so a CPU fine-tuning run needs
     # no near-copy of the config; a fake interpreter records the command line stage 9 builds
-    recipe = LOCAL.parent
-    (tmp_path / "local").mkdir()
-    (tmp_path / "local" / "parse_options.sh").write_text((LOCAL / "parse_options.sh").read_text())
-    (tmp_path / "run.sh").write_text((recipe / "run.sh").read_text())
+    _copy_run_sh(tmp_path)
     fake = tmp_path / "fake_python"
     fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/argv"\n')
     fake.chmod(0o755)
@@ -181,11 +182,8 @@ def test_lj_more_copies_are_new_perturbed_and_reproducible(tmp_path, monkeypatch
 def test_stage5_bpe_from_copies_the_packaged_units(tmp_path):
     # continuing from shipped weights needs the shipped units: a sentencepiece retrained on the
     # grown training text gives other ones, and the output layer would silently mean other tokens
-    recipe = LOCAL.parent
-    root = recipe.parents[1]
-    (tmp_path / "local").mkdir()
-    (tmp_path / "local" / "parse_options.sh").write_text((LOCAL / "parse_options.sh").read_text())
-    (tmp_path / "run.sh").write_text((recipe / "run.sh").read_text())
+    root = LOCAL.parents[2]
+    _copy_run_sh(tmp_path)
     shipped = root / "models" / "default" / "asr"
     r = subprocess.run(["bash", "run.sh", "--stage", "5", "--stop_stage", "5", "--bpe_from", str(shipped)],
                        cwd=tmp_path, capture_output=True, text=True,
