@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 LOCAL = Path(__file__).resolve().parents[1] / "recipes" / "default_model" / "local"
 
@@ -191,7 +192,6 @@ def test_stage5_bpe_from_copies_the_packaged_units(tmp_path):
     assert r.returncode == 0, r.stderr
     out = tmp_path / "data" / "token_list" / "bpe_unigram300"
     assert (out / "bpe.model").read_bytes() == (shipped / "bpe.model").read_bytes()
-    import yaml
     units = yaml.safe_load((shipped / "config.yaml").read_text())["token_list"]
     assert (out / "tokens.txt").read_text().splitlines() == units
     assert not (out / "train.txt").exists()  # sentencepiece did not run

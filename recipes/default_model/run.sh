@@ -111,21 +111,21 @@ if run_stage 4; then
   combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev
 fi
 
-if run_stage 5 && [ -n "$bpe_from" ]; then
-  log 5 "BPE model and token list copied from $bpe_from (training continues from its weights)"
+if run_stage 5; then
   mkdir -p $bpedir
-  cp "$bpe_from/bpe.model" $bpedir/bpe.model
-  $python - <<PY
+  if [ -n "$bpe_from" ]; then
+    log 5 "BPE model and token list copied from $bpe_from (training continues from its weights)"
+    cp "$bpe_from/bpe.model" $bpedir/bpe.model
+    $python - <<PY
 import yaml
 units = yaml.safe_load(open("$bpe_from/config.yaml"))["token_list"]
 open("$token_list", "w").write("\n".join(units) + "\n")
 print(len(units), "tokens")
 PY
-elif run_stage 5; then
-  log 5 "BPE ($bpemode, $nbpe units) on all training text; ESPnet token list"
-  mkdir -p $bpedir
-  cut -d' ' -f2- dump/raw/train/text | cat - $text/lm_train.txt > $bpedir/train.txt
-  $python - <<PY
+  else
+    log 5 "BPE ($bpemode, $nbpe units) on all training text; ESPnet token list"
+    cut -d' ' -f2- dump/raw/train/text | cat - $text/lm_train.txt > $bpedir/train.txt
+    $python - <<PY
 import sentencepiece as spm
 spm.SentencePieceTrainer.train(input="$bpedir/train.txt", model_prefix="$bpedir/bpe",
     vocab_size=$nbpe, model_type="$bpemode", character_coverage=1.0,
@@ -136,6 +136,7 @@ units = [u for u in units if u not in ("<unk>", "<s>", "</s>")]
 open("$token_list", "w").write("\n".join(["<blank>", "<unk>"] + units + ["<sos/eos>"]) + "\n")
 print(len(units) + 3, "tokens")
 PY
+  fi
 fi
 
 if run_stage 6; then
