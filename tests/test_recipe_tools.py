@@ -195,3 +195,64 @@ def test_stage5_bpe_from_copies_the_packaged_units(tmp_path):
     units = yaml.safe_load((shipped / "config.yaml").read_text())["token_list"]
     assert (out / "tokens.txt").read_text().splitlines() == units
     assert not (out / "train.txt").exists()  # sentencepiece did not run
+
+
+def _shipped_repo(tmp_path, lm_bpe=b"units"):
+    # a repository with a shipped model (the LM and the ASR weights a run starts from), in git
+    repo = tmp_path / "repo"
+    for d in ("asr", "lm"):
+        (repo / "models/default" / d).mkdir(parents=True)
+    (repo / "models/default/lm/bpe.model").write_bytes(lm_bpe)
+    (repo / "models/default/lm/valid.loss.ave.pth").write_bytes(b"lm weights")
+    (repo / "models/default/asr/valid.acc.ave.pth").write_bytes(b"old asr weights")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", "shipped"], check=True)
+    sha = subprocess.run(git + ["log", "-1", "--format=%h"], capture_output=True, text=True).stdout.strip()
+    recipe = repo / "recipes/default_model"
+    exp = recipe / "exp/asr_new"
+    (exp / "snapshot").mkdir(parents=True)
+    (exp / "snapshot/valid.acc.ave.pth").write_bytes(b"new asr weights")
+    (exp / "snapshot/info.txt").write_text("valid.acc.ave.pth: average of epochs [3, 4]\n")
+    cfg = {"token_list": ["<blank>", "a"], "bpemodel": "data/bpe.model",
+           "normalize_conf": {"stats_file": "exp/stats.npz"},
+           "init_param": ["../../models/default/asr/valid.acc.ave.pth"]}
+    (exp / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (recipe / "data").mkdir()
+    (recipe / "data/bpe.model").write_bytes(b"units")
+    (recipe / "exp/stats.npz").write_bytes(b"stats")
+    return repo, recipe, sha
+
+
+def _package(recipe, repo, *extra):
+    return subprocess.run([sys.executable, str(LOCAL / "package.py"), "--repo_root", str(repo),
+                           "--asr_exp", "exp/asr_new", "--bpemodel", "data/bpe.model",
+                           "--stats", "exp/stats.npz", *extra],
+                          cwd=recipe, capture_output=True, text=True)
+
+
+def test_package_without_lm_exp_keeps_the_shipped_lm_and_names_the_start_commit(tmp_path):
+    # an ASR-only round ships the new acoustic weights beside the LM already shipped; the
+    # provenance names the commit of the weights it started from, since they get overwritten
+    repo, recipe, sha = _shipped_repo(tmp_path)
+    r = _package(recipe, repo)
+    assert r.returncode == 0, r.stderr
+    root = repo / "models/default"
+    assert (root / "asr/valid.acc.ave.pth").read_bytes() == b"new asr weights"
+    assert (root / "lm/valid.loss.ave.pth").read_bytes() == b"lm weights"
+    meta = yaml.safe_load((root / "meta.yaml").read_text())
+    assert meta["files"] == {"asr_model_file": "models/default/asr/valid.acc.ave.pth",
+                             "lm_file": "models/default/lm/valid.loss.ave.pth"}
+    cfg = yaml.safe_load((root / "asr/config.yaml").read_text())
+    assert cfg["bpemodel"] == "models/default/asr/bpe.model"
+    assert cfg["normalize_conf"]["stats_file"] == "models/default/asr/feats_stats.npz"
+    prov = (root / "asr/PROVENANCE.txt").read_text()
+    assert "average of epochs [3, 4]" in prov and f"(as shipped at commit {sha})" in prov
+
+
+def test_package_without_lm_exp_refuses_an_lm_with_other_units(tmp_path):
+    repo, recipe, _ = _shipped_repo(tmp_path, lm_bpe=b"other units")
+    r = _package(recipe, repo)
+    assert r.returncode != 0 and "--lm_exp" in r.stderr and "differ" in r.stderr
+    assert (repo / "models/default/asr/valid.acc.ave.pth").read_bytes() == b"old asr weights"

@@ -39,6 +39,10 @@ asr_args=""               # stage 9: extra asr_train arguments that override the
                           # rate to fine-tune on CPU ("--optim_conf lr=2e-4"), instead of a near-copy
                           # of the config; the run's config.yaml records the merged values
 lm_exp=exp/lm_train
+keep_lm=false             # stages 10-11: true snapshots and packages only the ASR and keeps the
+                          # shipped LM (its units must be the ASR's: stage 5 --bpe_from), for a
+                          # round that retrains the acoustic model alone on a machine without the
+                          # LM's experiment folder
 lm_init=""                # stage 7: start the LM from these weights (--init_param), e.g. on a GPU
 bpe_from=""               # stage 5: copy bpe.model and the token list of this packaged model
                           # (e.g. ../../models/default/asr) instead of training sentencepiece:
@@ -205,12 +209,13 @@ fi
 if run_stage 10; then
   log 10 "snapshot weights while training runs: average the n best epochs saved so far"
   $python local/snapshot_model.py --exp $asr_exp --criterion valid.acc --nbest 5
-  $python local/snapshot_model.py --exp $lm_exp --criterion valid.loss --nbest 3
+  if [ "$keep_lm" = false ]; then $python local/snapshot_model.py --exp $lm_exp --criterion valid.loss --nbest 3; fi
 fi
 
 if run_stage 11; then
   log 11 "package into $repo_root/models/default/{asr,lm}"
-  $python local/package.py --repo_root "$repo_root" --asr_exp $asr_exp --lm_exp $lm_exp \
+  lm_arg=(--lm_exp "$lm_exp"); if [ "$keep_lm" = true ]; then lm_arg=(); fi
+  $python local/package.py --repo_root "$repo_root" --asr_exp $asr_exp "${lm_arg[@]}" \
     --bpemodel $bpedir/bpe.model --stats exp/asr_stats/train/feats_stats.npz
 fi
 

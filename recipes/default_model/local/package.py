@@ -3,6 +3,10 @@
     python local/package.py --repo_root ../.. --asr_exp exp/asr_train --lm_exp exp/lm_train \
         --bpemodel data/token_list/bpe_unigram300/bpe.model --stats exp/asr_stats/train/feats_stats.npz
 
+Without --lm_exp only the ASR is packaged and the shipped LM is kept as it is: a round that
+retrains the acoustic model alone (the LM's text did not change) need not have the LM's
+experiment folder on the machine.
+
 config.yaml is ESPnet's own, with the paths it holds (bpemodel, normalize stats_file,
 token_list when it is a path) rewritten relative to the repository root, as espnet_model_zoo
 does, so `Speech2Text(asr_train_config="models/default/asr/config.yaml", ...)` run from the
@@ -11,6 +15,7 @@ else the snapshot of stage 10.
 """
 import argparse
 import shutil
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -23,6 +28,17 @@ def pick_weights(exp: Path, name: str) -> Path:
     if snap.exists():
         return snap
     raise SystemExit(f"no {name} in {exp} or {exp}/snapshot: run stage 10 first")
+
+
+def shipped_commit(repo: Path, init: str) -> str:
+    """' (as shipped at commit X)' when a run started from weights inside models/default: packaging
+    overwrites that file, so its path alone would no longer say which weights they were."""
+    path = (Path.cwd() / init).resolve()
+    if not path.is_relative_to(repo / "models" / "default"):
+        return ""
+    r = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h", "--", str(path)],
+                       capture_output=True, text=True)
+    return f" (as shipped at commit {r.stdout.strip()})" if r.returncode == 0 and r.stdout.strip() else ""
 
 
 def package(exp: Path, dest: Path, weights: str, repo: Path, bpemodel: Path, stats=None):
@@ -48,8 +64,8 @@ def package(exp: Path, dest: Path, weights: str, repo: Path, bpemodel: Path, sta
     prov = info.read_text() if src.parent.name == "snapshot" and info.exists() else \
         f"{weights}: ESPnet's own average at the end of training\n"
     if cfg.get("init_param"):  # phase 2 starts from phase 1's weights, or --asr_init/--lm_init's
-        prov += (f"training started from {', '.join(cfg['init_param'])} (recipe stage 9's phase 1, "
-                 f"or run.sh --asr_init / --lm_init)\n")
+        starts = ", ".join(i + shipped_commit(repo, i) for i in cfg["init_param"])
+        prov += f"training started from {starts} (recipe stage 9's phase 1, or run.sh --asr_init / --lm_init)\n"
     (dest / "PROVENANCE.txt").write_text(prov)
     print(dest, src, prov, end="")
     return rel / weights
@@ -59,14 +75,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo_root", type=Path, required=True)
     ap.add_argument("--asr_exp", type=Path, required=True)
-    ap.add_argument("--lm_exp", type=Path, required=True)
+    ap.add_argument("--lm_exp", type=Path, help="omit to keep the shipped LM (models/default/lm)")
     ap.add_argument("--bpemodel", type=Path, required=True)
     ap.add_argument("--stats", type=Path, required=True)
     a = ap.parse_args()
     repo = a.repo_root.resolve()
     root = repo / "models/default"
+    lm = Path("models/default/lm/valid.loss.ave.pth")
+    if a.lm_exp is None and not (repo / lm).exists():
+        raise SystemExit(f"--lm_exp not given and no shipped LM to keep: {repo / lm} is missing")
+    kept_bpe = repo / "models/default/lm/bpe.model"
+    if a.lm_exp is None and kept_bpe.read_bytes() != a.bpemodel.read_bytes():
+        raise SystemExit(f"--lm_exp not given, but the shipped LM's units ({kept_bpe}) differ from "
+                         f"--bpemodel {a.bpemodel}: the LM must score the ASR's tokens; package both "
+                         "(--lm_exp) or train stage 5 with --bpe_from ../../models/default/asr")
     asr = package(a.asr_exp, root / "asr", "valid.acc.ave.pth", repo, a.bpemodel, a.stats)
-    lm = package(a.lm_exp, root / "lm", "valid.loss.ave.pth", repo, a.bpemodel)
+    if a.lm_exp is not None:
+        lm = package(a.lm_exp, root / "lm", "valid.loss.ave.pth", repo, a.bpemodel)
     meta = {"espnet": __import__("espnet").__version__,
             "yaml_files": {"asr_train_config": "models/default/asr/config.yaml",
                            "lm_train_config": "models/default/lm/config.yaml"},
