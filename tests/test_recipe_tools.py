@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import yaml
 
 LOCAL = Path(__file__).resolve().parents[1] / "recipes" / "default_model" / "local"
@@ -213,7 +214,7 @@ def _shipped_repo(tmp_path, lm_bpe=b"units"):
     recipe = repo / "recipes/default_model"
     exp = recipe / "exp/asr_new"
     (exp / "snapshot").mkdir(parents=True)
-    (exp / "snapshot/valid.acc.ave.pth").write_bytes(b"new asr weights")
+    torch.save({"w": torch.tensor([0.1, 2.0]), "steps": torch.tensor([3])}, exp / "snapshot/valid.acc.ave.pth")
     (exp / "snapshot/info.txt").write_text("valid.acc.ave.pth: average of epochs [3, 4]\n")
     cfg = {"token_list": ["<blank>", "a"], "bpemodel": "data/bpe.model",
            "normalize_conf": {"stats_file": "exp/stats.npz"},
@@ -239,7 +240,10 @@ def test_package_without_lm_exp_keeps_the_shipped_lm_and_names_the_start_commit(
     r = _package(recipe, repo)
     assert r.returncode == 0, r.stderr
     root = repo / "models/default"
-    assert (root / "asr/valid.acc.ave.pth").read_bytes() == b"new asr weights"
+    # stored in float16 (integer buffers kept), and it says so; ESPnet's load_state_dict casts back
+    new = torch.load(root / "asr/valid.acc.ave.pth", weights_only=True)
+    assert new["w"].dtype == torch.float16 and new["w"].tolist() == [torch.tensor(0.1).half().item(), 2.0]
+    assert new["steps"].dtype == torch.int64 and new["steps"].tolist() == [3]
     assert (root / "lm/valid.loss.ave.pth").read_bytes() == b"lm weights"
     meta = yaml.safe_load((root / "meta.yaml").read_text())
     assert meta["files"] == {"asr_model_file": "models/default/asr/valid.acc.ave.pth",
@@ -249,6 +253,17 @@ def test_package_without_lm_exp_keeps_the_shipped_lm_and_names_the_start_commit(
     assert cfg["normalize_conf"]["stats_file"] == "models/default/asr/feats_stats.npz"
     prov = (root / "asr/PROVENANCE.txt").read_text()
     assert "average of epochs [3, 4]" in prov and f"(as shipped at commit {sha})" in prov
+    assert "stored as float16" in prov
+
+
+def test_package_weights_dtype_float32_ships_the_average_bit_for_bit(tmp_path):
+    repo, recipe, _ = _shipped_repo(tmp_path)
+    r = _package(recipe, repo, "--weights_dtype", "float32")
+    assert r.returncode == 0, r.stderr
+    new = torch.load(repo / "models/default/asr/valid.acc.ave.pth", weights_only=True)
+    assert new["w"].dtype == torch.float32 and new["w"].tolist() == torch.tensor([0.1, 2.0]).tolist()
+    bad = _package(recipe, repo, "--weights_dtype", "int8")
+    assert bad.returncode != 0 and "--weights_dtype" in bad.stderr and "float16" in bad.stderr
 
 
 def test_package_without_lm_exp_refuses_an_lm_with_other_units(tmp_path):

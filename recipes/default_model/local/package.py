@@ -12,6 +12,12 @@ token_list when it is a path) rewritten relative to the repository root, as espn
 does, so `Speech2Text(asr_train_config="models/default/asr/config.yaml", ...)` run from the
 repo root loads it. Weights: the exp's valid.{acc,loss}.ave.pth when training has finished,
 else the snapshot of stage 10.
+
+The weights are stored in float16 by default (--weights_dtype): the 5.9M-parameter ASR is 24 MB
+in float32, over what a repository should carry per file, and 12 MB in float16. ESPnet's loader
+(`model.load_state_dict`) copies them into the float32 model it builds, so the shipped files still
+load as they are; what runs is the float32 model with its weights rounded to float16 precision
+(relative error ~5e-4), and every committed result is scored on exactly that model.
 """
 import argparse
 import shutil
@@ -41,7 +47,17 @@ def shipped_commit(repo: Path, init: str) -> str:
     return f" (as shipped at commit {r.stdout.strip()})" if r.returncode == 0 and r.stdout.strip() else ""
 
 
-def package(exp: Path, dest: Path, weights: str, repo: Path, bpemodel: Path, stats=None):
+def save_weights(src: Path, dst: Path, dtype: str) -> None:
+    """Copy an ESPnet state dict, floating-point tensors cast to dtype (integer buffers kept)."""
+    import torch
+
+    state = torch.load(src, map_location="cpu", weights_only=True)
+    cast = getattr(torch, dtype)
+    torch.save({k: v.to(cast) if v.is_floating_point() else v for k, v in state.items()}, dst)
+
+
+def package(exp: Path, dest: Path, weights: str, repo: Path, bpemodel: Path, stats=None,
+            dtype: str = "float16"):
     rel = dest.relative_to(repo)
     if dest.exists():
         shutil.rmtree(dest)
@@ -57,12 +73,13 @@ def package(exp: Path, dest: Path, weights: str, repo: Path, bpemodel: Path, sta
         cfg["normalize_conf"]["stats_file"] = str(rel / "feats_stats.npz")
     cfg["output_dir"] = str(rel)
     src = pick_weights(exp, weights)
-    shutil.copy(src, dest / weights)
+    save_weights(src, dest / weights, dtype)
     with open(dest / "config.yaml", "w") as f:
         yaml.safe_dump(cfg, f, allow_unicode=True, sort_keys=False)
     info = exp / "snapshot" / "info.txt"
     prov = info.read_text() if src.parent.name == "snapshot" and info.exists() else \
         f"{weights}: ESPnet's own average at the end of training\n"
+    prov += f"stored as {dtype} (recipe stage 11, local/package.py --weights_dtype)\n"
     if cfg.get("init_param"):  # phase 2 starts from phase 1's weights, or --asr_init/--lm_init's
         starts = ", ".join(i + shipped_commit(repo, i) for i in cfg["init_param"])
         prov += f"training started from {starts} (recipe stage 9's phase 1, or run.sh --asr_init / --lm_init)\n"
@@ -78,6 +95,8 @@ def main():
     ap.add_argument("--lm_exp", type=Path, help="omit to keep the shipped LM (models/default/lm)")
     ap.add_argument("--bpemodel", type=Path, required=True)
     ap.add_argument("--stats", type=Path, required=True)
+    # float16 halves the files (see the docstring); float32 ships ESPnet's average bit for bit
+    ap.add_argument("--weights_dtype", choices=("float16", "float32"), default="float16")
     a = ap.parse_args()
     repo = a.repo_root.resolve()
     root = repo / "models/default"
@@ -89,9 +108,9 @@ def main():
         raise SystemExit(f"--lm_exp not given, but the shipped LM's units ({kept_bpe}) differ from "
                          f"--bpemodel {a.bpemodel}: the LM must score the ASR's tokens; package both "
                          "(--lm_exp) or train stage 5 with --bpe_from ../../models/default/asr")
-    asr = package(a.asr_exp, root / "asr", "valid.acc.ave.pth", repo, a.bpemodel, a.stats)
+    asr = package(a.asr_exp, root / "asr", "valid.acc.ave.pth", repo, a.bpemodel, a.stats, a.weights_dtype)
     if a.lm_exp is not None:
-        lm = package(a.lm_exp, root / "lm", "valid.loss.ave.pth", repo, a.bpemodel)
+        lm = package(a.lm_exp, root / "lm", "valid.loss.ave.pth", repo, a.bpemodel, dtype=a.weights_dtype)
     meta = {"espnet": __import__("espnet").__version__,
             "yaml_files": {"asr_train_config": "models/default/asr/config.yaml",
                            "lm_train_config": "models/default/lm/config.yaml"},
