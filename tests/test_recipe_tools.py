@@ -262,6 +262,8 @@ def test_package_weights_dtype_float32_ships_the_average_bit_for_bit(tmp_path):
     assert r.returncode == 0, r.stderr
     new = torch.load(repo / "models/default/asr/valid.acc.ave.pth", weights_only=True)
     assert new["w"].dtype == torch.float32 and new["w"].tolist() == torch.tensor([0.1, 2.0]).tolist()
+    shipped = (repo / "models/default/asr/valid.acc.ave.pth").read_bytes()
+    assert shipped == (recipe / "exp/asr_new/snapshot/valid.acc.ave.pth").read_bytes()
     bad = _package(recipe, repo, "--weights_dtype", "int8")
     assert bad.returncode != 0 and "--weights_dtype" in bad.stderr and "float16" in bad.stderr
 

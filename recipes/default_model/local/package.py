@@ -49,6 +49,9 @@ def shipped_commit(repo: Path, init: str) -> str:
 
 def save_weights(src: Path, dst: Path, dtype: str) -> None:
     """Copy an ESPnet state dict, floating-point tensors cast to dtype (integer buffers kept)."""
+    if dtype == "float32":  # what ESPnet wrote: copy the file itself, byte for byte
+        shutil.copy(src, dst)
+        return
     import torch
 
     state = torch.load(src, map_location="cpu", weights_only=True)
@@ -56,8 +59,8 @@ def save_weights(src: Path, dst: Path, dtype: str) -> None:
     torch.save({k: v.to(cast) if v.is_floating_point() else v for k, v in state.items()}, dst)
 
 
-def package(exp: Path, dest: Path, weights: str, repo: Path, bpemodel: Path, stats=None,
-            dtype: str = "float16"):
+def package(exp: Path, dest: Path, weights: str, repo: Path, bpemodel: Path, dtype: str,
+            stats=None):
     rel = dest.relative_to(repo)
     if dest.exists():
         shutil.rmtree(dest)
@@ -95,7 +98,7 @@ def main():
     ap.add_argument("--lm_exp", type=Path, help="omit to keep the shipped LM (models/default/lm)")
     ap.add_argument("--bpemodel", type=Path, required=True)
     ap.add_argument("--stats", type=Path, required=True)
-    # float16 halves the files (see the docstring); float32 ships ESPnet's average bit for bit
+    # float16 halves the files (see the docstring); float32 ships ESPnet's file byte for byte
     ap.add_argument("--weights_dtype", choices=("float16", "float32"), default="float16")
     a = ap.parse_args()
     repo = a.repo_root.resolve()
@@ -108,9 +111,9 @@ def main():
         raise SystemExit(f"--lm_exp not given, but the shipped LM's units ({kept_bpe}) differ from "
                          f"--bpemodel {a.bpemodel}: the LM must score the ASR's tokens; package both "
                          "(--lm_exp) or train stage 5 with --bpe_from ../../models/default/asr")
-    asr = package(a.asr_exp, root / "asr", "valid.acc.ave.pth", repo, a.bpemodel, a.stats, a.weights_dtype)
+    asr = package(a.asr_exp, root / "asr", "valid.acc.ave.pth", repo, a.bpemodel, a.weights_dtype, a.stats)
     if a.lm_exp is not None:
-        lm = package(a.lm_exp, root / "lm", "valid.loss.ave.pth", repo, a.bpemodel, dtype=a.weights_dtype)
+        lm = package(a.lm_exp, root / "lm", "valid.loss.ave.pth", repo, a.bpemodel, a.weights_dtype)
     meta = {"espnet": __import__("espnet").__version__,
             "yaml_files": {"asr_train_config": "models/default/asr/config.yaml",
                            "lm_train_config": "models/default/lm/config.yaml"},
