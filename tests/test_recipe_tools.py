@@ -273,3 +273,59 @@ def test_package_without_lm_exp_refuses_an_lm_with_other_units(tmp_path):
     r = _package(recipe, repo)
     assert r.returncode != 0 and "--lm_exp" in r.stderr and "differ" in r.stderr
     assert (repo / "models/default/asr/valid.acc.ave.pth").read_bytes() == b"old asr weights"
+
+
+def test_random_espeak_speakers_are_fixed_per_index_and_vary(monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from espeak_variants import variant_name, variant_text
+
+    assert variant_text(7) == variant_text(7)  # rv007 is the same speaker in every set
+    texts = [variant_text(k) for k in range(200)]
+    assert len(set(texts)) == 200
+    genders = {t.split("gender ")[1].split()[0] for t in texts}
+    assert genders == {"male", "female"}
+    for k, t in enumerate(texts):
+        lines = t.splitlines()
+        assert lines[:2] == ["language variant", f"name {variant_name(k)}"]
+        formants = [ln.split() for ln in lines if ln.startswith("formant ")]
+        assert [int(f[1]) for f in formants] == list(range(9))  # all nine, in espeak's order
+        assert all(70 <= int(f[2]) <= 135 for f in formants)  # scaled, never a toy effect
+    female_scale = [int(t.split("formant 0 ")[1].split()[0]) for t in texts if "gender female" in t]
+    male_scale = [int(t.split("formant 0 ")[1].split()[0]) for t in texts if "gender male" in t]
+    assert min(female_scale) > max(male_scale) - 3  # shorter vocal tracts for the female ones
+
+
+def test_make_variants_keeps_espeak_under_its_voice_list_limit(tmp_path, monkeypatch):
+    """espeak-ng lists at most 349 voice files and then cannot find even `en`: the copy keeps
+    the English languages and the random variants only."""
+    monkeypatch.syspath_prepend(str(LOCAL))
+    import espeak_variants
+
+    system = tmp_path / "system" / "espeak-ng-data"
+    for f in ["lang/gmw/en", "lang/gmw/en-US", "lang/gmw/de", "lang/roa/fr", "voices/!v/m3",
+              "voices/mb/mb-en1", "en_dict", "phontab"]:
+        (system / f).parent.mkdir(parents=True, exist_ok=True)
+        (system / f).write_text("x")
+    monkeypatch.setattr(espeak_variants, "system_data_dir", lambda: system)
+    root = espeak_variants.make_variants(tmp_path / "rv", range(3))
+    data = root / "espeak-ng-data"
+    files = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())
+    assert files == ["en_dict", "lang/gmw/en", "lang/gmw/en-US", "phontab",
+                     "voices/!v/rv000", "voices/!v/rv001", "voices/!v/rv002"]
+    espeak_variants.make_variants(root, range(200, 202))  # a second range joins the same copy
+    assert (data / "voices" / "!v" / "rv201").read_text() == espeak_variants.variant_text(201)
+
+
+def test_var_voices_draw_random_speakers_and_never_the_unseen_ones(monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    import random
+
+    from synth_corpus import UNSEEN, var_voice
+
+    rng = random.Random(0)
+    voices = [var_voice(rng, range(0, 200)) for _ in range(3000)]
+    assert not set(voices) & set(UNSEEN)
+    rv = [v for v in voices if "+rv" in v]
+    assert 0.55 < len(rv) / len(voices) < 0.65
+    assert {int(v.split("+rv")[1]) for v in rv} <= set(range(200))  # the novel dev range (200+) stays out
+    assert not any("gbcwmd" in v or "ked" in v for v in voices)

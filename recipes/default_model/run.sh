@@ -24,6 +24,12 @@ wide=0                    # >0: stage 2 also synthesises data/synth_wide, WIDE x
 digits=0                  # >0: stage 2 also synthesises data/synth_digits, DIGITS connected-digit
                           # strings (stage 1's pool_digits.txt) in the wide voices: the real digit
                           # speaker got worse as digits became a smaller share of the audio
+var=0                     # >0: stage 2 also synthesises data/synth_var, VAR x as many sentences
+                          # after the wide ones, 60% in random espeak-ng speakers (formant scale,
+                          # pitch, voice quality drawn per speaker: local/espeak_variants.py),
+                          # and data/synth_dev_novel, 150 dev sentences in 50 other random
+                          # speakers: a dev set of voices training never heard (the unseen test
+                          # voices, and female voices, were the weak spot of the 29.2 h model)
 lj_more=0                 # >0: stage 3 also writes data/real_lj_more, LJ_MORE speed-perturbed,
                           # noised copies of the LJ training part (5% of the audio; held-out LJ
                           # fell behind as the synthetic share grew)
@@ -89,6 +95,17 @@ if run_stage 2; then
     $python local/synth_corpus.py --voices train_wide --p_speed 0.5 --nj $nj --seed 5 \
       --out data/synth_digits --prefix digits --text $text/pool_digits.txt:$digits
   fi
+  if [ "$var" -gt 0 ]; then
+    skip=$((1 + extra + wide))
+    $python local/synth_corpus.py --voices train_var --rv 0:200 --p_speed 0.5 --nj $nj --seed 6 \
+      --out data/synth_var --prefix var \
+      --text $text/pool_lj.txt:$((var * n_lj)):$((skip * n_lj)) \
+      $text/pool_nltk.txt:$((var * n_nltk)):$((skip * n_nltk)) \
+      $text/pool_wordnet.txt:$((var * n_wordnet)):$((skip * n_wordnet))
+    # valid.txt lines 200-349: synth_dev uses the first 200
+    $python local/synth_corpus.py --voices novel --rv 200:250 --nj $nj --seed 8 \
+      --out data/synth_dev_novel --prefix devnovel --text $text/valid.txt:150:200
+  fi
 fi
 
 if run_stage 3; then
@@ -110,6 +127,7 @@ if run_stage 4; then
   if [ "$extra" -gt 0 ]; then extra_dirs=data/synth_extra; fi
   if [ "$wide" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_wide"; fi
   if [ "$digits" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_digits"; fi
+  if [ "$var" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_var"; fi
   if [ "$lj_more" -gt 0 ]; then extra_dirs="$extra_dirs data/real_lj_more"; fi
   combine dump/raw/train data/synth_train $extra_dirs data/real_lj_train data/real_lj_aug data/real_digits_train
   combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev

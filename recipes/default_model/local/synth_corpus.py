@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from audio import augment, load16k, speed_perturb, write
+from espeak_variants import make_variants, variant_name
 
 FLITE = ["kal", "kal16", "awb", "rms", "slt"]
 ESPEAK_TRAIN = ["en-us", "en", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-029",
@@ -62,7 +63,18 @@ def train_voice(rng, wide=False):
     return "festival:" + rng.choice(FESTIVAL_TRAIN)
 
 
-def tts(voice, text, rng, wav, wide=False):
+def var_voice(rng, ks):
+    """--voices train_var: random espeak-ng speakers (espeak_variants.py) for most utterances,
+    the flite and festival voices (festival at the wide pitches) for the rest."""
+    r = rng.random()
+    if r < 0.6:
+        return f"espeak:{rng.choice(ESPEAK_TRAIN)}+{variant_name(rng.choice(ks))}"
+    if r < 0.8:
+        return "flite:" + rng.choice(FLITE)
+    return "festival:" + rng.choice(FESTIVAL_TRAIN)
+
+
+def tts(voice, text, rng, wav, wide=False, espeak_root=None):
     engine, name = voice.split(":", 1)
     if engine == "flite":
         f0 = rng.uniform(150, 230) if name == "slt" else rng.uniform(85, 140)
@@ -70,7 +82,9 @@ def tts(voice, text, rng, wav, wide=False):
                "--setf", f"duration_stretch={rng.uniform(0.8, 1.25):.2f}",
                "--setf", f"int_f0_target_mean={f0:.0f}"]
     elif engine == "espeak":
-        cmd = ["espeak-ng", "-v", name, "-s", str(rng.randint(130, 200)),
+        # random variants live in a copy of espeak-ng's data folder (espeak_variants.py)
+        path = [f"--path={espeak_root}"] if "+rv" in name else []
+        cmd = ["espeak-ng", *path, "-v", name, "-s", str(rng.randint(130, 200)),
                "-p", str(rng.randint(25, 75)), "-w", wav, text]
     else:
         txt = wav + ".txt"
@@ -93,6 +107,7 @@ class Settings(NamedTuple):
     snr: tuple              # (low, high) dB for added noise
     wide: bool              # --voices train_wide: festival pitch targets beyond the defaults
     p_speed: float
+    espeak_root: str = ""   # folder holding the espeak-ng-data copy with the random variants
 
 
 class Job(NamedTuple):
@@ -109,7 +124,7 @@ def job(j: Job):
     rng = random.Random(j.seed)
     with tempfile.TemporaryDirectory() as td:
         wav = os.path.join(td, "a.wav")
-        tts(j.voice, j.text, rng, wav, s.wide)
+        tts(j.voice, j.text, rng, wav, s.wide, s.espeak_root)
         x = load16k(wav)
     # own stream, so that sets made without it (p_speed 0) stay bit-for-bit as they were
     x = speed_perturb(x, random.Random(j.seed + 7919), s.p_speed)
@@ -137,9 +152,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--text", nargs="+", required=True,
                     help="FILE[:N[:SKIP]] sentence files: N sentences after the first SKIP")
-    ap.add_argument("--voices", choices=["train", "train_wide", "test"], default="train",
+    ap.add_argument("--voices", choices=["train", "train_wide", "train_var", "novel", "test"],
+                    default="train",
                     help="train: the training voices; train_wide: also more espeak-ng variants "
-                         "and festival pitches; test: seen test voices plus the UNSEEN ones")
+                         "and festival pitches; train_var: mostly random espeak-ng speakers "
+                         "(--rv), plus flite and festival; novel: only random espeak-ng speakers "
+                         "(a --rv range training never used), group 'novel'; test: seen test "
+                         "voices plus the UNSEEN ones")
+    ap.add_argument("--rv", default="0:200",
+                    help="A:B, the random espeak-ng speakers (espeak_variants.py) train_var and "
+                         "novel draw from; training and the novel-voice dev set use disjoint ranges")
+    ap.add_argument("--rv_root", default="data/local/espeak_rv",
+                    help="where the espeak-ng-data copy with the random variants is made")
     ap.add_argument("--p_speed", type=float, default=0.0,
                     help="probability of speed perturbation (factor 0.85-1.15) per utterance")
     ap.add_argument("--out", type=Path, required=True, help="Kaldi data dir")
@@ -158,19 +182,30 @@ def main():
     rng = random.Random(a.seed)
     sents = read_sentences(a.text)
     audio_dir = a.audio_dir or a.out / "wav"
-    settings = Settings(a.an4, a.p_noise, a.p_reverb, tuple(a.snr), a.voices == "train_wide", a.p_speed)
+    lo, _, hi = a.rv.partition(":")
+    ks = range(int(lo), int(hi))
+    espeak_root = ""
+    if a.voices in ("train_var", "novel"):
+        espeak_root = str(make_variants(Path(a.rv_root), ks).resolve())
+    settings = Settings(a.an4, a.p_noise, a.p_reverb, tuple(a.snr),
+                        a.voices in ("train_wide", "train_var"), a.p_speed, espeak_root)
     jobs = []
     for i, text in enumerate(sents):
-        if a.voices.startswith("train"):
-            voice, group = train_voice(rng, a.voices == "train_wide"), "seen"
+        if a.voices == "train_var":
+            voice = var_voice(rng, ks)
+        elif a.voices == "novel":
+            voice = f"espeak:{rng.choice(ESPEAK_TRAIN)}+{variant_name(rng.choice(ks))}"
+        elif a.voices.startswith("train"):
+            voice = train_voice(rng, a.voices == "train_wide")
         elif rng.random() < a.unseen_frac:
-            voice, group = rng.choice(UNSEEN), "unseen"
+            voice = rng.choice(UNSEEN)
         else:
-            voice, group = rng.choice(SEEN_TEST), "seen"
+            voice = rng.choice(SEEN_TEST)
         label = voice.replace(":", "_")
         utt = f"{label}-{a.prefix}{i:05d}"
         jobs.append(Job(utt, voice, text, str(audio_dir / f"{utt}.{a.fmt}"), a.seed * 100003 + i, settings))
-    groups = {j.utt: "unseen" if j.voice in UNSEEN else "seen" for j in jobs}
+    groups = {j.utt: "unseen" if j.voice in UNSEEN else "novel" if a.voices == "novel" else "seen"
+              for j in jobs}
     res = []
     with Pool(a.nj) as pool:
         for k, r in enumerate(pool.imap_unordered(job, jobs, chunksize=8)):
