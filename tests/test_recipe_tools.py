@@ -329,3 +329,12 @@ def test_var_voices_draw_random_speakers_and_never_the_unseen_ones(monkeypatch):
     assert 0.55 < len(rv) / len(voices) < 0.65
     assert {int(v.split("+rv")[1]) for v in rv} <= set(range(200))  # the novel dev range (200+) stays out
     assert not any("gbcwmd" in v or "ked" in v for v in voices)
+
+
+@pytest.mark.parametrize("bad", ["0:x", "5:5", "200", "-1:3"])
+def test_bad_random_speaker_range_is_named(bad):
+    proc = subprocess.run([sys.executable, str(LOCAL / "synth_corpus.py"), "--voices", "train_var",
+                           f"--rv={bad}", "--out", "unused", "--text", "unused"],
+                          capture_output=True, text=True, env={"PYTHONPATH": str(LOCAL)})
+    assert proc.returncode == 2
+    assert "--rv" in proc.stderr and "expected A:B with 0 <= A < B" in proc.stderr

@@ -148,6 +148,18 @@ def read_sentences(specs):
     return sents
 
 
+def rv_range(spec):
+    """--rv A:B, a non-empty range of random-speaker numbers."""
+    lo, _, hi = spec.partition(":")
+    try:
+        ks = range(int(lo), int(hi))
+    except ValueError:
+        ks = range(0)
+    if not ks or ks.start < 0:
+        raise argparse.ArgumentTypeError(f"{spec!r}: expected A:B with 0 <= A < B, e.g. 0:200")
+    return ks
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--text", nargs="+", required=True,
@@ -159,7 +171,7 @@ def main():
                          "(--rv), plus flite and festival; novel: only random espeak-ng speakers "
                          "(a --rv range training never used), group 'novel'; test: seen test "
                          "voices plus the UNSEEN ones")
-    ap.add_argument("--rv", default="0:200",
+    ap.add_argument("--rv", type=rv_range, default="0:200",
                     help="A:B, the random espeak-ng speakers (espeak_variants.py) train_var and "
                          "novel draw from; training and the novel-voice dev set use disjoint ranges")
     ap.add_argument("--rv_root", default="data/local/espeak_rv",
@@ -182,8 +194,7 @@ def main():
     rng = random.Random(a.seed)
     sents = read_sentences(a.text)
     audio_dir = a.audio_dir or a.out / "wav"
-    lo, _, hi = a.rv.partition(":")
-    ks = range(int(lo), int(hi))
+    ks = a.rv
     espeak_root = ""
     if a.voices in ("train_var", "novel"):
         espeak_root = str(make_variants(Path(a.rv_root), ks).resolve())
