@@ -194,18 +194,17 @@ def main():
     rng = random.Random(a.seed)
     sents = read_sentences(a.text)
     audio_dir = a.audio_dir or a.out / "wav"
-    ks = a.rv
     espeak_root = ""
     if a.voices in ("train_var", "novel"):
-        espeak_root = str(make_variants(Path(a.rv_root), ks).resolve())
+        espeak_root = str(make_variants(Path(a.rv_root), a.rv).resolve())
     settings = Settings(a.an4, a.p_noise, a.p_reverb, tuple(a.snr),
                         a.voices in ("train_wide", "train_var"), a.p_speed, espeak_root)
     jobs = []
     for i, text in enumerate(sents):
         if a.voices == "train_var":
-            voice = var_voice(rng, ks)
+            voice = var_voice(rng, a.rv)
         elif a.voices == "novel":
-            voice = f"espeak:{rng.choice(ESPEAK_TRAIN)}+{variant_name(rng.choice(ks))}"
+            voice = f"espeak:{rng.choice(ESPEAK_TRAIN)}+{variant_name(rng.choice(a.rv))}"
         elif a.voices.startswith("train"):
             voice = train_voice(rng, a.voices == "train_wide")
         elif rng.random() < a.unseen_frac:
