@@ -102,7 +102,7 @@ if run_stage 2; then
       --text $text/pool_lj.txt:$((var * n_lj)):$((skip * n_lj)) \
       $text/pool_nltk.txt:$((var * n_nltk)):$((skip * n_nltk)) \
       $text/pool_wordnet.txt:$((var * n_wordnet)):$((skip * n_wordnet))
-    # valid.txt lines 200-349: synth_dev uses the first 200
+    # valid.txt lines 201-350: synth_dev uses the first 200
     $python local/synth_corpus.py --voices novel --rv 200:250 --nj $nj --seed 8 \
       --out data/synth_dev_novel --prefix devnovel --text $text/valid.txt:150:200
   fi

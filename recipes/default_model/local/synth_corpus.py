@@ -63,12 +63,17 @@ def train_voice(rng, wide=False):
     return "festival:" + rng.choice(FESTIVAL_TRAIN)
 
 
+def rv_voice(rng, ks):
+    """A random espeak-ng speaker (espeak_variants.py) from `ks` in a training accent."""
+    return f"espeak:{rng.choice(ESPEAK_TRAIN)}+{variant_name(rng.choice(ks))}"
+
+
 def var_voice(rng, ks):
-    """--voices train_var: random espeak-ng speakers (espeak_variants.py) for most utterances,
-    the flite and festival voices (festival at the wide pitches) for the rest."""
+    """--voices train_var: random espeak-ng speakers for most utterances, the flite and festival
+    voices (festival at the wide pitches) for the rest."""
     r = rng.random()
     if r < 0.6:
-        return f"espeak:{rng.choice(ESPEAK_TRAIN)}+{variant_name(rng.choice(ks))}"
+        return rv_voice(rng, ks)
     if r < 0.8:
         return "flite:" + rng.choice(FLITE)
     return "festival:" + rng.choice(FESTIVAL_TRAIN)
@@ -204,7 +209,7 @@ def main():
         if a.voices == "train_var":
             voice = var_voice(rng, a.rv)
         elif a.voices == "novel":
-            voice = f"espeak:{rng.choice(ESPEAK_TRAIN)}+{variant_name(rng.choice(a.rv))}"
+            voice = rv_voice(rng, a.rv)
         elif a.voices.startswith("train"):
             voice = train_voice(rng, a.voices == "train_wide")
         elif rng.random() < a.unseen_frac:
