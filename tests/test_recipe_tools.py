@@ -109,29 +109,40 @@ def test_opus_pack_rejects_other_rates(tmp_path):
     assert "8000 Hz, expected 16000" in r.stderr and "utt0.wav" in r.stderr
 
 
-@pytest.mark.parametrize("extra, wide, digits, lj_more, n_train",
-                         [("0", "0", "0", "0", 5), ("2", "0", "0", "0", 6), ("2", "2", "0", "0", 7),
-                          ("0", "2", "0", "0", 6), ("2", "2", "500", "0", 8), ("2", "2", "500", "3", 9)])
-def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, digits, lj_more, n_train):
-    _copy_run_sh(tmp_path)
-    sets = ["synth_train", "synth_extra", "synth_wide", "synth_digits", "real_lj_train", "real_lj_aug", "real_lj_more",
-            "real_digits_train",
-            "synth_dev", "real_lj_dev", "real_digits_dev"]
+def _run_stage4(tmp_path, *options):
+    """Stage 4 over one-line made-up data sets (two lines in synth_train); the train ids it kept."""
+    sets = ["synth_train", "synth_extra", "synth_wide", "synth_digits", "synth_engines", "real_lj_train",
+            "real_lj_aug", "real_lj_more", "real_digits_train", "synth_dev", "real_lj_dev", "real_digits_dev"]
     for name in sets:
         d = tmp_path / "data" / name
         d.mkdir(parents=True)
         for f in ("wav.scp", "text", "utt2spk", "utt2voice", "utt2group"):
             (d / f).write_text(f"{name}-1 x\n" + (f"{name}-2 x\n" if name == "synth_train" else ""))
-    r = subprocess.run(["bash", "run.sh", "--stage", "4", "--stop_stage", "4", "--extra", extra, "--wide", wide,
-                        "--digits", digits, "--lj_more", lj_more],
+    r = subprocess.run(["bash", "run.sh", "--stage", "4", "--stop_stage", "4", *options],
                        cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
     assert r.returncode == 0, r.stderr  # extra=0 once aborted stage 4 under `set -e`
-    train = (tmp_path / "dump/raw/train/text").read_text().splitlines()
+    return (tmp_path / "dump/raw/train/text").read_text().splitlines()
+
+
+@pytest.mark.parametrize("extra, wide, digits, lj_more, n_train",
+                         [("0", "0", "0", "0", 5), ("2", "0", "0", "0", 6), ("2", "2", "0", "0", 7),
+                          ("0", "2", "0", "0", 6), ("2", "2", "500", "0", 8), ("2", "2", "500", "3", 9)])
+def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, digits, lj_more, n_train):
+    _copy_run_sh(tmp_path)
+    train = _run_stage4(tmp_path, "--extra", extra, "--wide", wide, "--digits", digits, "--lj_more", lj_more)
     assert len(train) == n_train and any(l.startswith("synth_extra") for l in train) == (extra != "0")
     assert any(l.startswith("synth_wide") for l in train) == (wide != "0")
     assert any(l.startswith("synth_digits") for l in train) == (digits != "0")
     assert any(l.startswith("real_lj_more") for l in train) == (lj_more != "0")
     assert len((tmp_path / "dump/raw/dev/text").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("engines", ["0", "2"])
+def test_run_sh_adds_the_other_engines_set_only_when_asked(tmp_path, engines):
+    _copy_run_sh(tmp_path)
+    train = _run_stage4(tmp_path, "--engines", engines)
+    assert any(l.startswith("synth_engines") for l in train) == (engines != "0")
+    assert len(train) == (6 if engines != "0" else 5)
 
 
 def test_run_sh_passes_asr_args_to_training_after_the_config(tmp_path):
@@ -338,3 +349,37 @@ def test_bad_random_speaker_range_is_named(bad):
                           capture_output=True, text=True, env={"PYTHONPATH": str(LOCAL)})
     assert proc.returncode == 2
     assert "--rv" in proc.stderr and "expected A:B with 0 <= A < B" in proc.stderr
+
+
+def test_engine_voices_are_new_and_keep_the_held_out_and_unseen_ones_apart(monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from synth_corpus import ENGINES_TRAIN, FESTIVAL_TRAIN, FLITE, NOVEL_ENGINES, SEEN_TEST, UNSEEN
+
+    older = {f"flite:{v}" for v in FLITE} | {f"festival:{v}" for v in FESTIVAL_TRAIN} | set(SEEN_TEST)
+    assert not set(ENGINES_TRAIN) & (older | set(UNSEEN) | set(NOVEL_ENGINES))
+    assert not any("ked" in v or "gbcwmd" in v for v in ENGINES_TRAIN + NOVEL_ENGINES)
+    # the held-out MBROLA database is held out through both front-ends
+    assert not any("us3" in v for v in ENGINES_TRAIN)
+    # every new engine has a held-out voice for the dev gate
+    assert {v.split(":")[0] for v in NOVEL_ENGINES} == {"pico", "rhvoice", "festival"}
+
+
+def test_tts_drives_pico_and_rhvoice_with_rate_and_pitch(monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    import random
+
+    import synth_corpus
+
+    calls = []
+    monkeypatch.setattr(synth_corpus.subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)))
+    synth_corpus.tts("pico:en-US", "hello there", random.Random(0), "/tmp/a.wav")
+    synth_corpus.tts("rhvoice:bdl", "hello there", random.Random(0), "/tmp/b.wav")
+    (pico, pico_kw), (rh, rh_kw) = calls
+    assert pico[:5] == ["pico2wave", "-l", "en-US", "-w", "/tmp/a.wav"]
+    assert pico[5].startswith("<speed level='") and "hello there</pitch></speed>" in pico[5]
+    assert pico_kw["input"] is None
+    assert rh[:3] == ["RHVoice-test", "-p", "bdl"] and rh[-2:] == ["-o", "/tmp/b.wav"]
+    assert 80 <= int(rh[rh.index("-r") + 1]) <= 125 and 85 <= int(rh[rh.index("-t") + 1]) <= 120
+    assert rh_kw["input"] == "hello there\n"
+    with pytest.raises(ValueError, match="unknown engine 'mimic'.*choices: flite, espeak"):
+        synth_corpus.tts("mimic:ap", "hello", random.Random(0), "/tmp/c.wav")

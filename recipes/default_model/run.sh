@@ -30,6 +30,11 @@ var=0                     # >0: stage 2 also synthesises data/synth_var, VAR x a
                           # and data/synth_dev_novel, 150 dev sentences in 50 other random
                           # speakers: a dev set of voices training never heard (the unseen test
                           # voices, and female voices, were the weak spot of the 29.2 h model)
+engines=0                 # >0: stage 2 also synthesises data/synth_engines, ENGINES x as many
+                          # sentences after the var ones, in engines no other set uses (SVOX Pico,
+                          # RHVoice, MBROLA, festival's British diphones: --voices train_engines;
+                          # Debian contrib/non-free), and data/synth_dev_engines, 150 dev
+                          # sentences in three voices of those engines held out of training
 lj_more=0                 # >0: stage 3 also writes data/real_lj_more, LJ_MORE speed-perturbed,
                           # noised copies of the LJ training part (5% of the audio; held-out LJ
                           # fell behind as the synthetic share grew)
@@ -106,6 +111,17 @@ if run_stage 2; then
     $python local/synth_corpus.py --voices novel --rv 200:250 --nj $nj --seed 8 \
       --out data/synth_dev_novel --prefix devnovel --text $text/valid.txt:150:200
   fi
+  if [ "$engines" -gt 0 ]; then
+    skip=$((1 + extra + wide + var))
+    $python local/synth_corpus.py --voices train_engines --p_speed 0.5 --nj $nj --seed 9 \
+      --out data/synth_engines --prefix eng \
+      --text $text/pool_lj.txt:$((engines * n_lj)):$((skip * n_lj)) \
+      $text/pool_nltk.txt:$((engines * n_nltk)):$((skip * n_nltk)) \
+      $text/pool_wordnet.txt:$((engines * n_wordnet)):$((skip * n_wordnet))
+    # valid.txt lines 351-500: synth_dev has 1-200, synth_dev_novel 201-350
+    $python local/synth_corpus.py --voices novel_engines --nj $nj --seed 10 \
+      --out data/synth_dev_engines --prefix deveng --text $text/valid.txt:150:350
+  fi
 fi
 
 if run_stage 3; then
@@ -128,6 +144,7 @@ if run_stage 4; then
   if [ "$wide" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_wide"; fi
   if [ "$digits" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_digits"; fi
   if [ "$var" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_var"; fi
+  if [ "$engines" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_engines"; fi
   if [ "$lj_more" -gt 0 ]; then extra_dirs="$extra_dirs data/real_lj_more"; fi
   combine dump/raw/train data/synth_train $extra_dirs data/real_lj_train data/real_lj_aug data/real_digits_train
   combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev

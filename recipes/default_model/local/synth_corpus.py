@@ -4,8 +4,10 @@
         --out data/synth_train --nj 2
 
 Voices: flite (kal, kal16, awb, rms, slt), espeak-ng accents x variants, festival
-(kal_diphone, cmu_us_slt_arctic_hts); per utterance random rate and pitch, then 16 kHz,
-optional reverberation and noise. Voices in UNSEEN are never used for training.
+(kal_diphone, cmu_us_slt_arctic_hts); with --voices train_engines/novel_engines also SVOX Pico,
+RHVoice, MBROLA and festival's British diphone voices (Debian contrib/non-free); per utterance
+random rate and pitch, then 16 kHz, optional reverberation and noise. Voices in UNSEEN are never
+used for training.
 """
 import argparse
 import os
@@ -52,6 +54,21 @@ UNSEEN = ["festival:ked_diphone", "espeak:en-gb-x-gbcwmd+f5", "espeak:en-gb-x-gb
 SEEN_TEST = ["flite:kal16", "flite:slt", "flite:rms", "flite:awb", "espeak:en-us+f2",
              "espeak:en-gb-x-rp+m3", "festival:kal_diphone", "festival:cmu_us_slt_arctic_hts"]
 
+# --voices train_engines (data/synth_engines): synthesisers no other set uses, from Debian's
+# contrib and non-free (README "Prerequisites"): SVOX Pico, RHVoice (statistical parametric),
+# MBROLA diphones driven by festival and by espeak-ng, festival's British diphone voices (rab,
+# don). The thirteenth session found that the unseen test voices are hard because of their
+# synthesiser and accent, not their pitch or formants, and that the other sets' engines were
+# all Debian main had. None of these is an UNSEEN voice (ked is another diphone database).
+ENGINES_TRAIN = ["pico:en-US", "rhvoice:slt", "rhvoice:bdl", "rhvoice:clb", "rhvoice:alan",
+                 "rhvoice:evgeniy-eng", "festival:rab_diphone", "festival:don_diphone",
+                 "festival:us1_mbrola", "festival:us2_mbrola", "festival:en1_mbrola",
+                 "espeak:mb-us1", "espeak:mb-us2", "espeak:mb-en1"]
+# held out of training, one per new engine (MBROLA us3 through neither front-end), for the
+# dev gate (data/synth_dev_engines): generalisation to voices of engines training never had
+# is what the unseen test group measures, and the test set must not choose models
+NOVEL_ENGINES = ["pico:en-GB", "rhvoice:lyubov", "festival:us3_mbrola"]
+
 
 def train_voice(rng, wide=False):
     r = rng.random()
@@ -81,6 +98,7 @@ def var_voice(rng, ks):
 
 def tts(voice, text, rng, wav, wide=False, espeak_root=None):
     engine, name = voice.split(":", 1)
+    stdin = None
     if engine == "flite":
         f0 = rng.uniform(150, 230) if name == "slt" else rng.uniform(85, 140)
         cmd = ["flite", "-voice", name, "-t", text, "-o", wav,
@@ -91,7 +109,7 @@ def tts(voice, text, rng, wav, wide=False, espeak_root=None):
         path = [f"--path={espeak_root}"] if "+rv" in name else []
         cmd = ["espeak-ng", *path, "-v", name, "-s", str(rng.randint(130, 200)),
                "-p", str(rng.randint(25, 75)), "-w", wav, text]
-    else:
+    elif engine == "festival":
         txt = wav + ".txt"
         Path(txt).write_text(text + "\n")
         cmd = ["text2wave", "-eval", f"(voice_{name})",
@@ -101,7 +119,21 @@ def tts(voice, text, rng, wav, wide=False, espeak_root=None):
             cmd += ["-eval", f"(set! int_lr_params '((target_f0_mean {rng.uniform(70, 160):.0f}) "
                     "(target_f0_std 14) (model_f0_mean 170) (model_f0_std 34)))"]
         cmd += [txt, "-o", wav]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elif engine == "pico":
+        # pico2wave has no rate or pitch options; its markup does (percent of the voice's own)
+        cmd = ["pico2wave", "-l", name, "-w", wav,
+               f"<speed level='{rng.randint(80, 125)}'><pitch level='{rng.randint(85, 120)}'>"
+               f"{text}</pitch></speed>"]
+    elif engine == "rhvoice":
+        # -r/-t: percent of the voice's own rate and pitch (50 halves both); text on stdin
+        cmd = ["RHVoice-test", "-p", name, "-r", str(rng.randint(80, 125)),
+               "-t", str(rng.randint(85, 120)), "-o", wav]
+        stdin = text + "\n"
+    else:
+        raise ValueError(f"voice {voice!r}: unknown engine {engine!r} "
+                         "(choices: flite, espeak, festival, pico, rhvoice)")
+    subprocess.run(cmd, check=True, input=stdin, text=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 class Settings(NamedTuple):
@@ -169,13 +201,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--text", nargs="+", required=True,
                     help="FILE[:N[:SKIP]] sentence files: N sentences after the first SKIP")
-    ap.add_argument("--voices", choices=["train", "train_wide", "train_var", "novel", "test"],
+    ap.add_argument("--voices", choices=["train", "train_wide", "train_var", "train_engines",
+                                         "novel", "novel_engines", "test"],
                     default="train",
                     help="train: the training voices; train_wide: also more espeak-ng variants "
                          "and festival pitches; train_var: mostly random espeak-ng speakers "
-                         "(--rv), plus flite and festival; novel: only random espeak-ng speakers "
-                         "(a --rv range training never used), group 'novel'; test: seen test "
-                         "voices plus the UNSEEN ones")
+                         "(--rv), plus flite and festival; train_engines: only Pico, RHVoice, "
+                         "MBROLA and festival's British voices; novel: only random espeak-ng "
+                         "speakers (a --rv range training never used), group 'novel'; "
+                         "novel_engines: NOVEL_ENGINES, group 'novel'; test: seen test voices "
+                         "plus the UNSEEN ones")
     ap.add_argument("--rv", type=rv_range, default="0:200",
                     help="A:B, the random espeak-ng speakers (espeak_variants.py) train_var and "
                          "novel draw from; training and the novel-voice dev set use disjoint ranges")
@@ -203,13 +238,16 @@ def main():
     if a.voices in ("train_var", "novel"):
         espeak_root = str(make_variants(Path(a.rv_root), a.rv).resolve())
     settings = Settings(a.an4, a.p_noise, a.p_reverb, tuple(a.snr),
-                        a.voices in ("train_wide", "train_var"), a.p_speed, espeak_root)
+                        a.voices in ("train_wide", "train_var", "train_engines"), a.p_speed,
+                        espeak_root)
     jobs = []
     for i, text in enumerate(sents):
         if a.voices == "train_var":
             voice = var_voice(rng, a.rv)
         elif a.voices == "novel":
             voice = rv_voice(rng, a.rv)
+        elif a.voices.endswith("_engines"):
+            voice = rng.choice(ENGINES_TRAIN if a.voices == "train_engines" else NOVEL_ENGINES)
         elif a.voices.startswith("train"):
             voice = train_voice(rng, a.voices == "train_wide")
         elif rng.random() < a.unseen_frac:
@@ -219,7 +257,7 @@ def main():
         label = voice.replace(":", "_")
         utt = f"{label}-{a.prefix}{i:05d}"
         jobs.append(Job(utt, voice, text, str(audio_dir / f"{utt}.{a.fmt}"), a.seed * 100003 + i, settings))
-    groups = {j.utt: "unseen" if j.voice in UNSEEN else "novel" if a.voices == "novel" else "seen"
+    groups = {j.utt: "unseen" if j.voice in UNSEEN else "novel" if a.voices.startswith("novel") else "seen"
               for j in jobs}
     res = []
     with Pool(a.nj) as pool:
