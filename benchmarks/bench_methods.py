@@ -3,18 +3,23 @@
     python benchmarks/bench_methods.py                       # default model, 12 utterances, 3 rounds
     python benchmarks/bench_methods.py --utterances 30 --rounds 5 --components decoder,lm
     python benchmarks/bench_methods.py model.exp_dir=... data.dir=...   # any asr-compress override
+    python benchmarks/bench_methods.py --factorial encoder,ctc,decoder,lm --methods int8_dynamic \
+        --out results/factorial_study/interleaved     # every on/off combination, Shapley of the time
 
 All variants (baseline, each method on each component, and ESPnet's own whole-model
 dynamic quantization through Speech2Text(quantize_asr_model, quantize_lm)) live in one
 process and are timed in interleaved rounds, in a shuffled order per round, on the same
 utterances. Reported are ratios to the baseline of the same round (median and range over
 rounds), never absolute seconds compared across runs: these machines are noisy.
+With --factorial, the variants are every on/off combination of the listed components under one
+method, and the time is attributed to the components by exact Shapley values per round (median
+and range over rounds): the factorial study's sweep runs its combinations one after another, so
+drift of the machine during the sweep lands on whichever component the later runs cut.
 Writes <out>/bench.json and <out>/BENCH.md (default out: results/benchmark/<device>).
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import random
 import sys
@@ -34,6 +39,8 @@ def parse_args(argv=None):
     ap.add_argument("--components", default="frontend,encoder,ctc,decoder,lm")
     ap.add_argument("--methods", default="", help="comma list of methods (default: all registered, presets included)")
     ap.add_argument("--no-espnet", action="store_true", help="skip ESPnet's own whole-model quantization")
+    ap.add_argument("--factorial", default="", help="comma list of components: time every on/off combination "
+                    "of them under the one method in --methods (no ESPnet rows) and attribute it (Shapley)")
     ap.add_argument("--out", default=None)
     return ap.parse_args(argv)
 
@@ -42,11 +49,6 @@ def build_variants(base, components: List[str], methods: List[str]):
     """(name, component, method, pipeline, report) for every applicable method/component pair."""
     from asr_compress.compress import applicable, applicable_methods, method_config
     from asr_compress.errors import CompressionConfigError
-    from asr_compress.pipeline import Pipeline
-
-    def clone():
-        return Pipeline(copy.deepcopy(base.asr_model), base.asr_args,
-                        copy.deepcopy(base.lm_model), files=base.files, device=base.device)
 
     out = [("baseline", None, "none", base, None)]
     for comp in components:
@@ -56,13 +58,56 @@ def build_variants(base, components: List[str], methods: List[str]):
             cfg = method_config(m)
             try:
                 applicable(comp, cfg, base.component(comp))
-                p = clone()
+                p = _clone(base)
                 report = p.compress_(comp, cfg)
             except CompressionConfigError as e:
                 print(f"skip {comp}={m}: {e}", file=sys.stderr)
                 continue
             out.append((f"{comp}={m}", comp, m, p, report))
     return out
+
+
+def build_factorial_variants(base, components: List[str], method: str):
+    """(name, cut, method, pipeline, reports) for every subset of `components` cut by `method`,
+    in binary order (bit i = components[i]); `cut` is the tuple of on/off flags."""
+    from asr_compress.compress import method_config
+
+    missing = [c for c in components if c not in base.components()]
+    if missing:
+        raise SystemExit(f"--factorial: {', '.join(missing)} not in this model; it has {', '.join(base.components())}")
+    cfg = method_config(method)
+    out = []
+    for mask in range(1 << len(components)):
+        cut = tuple(bool(mask >> i & 1) for i in range(len(components)))
+        p = _clone(base) if any(cut) else base
+        reports = [(c, p.compress_(c, cfg)) for c, on in zip(components, cut) if on]
+        name = "+".join(f"{c}={method}" for c, _ in reports) or "baseline"
+        out.append((name, cut, method, p, reports))
+    return out
+
+
+def shapley_over_rounds(variants, times, components: List[str], n_utts: int):
+    """{component: {part: median/min/max ms per utterance}}: exact Shapley values of each part's
+    time, computed within each round (all cells timed side by side) and summarised over rounds."""
+    from asr_compress.analysis.attribution import shapley_values
+
+    out = {c: {} for c in components}
+    for part in (*PARTS, "total"):
+        per_round = [shapley_values({cut: times[name][r][part] / n_utts for name, cut, *_ in variants}, components)
+                     for r in range(len(times["baseline"]))]
+        for c in components:
+            vals = [sv[c] for sv in per_round]
+            out[c][part] = {"median": float(np.median(vals)), "min": float(min(vals)), "max": float(max(vals))}
+    return out
+
+
+def _clone(base):
+    import copy
+
+    from asr_compress.pipeline import Pipeline
+
+    return Pipeline(copy.deepcopy(base.asr_model), base.asr_args, copy.deepcopy(base.lm_model),
+                    files=base.files, device=base.device)
 
 
 def espnet_variants(files, decode):
@@ -112,8 +157,15 @@ def main(argv=None) -> Path:
     fs = base.sample_rate
     audio = [read_audio(u.audio, fs) for u in utts]
     norm = TextNormalizer.for_tokens(base.token_list)
-    variants = build_variants(base, args.components.split(","), methods)
-    espnet = [] if args.no_espnet else espnet_variants(base.files, cfg.decode)
+    factors = args.factorial.split(",") if args.factorial else []
+    if factors:
+        if not methods or len(methods) != 1:
+            raise SystemExit("--factorial needs exactly one method in --methods, e.g. --methods int8_dynamic")
+        cells = build_factorial_variants(base, factors, methods[0])
+        variants = [(n, None, m, p, reports) for n, _, m, p, reports in cells]
+    else:
+        variants = build_variants(base, args.components.split(","), methods)
+    espnet = [] if args.no_espnet or factors else espnet_variants(base.files, cfg.decode)
     clock = Clock(cfg.eval.device)
 
     def run_ours(p):
@@ -152,16 +204,18 @@ def main(argv=None) -> Path:
         return None if not vals else {"median": float(np.median(vals)), "min": float(min(vals)), "max": float(max(vals))}
 
     rows = []
-    for n, comp, method, p, report in variants:
-        stats = component_stats(p.component(comp), report) if comp else None
+    for n, comp, method, p, reports in variants:
+        # one method on one component: its report; a factorial cell: [(component, report), ...]
+        reports = [(comp, reports)] if comp else reports or []
+        stats = [component_stats(p.component(c), r) for c, r in reports]
         score = corpus_scores([utterance_errors(norm(u.ref), norm(h)) for u, h in zip(utts, hyps[n])])
         rows.append({
             "variant": n, "component": comp, "method": method,
-            "kernel": stats["kernel"] if stats else "none",
+            "kernel": ",".join(sorted({st["kernel"] for st in stats})) or "none",
             "speedup": ratio(n, "total", "baseline"),
             "part_speedup": {k: ratio(n, k, "baseline") for k in PARTS},
             "ms_per_utt": {k: float(np.median([t[k] for t in times[n]])) / len(audio) for k in (*PARTS, "total")},
-            "size_bytes": stats["size_bytes"] if stats else None,
+            "size_bytes": sum(st["size_bytes"] for st in stats) if stats else None,
             "wer": score["wer"],
         })
     for n, _ in espnet:
@@ -173,10 +227,15 @@ def main(argv=None) -> Path:
                      "wer": score["wer"]})
     env = environment(cfg.eval.device)
     out = Path(args.out) if args.out else PROJECT_ROOT / "results" / "benchmark" / cfg.eval.device.split(":")[0]
+    if factors and not args.out:
+        out = out / "factorial"  # beside, not over, the methods benchmark
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/bench_methods.py " + " ".join(argv if argv is not None else sys.argv[1:])
     result = {"command": command.strip(), "environment": env, "model": cfg.model.name, "data": cfg.data.name,
               "utterances": len(audio), "rounds": args.rounds, "decode": vars(cfg.decode), "rows": rows}
+    if factors:
+        result["factorial"] = {"components": factors, "method": methods[0],
+                               "shapley_ms": shapley_over_rounds(cells, times, factors, len(audio))}
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "BENCH.md").write_text(render(result))
     print(f"wrote {out / 'BENCH.md'}")
@@ -208,11 +267,30 @@ def render(result) -> str:
         parts = " | ".join(f"{ms[k]:.0f}" if k in ms else "–" for k in PARTS)
         size = f"{r['size_bytes'] / 1e6:.2f}" if r.get("size_bytes") else "–"
         lines.append(f"| {r['variant']} | {r['kernel']} | {_fmt(r['speedup'])} | {_fmt(own)} | {ms['total']:.0f} | {parts} | {size} | {r['wer'] * 100:.1f} |")
+    if "factorial" in result:
+        lines += render_factorial(result["factorial"])
     espnet = [r for r in result["rows"] if r["variant"].startswith("espnet:")]
     if espnet:
         lines += ["", "ESPnet's own whole-model int8 quantization vs ESPnet fp32 (same process, same rounds): "
                   + _fmt(espnet[-1].get("speedup_vs_espnet_fp32")) + "."]
     return "\n".join(lines) + "\n"
+
+
+def render_factorial(f) -> List[str]:
+    def ms(r):
+        return f"{r['median']:+.1f} [{r['min']:+.1f} to {r['max']:+.1f}]"
+
+    lines = ["", f"## Where the time went: Shapley attribution, measured interleaved ({f['method']})", "",
+             "Each component's Shapley value of the time per utterance (ms; negative = the cut saves time), "
+             "computed from the cells of one round, all timed side by side, then median [min to max] over "
+             "rounds. A part's column is the time spent in that part: a cut that changes another part's "
+             "time by more than the rounds' range shows an interaction, not noise.", "",
+             "| component cut | total | " + " | ".join(PARTS) + " |",
+             "|---|---|" + "---|" * len(PARTS)]
+    for c in f["components"]:
+        sv = f["shapley_ms"][c]
+        lines.append(f"| {c} | {ms(sv['total'])} | " + " | ".join(ms(sv[k]) for k in PARTS) + " |")
+    return lines
 
 
 if __name__ == "__main__":

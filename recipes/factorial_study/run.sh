@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: recipes/factorial_study/run.sh [--stage 1] [--stop_stage 4] [--methods int8_dynamic] [--extra "data=... eval.num_threads=1"]
+# Usage: recipes/factorial_study/run.sh [--stage 1] [--stop_stage 5] [--methods int8_dynamic] [--extra "data=... eval.num_threads=1"]
 #
 # Reproduces results/factorial_study/: which component's compression costs the WER, and which
 # one buys the speed, for the default model. Staged (icefall/ESPnet style); any stage re-runs alone:
@@ -7,14 +7,21 @@
 #   2  one_at_a_time   baseline + each component compressed alone (conf/study/one_at_a_time.yaml)
 #   3  factorial       every on/off combination of encoder, decoder, CTC, LM (conf/study/factorial.yaml)
 #   4  report          attribution report of stages 2 and 3 into results/factorial_study/
+#   5  interleaved     stage 3's combinations again, timed side by side in one process, with the
+#                      Shapley attribution of the time per round (benchmarks/bench_methods.py
+#                      --factorial) into results/factorial_study/interleaved/<method>/: stage 3
+#                      runs one combination after another, so machine drift during the sweep
+#                      lands on the components the later runs cut; cite latency from stage 5
 # Work dirs go to recipes/factorial_study/exp/ (git-ignored); only results/ is committed.
 set -euo pipefail
 
 stage=1
-stop_stage=4
+stop_stage=5
 methods=int8_dynamic     # comma-separated; each is crossed with `none` for every component
 extra=""                 # more Hydra overrides for every run (data, threads, ...)
 resamples=1000           # bootstrap resamples for the confidence intervals
+utterances=8             # stage 5: utterances per combination per round (16 combinations)
+rounds=3                 # stage 5: interleaved rounds, each in its own shuffled order
 # PYTHON (environment): the interpreter with asr_compress installed; default `python`
 
 while [ $# -gt 0 ]; do
@@ -24,6 +31,8 @@ while [ $# -gt 0 ]; do
     --methods) methods="$2"; shift 2 ;;
     --extra) extra="$2"; shift 2 ;;
     --resamples) resamples="$2"; shift 2 ;;
+    --utterances) utterances="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     *) echo "unknown option: $1 (see the usage line at the top of $0)" >&2; exit 2 ;;
   esac
 done
@@ -68,4 +77,12 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   fi
   asr-compress-report "${exp}/factorial" --out "${results}" --resamples "${resamples}"
   echo "report: ${results}/REPORT.md"
+fi
+
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+  echo "stage 5: every combination timed side by side (${methods})"
+  for m in ${methods//,/ }; do
+    "${PYTHON:-python}" benchmarks/bench_methods.py --factorial encoder,decoder,ctc,lm --methods "${m}" \
+      --utterances "${utterances}" --rounds "${rounds}" --out "${results}/interleaved/${m}" ${extra}
+  done
 fi
