@@ -64,9 +64,9 @@ ENGINES_TRAIN = ["pico:en-US", "rhvoice:slt", "rhvoice:bdl", "rhvoice:clb", "rhv
                  "rhvoice:evgeniy-eng", "festival:rab_diphone", "festival:don_diphone",
                  "festival:us1_mbrola", "festival:us2_mbrola", "festival:en1_mbrola",
                  "espeak:mb-us1", "espeak:mb-us2", "espeak:mb-en1"]
-# held out of training, one per new engine (MBROLA us3 through neither front-end), for the
-# dev gate (data/synth_dev_engines): generalisation to voices of engines training never had
-# is what the unseen test group measures, and the test set must not choose models
+# held out of training, one per new engine (MBROLA us3 through neither front-end), as a dev set
+# (data/synth_dev_engines) of new voices of new engines; the unseen test voices are new voices
+# of known engines, and gains here did not carry over to them (fourteenth session, README)
 NOVEL_ENGINES = ["pico:en-GB", "rhvoice:lyubov", "festival:us3_mbrola"]
 
 
