@@ -4,7 +4,7 @@
     python benchmarks/bench_methods.py --utterances 30 --rounds 5 --components decoder,lm
     python benchmarks/bench_methods.py model.exp_dir=... data.dir=...   # any asr-compress override
     python benchmarks/bench_methods.py --factorial encoder,ctc,decoder,lm --methods int8_dynamic \
-        --out results/factorial_study/interleaved     # every on/off combination, Shapley of the time
+        --out results/factorial_study/interleaved/int8_dynamic   # every on/off cell, Shapley of the time
 
 All variants (baseline, each method on each component, and ESPnet's own whole-model
 dynamic quantization through Speech2Text(quantize_asr_model, quantize_lm)) live in one
@@ -15,7 +15,8 @@ With --factorial, the variants are every on/off combination of the listed compon
 method, and the time is attributed to the components by exact Shapley values per round (median
 and range over rounds): the factorial study's sweep runs its combinations one after another, so
 drift of the machine during the sweep lands on whichever component the later runs cut.
-Writes <out>/bench.json and <out>/BENCH.md (default out: results/benchmark/<device>).
+Writes <out>/bench.json and <out>/BENCH.md (default out: results/benchmark/<device>, and its
+factorial/ folder with --factorial).
 """
 from __future__ import annotations
 
