@@ -383,3 +383,25 @@ def test_tts_drives_pico_and_rhvoice_with_rate_and_pitch(monkeypatch):
     assert rh_kw["input"] == "hello there\n"
     with pytest.raises(ValueError, match="unknown engine 'mimic'.*choices: flite, espeak"):
         synth_corpus.tts("mimic:ap", "hello", random.Random(0), "/tmp/c.wav")
+
+
+def test_run_sh_stage2_sets_draw_disjoint_sentences_from_each_pool(tmp_path):
+    # a fake interpreter (echo) prints each synthesis command instead of running it
+    _copy_run_sh(tmp_path)
+    r = subprocess.run(["bash", "run.sh", "--stage", "2", "--stop_stage", "2", "--extra", "2", "--wide", "4",
+                        "--var", "2", "--engines", "3"], cwd=tmp_path, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/echo"})
+    assert r.returncode == 0, r.stderr
+    spans = {}  # pool -> [(first, end), ...] in set order
+    for line in r.stdout.splitlines():
+        if "--text " not in line:
+            continue  # the stage's log line
+        for spec in line.split("--text ")[1].split():
+            pool, n, *skip = Path(spec).name.split(":")
+            if pool.startswith("pool_") and pool != "pool_digits.txt":  # not the dev sets
+                start = int(skip[0]) if skip else 0
+                spans.setdefault(pool, []).append((start, start + int(n)))
+    assert set(spans) == {"pool_lj.txt", "pool_nltk.txt", "pool_wordnet.txt"}
+    for pool, s in spans.items():
+        assert len(s) == 5  # train, extra, wide, var, engines
+        assert all(a[1] == b[0] for a, b in zip(s, s[1:])), (pool, s)  # each starts where the last ended

@@ -83,41 +83,34 @@ if run_stage 2; then
   # --prefix dev: ids unique across sets (with the default prefix, 5 dev ids repeated training ids)
   $python local/synth_corpus.py --voices train --nj $nj --seed 2 --out data/synth_dev --prefix dev \
     --text $text/valid.txt:200
+  # pools N SKIP: the --text specs for N x as many sentences of each pool as synth_train, after
+  # the first SKIP x as many (the sets before it), so that no two sets share a sentence
+  pools() {
+    echo "$text/pool_lj.txt:$(($1 * n_lj)):$(($2 * n_lj)) $text/pool_nltk.txt:$(($1 * n_nltk)):$(($2 * n_nltk))" \
+      "$text/pool_wordnet.txt:$(($1 * n_wordnet)):$(($2 * n_wordnet))"
+  }
   if [ "$extra" -gt 0 ]; then
     $python local/synth_corpus.py --voices train --nj $nj --seed 3 --out data/synth_extra --prefix extra \
-      --text $text/pool_lj.txt:$((extra * n_lj)):$n_lj $text/pool_nltk.txt:$((extra * n_nltk)):$n_nltk \
-      $text/pool_wordnet.txt:$((extra * n_wordnet)):$n_wordnet
+      --text $(pools $extra 1)
   fi
   if [ "$wide" -gt 0 ]; then
-    skip=$((1 + extra))
     $python local/synth_corpus.py --voices train_wide --p_speed 0.5 --nj $nj --seed 4 \
-      --out data/synth_wide --prefix wide \
-      --text $text/pool_lj.txt:$((wide * n_lj)):$((skip * n_lj)) \
-      $text/pool_nltk.txt:$((wide * n_nltk)):$((skip * n_nltk)) \
-      $text/pool_wordnet.txt:$((wide * n_wordnet)):$((skip * n_wordnet))
+      --out data/synth_wide --prefix wide --text $(pools $wide $((1 + extra)))
   fi
   if [ "$digits" -gt 0 ]; then
     $python local/synth_corpus.py --voices train_wide --p_speed 0.5 --nj $nj --seed 5 \
       --out data/synth_digits --prefix digits --text $text/pool_digits.txt:$digits
   fi
   if [ "$var" -gt 0 ]; then
-    skip=$((1 + extra + wide))
     $python local/synth_corpus.py --voices train_var --rv 0:200 --p_speed 0.5 --nj $nj --seed 6 \
-      --out data/synth_var --prefix var \
-      --text $text/pool_lj.txt:$((var * n_lj)):$((skip * n_lj)) \
-      $text/pool_nltk.txt:$((var * n_nltk)):$((skip * n_nltk)) \
-      $text/pool_wordnet.txt:$((var * n_wordnet)):$((skip * n_wordnet))
+      --out data/synth_var --prefix var --text $(pools $var $((1 + extra + wide)))
     # valid.txt lines 201-350: synth_dev uses the first 200
     $python local/synth_corpus.py --voices novel --rv 200:250 --nj $nj --seed 8 \
       --out data/synth_dev_novel --prefix devnovel --text $text/valid.txt:150:200
   fi
   if [ "$engines" -gt 0 ]; then
-    skip=$((1 + extra + wide + var))
     $python local/synth_corpus.py --voices train_engines --p_speed 0.5 --nj $nj --seed 9 \
-      --out data/synth_engines --prefix eng \
-      --text $text/pool_lj.txt:$((engines * n_lj)):$((skip * n_lj)) \
-      $text/pool_nltk.txt:$((engines * n_nltk)):$((skip * n_nltk)) \
-      $text/pool_wordnet.txt:$((engines * n_wordnet)):$((skip * n_wordnet))
+      --out data/synth_engines --prefix eng --text $(pools $engines $((1 + extra + wide + var)))
     # valid.txt lines 351-500: synth_dev has 1-200, synth_dev_novel 201-350
     $python local/synth_corpus.py --voices novel_engines --nj $nj --seed 10 \
       --out data/synth_dev_engines --prefix deveng --text $text/valid.txt:150:350
