@@ -47,11 +47,12 @@ def parse_args(argv=None):
 
 
 def build_variants(base, components: List[str], methods: List[str]):
-    """(name, component, method, pipeline, report) for every applicable method/component pair."""
+    """(name, component, method, pipeline, [(component, report)]) for every applicable method/component
+    pair, after the baseline (no reports)."""
     from asr_compress.compress import applicable, applicable_methods, method_config
     from asr_compress.errors import CompressionConfigError
 
-    out = [("baseline", None, "none", base, None)]
+    out = [("baseline", None, "none", base, [])]
     for comp in components:
         if comp not in base.components():
             continue
@@ -64,7 +65,7 @@ def build_variants(base, components: List[str], methods: List[str]):
             except CompressionConfigError as e:
                 print(f"skip {comp}={m}: {e}", file=sys.stderr)
                 continue
-            out.append((f"{comp}={m}", comp, m, p, report))
+            out.append((f"{comp}={m}", comp, m, p, [(comp, report)]))
     return out
 
 
@@ -206,8 +207,6 @@ def main(argv=None) -> Path:
 
     rows = []
     for n, comp, method, p, reports in variants:
-        # one method on one component: its report; a factorial cell: [(component, report), ...]
-        reports = [(comp, reports)] if comp else reports or []
         stats = [component_stats(p.component(c), r) for c, r in reports]
         score = corpus_scores([utterance_errors(norm(u.ref), norm(h)) for u, h in zip(utts, hyps[n])])
         rows.append({

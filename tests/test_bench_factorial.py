@@ -1,4 +1,4 @@
-"""benchmarks/bench_methods.py --factorial: every on/off cell timed side by side, Shapley per round."""
+"""benchmarks/bench_methods.py: its rows, and --factorial (every on/off cell timed side by side, Shapley per round)."""
 import importlib.util
 import json
 
@@ -66,3 +66,14 @@ def test_factorial_benchmark_times_every_cell_of_a_real_model(tiny, tmp_path):
 def test_factorial_benchmark_bad_options_are_named(tiny, tmp_path, args, needle):
     with pytest.raises(SystemExit, match=needle):
         _bench().main([*args, "--out", str(tmp_path), *tiny_overrides(tiny)])
+
+
+def test_methods_benchmark_rows_name_their_component_kernel_and_size(tiny, tmp_path):
+    # the benchmark's ordinary mode shares the row code with --factorial
+    _bench().main(["--components", "lm", "--methods", "int8_dynamic", "--no-espnet", "--utterances", "1",
+                   "--rounds", "1", "--out", str(tmp_path), *tiny_overrides(tiny)])
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "bench.json").read_text())["rows"]}
+    assert list(rows) == ["baseline", "lm=int8_dynamic"]
+    assert rows["baseline"]["kernel"] == "none" and rows["baseline"]["size_bytes"] is None
+    assert rows["lm=int8_dynamic"]["component"] == "lm" and rows["lm=int8_dynamic"]["kernel"] == "real"
+    assert rows["lm=int8_dynamic"]["size_bytes"] > 0
