@@ -405,3 +405,55 @@ def test_run_sh_stage2_sets_draw_disjoint_sentences_from_each_pool(tmp_path):
     for pool, s in spans.items():
         assert len(s) == 5  # train, extra, wide, var, engines
         assert all(a[1] == b[0] for a, b in zip(s, s[1:])), (pool, s)  # each starts where the last ended
+
+
+def test_wordnet_glosses_skip_synsets_of_held_out_examples(tmp_path, monkeypatch):
+    # a definition of a word a test sentence exemplifies would tell the LM that word's company
+    monkeypatch.syspath_prepend(str(LOCAL))
+    import prepare_text
+
+    for pos in ("noun", "verb", "adj", "adv"):
+        (tmp_path / f"data.{pos}").write_text("  licence header line\n" + (
+            '01 03 n 01 ibuprofen 0 000 | a medicine for pain; sold as tablets; '
+            '"daily use of ibuprofen can irritate the stomach"\n'
+            '02 03 n 01 aspirin 0 000 | the acetylated salicylic acid; '
+            '"aspirin relieves headaches quickly"\n' if pos == "noun" else ""))
+    monkeypatch.setattr(prepare_text, "WORDNET", tmp_path)
+    held = {"DAILY USE OF IBUPROFEN CAN IRRITATE THE STOMACH"}
+    def parts(held):
+        return [g.strip() for g in prepare_text.wordnet_glosses(held) if g.strip()]
+
+    assert parts(held) == ["the acetylated salicylic acid"]  # the quoted example is not a gloss
+    assert parts(set()) == ["a medicine for pain", "sold as tablets", "the acetylated salicylic acid"]
+
+
+@pytest.mark.parametrize("glosses", ["false", "true"])
+def test_run_sh_stage6_adds_the_glosses_to_the_lm_text_only_when_asked(tmp_path, glosses):
+    _copy_run_sh(tmp_path)
+    text = tmp_path / "data/local/text"
+    text.mkdir(parents=True)
+    (text / "lm_train.txt").write_text("A B\nC D\n")
+    (text / "lm_glosses.txt").write_text("E F\n")
+    (text / "valid.txt").write_text("G H\n")
+    r = subprocess.run(["bash", "run.sh", "--stage", "6", "--stop_stage", "6", "--glosses", glosses],
+                       cwd=tmp_path, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/true"})
+    assert r.returncode == 0, r.stderr
+    lines = (tmp_path / "dump/lm/train.txt").read_text().splitlines()
+    assert lines[:2] == ["lm000001 A B", "lm000002 C D"]  # ids unique across both files
+    assert lines[2:] == (["lm000003 E F"] if glosses == "true" else [])
+
+
+def test_run_sh_passes_lm_args_to_lm_training_after_the_config(tmp_path):
+    _copy_run_sh(tmp_path)
+    fake = tmp_path / "fake_python"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/argv"\n')
+    fake.chmod(0o755)
+    r = subprocess.run(["bash", "run.sh", "--stage", "7", "--stop_stage", "7", "--lm_init", "lm.pth",
+                        "--lm_args", "--optim_conf lr=0.0005 --max_epoch 6"],
+                       cwd=tmp_path, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake)})
+    assert r.returncode == 0, r.stderr
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[argv.index("--init_param") + 1] == "lm.pth"
+    assert argv[argv.index("--config") + 2:] == ["--optim_conf", "lr=0.0005", "--max_epoch", "6"]

@@ -55,6 +55,10 @@ keep_lm=false             # stages 10-11: true snapshots and packages only the A
                           # round that retrains the acoustic model alone on a machine without the
                           # LM's experiment folder
 lm_init=""                # stage 7: start the LM from these weights (--init_param), e.g. on a GPU
+lm_args=""                # stage 7: extra lm_train arguments that override the config (as asr_args)
+glosses=false             # stage 6: true adds WordNet's definitions (stage 1's lm_glosses.txt,
+                          # 1.2M words) to the LM text: most words the LM had never seen in
+                          # the test sentences' errors were rare words a dictionary defines
 bpe_from=""               # stage 5: copy bpe.model and the token list of this packaged model
                           # (e.g. ../../models/default/asr) instead of training sentencepiece:
                           # a run that continues from its weights needs its units, and a BPE
@@ -174,7 +178,8 @@ fi
 if run_stage 6; then
   log 6 "LM data and statistics"
   mkdir -p dump/lm
-  awk '{printf "lm%06d %s\n", NR, $0}' $text/lm_train.txt > dump/lm/train.txt
+  lm_text=($text/lm_train.txt); if [ "$glosses" = true ]; then lm_text+=($text/lm_glosses.txt); fi
+  cat "${lm_text[@]}" | awk '{printf "lm%06d %s\n", NR, $0}' > dump/lm/train.txt
   awk '{printf "lmvalid%04d %s\n", NR, $0}' $text/valid.txt > dump/lm/valid.txt
   OMP_NUM_THREADS=$lm_nthreads $python -m espnet2.bin.lm_train --collect_stats true \
     --use_preprocessor true --token_type bpe --bpemodel $bpedir/bpe.model \
@@ -194,7 +199,8 @@ if run_stage 7; then
     --valid_data_path_and_name_and_type dump/lm/valid.txt,text,text \
     --train_shape_file exp/lm_stats/train/text_shape \
     --valid_shape_file exp/lm_stats/valid/text_shape \
-    ${lm_init:+--init_param "$lm_init"} --resume true --output_dir $lm_exp --config $lm_config
+    ${lm_init:+--init_param "$lm_init"} --resume true --output_dir $lm_exp --config $lm_config \
+    $lm_args
 fi
 
 asr_data_args=(

@@ -36,6 +36,26 @@ def wordnet_examples():
     return out
 
 
+def wordnet_glosses(held_out: set[str]):
+    """WordNet's definitions (the gloss text outside the quoted examples), split at ';'.
+
+    A wider vocabulary for the LM than the examples alone (1.2M words: technical and rare words
+    the test sentences are full of). A synset whose examples include a held-out sentence (test
+    or validation, given normalised) is skipped whole, so that no definition of a word the
+    held-out sentences exemplify reaches the LM.
+    """
+    out = []
+    for pos in ("noun", "verb", "adj", "adv"):
+        for line in open(WORDNET / f"data.{pos}", encoding="latin-1"):
+            if line.startswith("  "):
+                continue  # licence header
+            gloss = line.split(" | ", 1)[-1]
+            if any(normalize(e) in held_out for e in re.findall(r'"([^"]*)"', gloss)):
+                continue
+            out += re.sub(r'"[^"]*"', " ", gloss).split(";")
+    return out
+
+
 def nltk_sentences(zpath: Path):
     out = []
     with zipfile.ZipFile(zpath) as z:
@@ -105,8 +125,13 @@ def main():
     lm_train = [s for v in pools.values() for s in v]
     (a.out / "lm_train.txt").write_text("\n".join(lm_train) + "\n")
     (a.out / "test_sentences.txt").write_text("\n".join(test) + "\n")
+    # run.sh --glosses true adds these to the LM text only (not to synthesis or BPE text); built
+    # last and without the random stream, so every file above is the same with or without them
+    glosses = [s for s in clean(wordnet_glosses(test_set | set(valid)), 3, 40) if ok(s)]
+    (a.out / "lm_glosses.txt").write_text("\n".join(glosses) + "\n")
     print({k: len(v) for k, v in pools.items()}, "valid", len(valid), "test", len(test),
-          "lm_train words", sum(len(s.split()) for s in lm_train))
+          "lm_train words", sum(len(s.split()) for s in lm_train),
+          "glosses", len(glosses), "words", sum(len(s.split()) for s in glosses))
 
 
 if __name__ == "__main__":
