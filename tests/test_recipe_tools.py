@@ -457,3 +457,84 @@ def test_run_sh_passes_lm_args_to_lm_training_after_the_config(tmp_path):
     argv = (tmp_path / "argv").read_text().splitlines()
     assert argv[argv.index("--init_param") + 1] == "lm.pth"
     assert argv[argv.index("--config") + 2:] == ["--optim_conf", "lr=0.0005", "--max_epoch", "6"]
+
+
+def _fake_tools(tmp_path):
+    """A fake interpreter and asr-compress that append their command lines to tmp_path/calls."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("python", "asr-compress"):
+        (bin_dir / name).write_text(f'#!/bin/sh\necho "$(basename "$0") $*" >> "{tmp_path}/calls"\n')
+        (bin_dir / name).chmod(0o755)
+    return bin_dir / "python"
+
+
+@pytest.mark.parametrize("grid", ["false", "true"])
+def test_run_sh_stage16_decodes_shipped_then_candidate_on_the_dev_half_and_named_sets(tmp_path, grid):
+    recipe = tmp_path / "repo/recipes/default_model"
+    recipe.mkdir(parents=True)
+    _copy_run_sh(recipe)
+    for name, n in (("dump/raw/dev", 4), ("data/synth_dev_novel", 3)):
+        (recipe / name).mkdir(parents=True)
+        (recipe / name / "wav.scp").write_text("".join(f"u{i} a/u{i}.wav\n" for i in range(n)))
+        (recipe / name / "text").write_text("".join(f"u{i} W{i}\n" for i in range(n)))
+    cand = tmp_path / "cand_lm"
+    cand.mkdir()
+    (cand / "config.yaml").write_text("lm: transformer\n")
+    (tmp_path / "repo/models/default/asr").mkdir(parents=True)
+    (tmp_path / "repo/models/default/asr/config.yaml").write_text("x: 1\n")
+    r = subprocess.run(["bash", "run.sh", "--stage", "16", "--stop_stage", "16", "--gate_lm", str(cand),
+                        "--gate_sets", "synth_dev_novel", "--gate_grid", grid],
+                       cwd=recipe, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": str(_fake_tools(tmp_path))})
+    assert r.returncode == 0, r.stderr
+    half = (recipe / "exp/gate/dev/data/wav.scp").read_text().splitlines()
+    assert half == [f"u0 {recipe}/a/u0.wav", f"u2 {recipe}/a/u2.wav"]  # stage 14's half, absolute
+    assert (recipe / "exp/gate/dev/data/text").read_text() == "u0 W0\nu2 W2\n"
+    assert len((recipe / "exp/gate/synth_dev_novel/data/wav.scp").read_text().splitlines()) == 3
+    calls = (tmp_path / "calls").read_text().splitlines()
+    decodes = [c for c in calls if c.startswith("asr-compress")]
+    assert [("lm_exp_dir=" in c, c.split("hydra.sweep.dir=")[1]) for c in decodes] == [
+        (False, "recipes/default_model/exp/gate/dev/shipped"), (True, "recipes/default_model/exp/gate/dev/candidate"),
+        (False, "recipes/default_model/exp/gate/synth_dev_novel/shipped"),
+        (True, "recipes/default_model/exp/gate/synth_dev_novel/candidate")]
+    assert f"model.lm_exp_dir={cand}" in decodes[1]
+    assert all(("decode.lm_weight=0,0.3,0.5,0.7" in c) == (grid == "true") for c in decodes)
+    assert calls[-1].endswith("recipes/default_model/exp/gate/synth_dev_novel/candidate")
+    assert "local/gate.py --out recipes/default_model/exp/gate/GATE.md" in calls[-1]
+
+
+def test_run_sh_stage16_names_a_candidate_that_is_not_a_model_directory(tmp_path):
+    _copy_run_sh(tmp_path)
+    r = subprocess.run(["bash", "run.sh", "--stage", "16", "--stop_stage", "16", "--gate_asr", str(tmp_path / "nope")],
+                       cwd=tmp_path, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": str(_fake_tools(tmp_path))})
+    assert r.returncode == 2 and f"--gate_asr/--gate_lm: {tmp_path}/nope has no config.yaml" in r.stderr
+    assert not (tmp_path / "calls").exists()  # nothing decoded
+
+
+def _sweep(path, runs):
+    """A made-up asr-compress sweep: one metrics.json per (lm_weight, penalty, errors)."""
+    import json
+
+    for i, (w, p, e) in enumerate(runs):
+        (path / str(i)).mkdir(parents=True)
+        (path / str(i) / "metrics.json").write_text(json.dumps({
+            "wer": e / 100, "substitutions": e, "deletions": 0, "insertions": 0, "n_words": 100,
+            "n_utterances": 10, "decode": {"lm_weight": w, "penalty": p},
+            "model": {"name": path.name}, "data": {"name": "dev"}}))
+
+
+def test_gate_table_compares_the_best_settings_in_words(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from gate import gate_table, main
+
+    _sweep(tmp_path / "dev/shipped", [(0.5, 1.0, 9)])
+    _sweep(tmp_path / "dev/candidate", [(0.5, 1.0, 8), (0.7, 1.0, 6), (0.3, 0.0, 6)])  # tie -> smaller weight
+    table = gate_table([("dev", tmp_path / "dev/shipped", tmp_path / "dev/candidate")])
+    assert ("| dev | 10 / 100 | lm_weight 0.5, penalty 1 (1 tried): 9, 9.00% | "
+            "lm_weight 0.3, penalty 0 (3 tried): 6, 6.00% | -3 |") in table
+    _sweep(tmp_path / "novel/shipped", [(0.5, 1.0, 9)])
+    with pytest.raises(SystemExit):  # pairs only
+        main([str(tmp_path / "dev/shipped"), str(tmp_path / "dev/candidate"), str(tmp_path / "novel/shipped"),
+              "--out", str(tmp_path / "GATE.md")])

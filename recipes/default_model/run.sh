@@ -59,6 +59,14 @@ lm_args=""                # stage 7: extra lm_train arguments that override the 
 glosses=false             # stage 6: true adds WordNet's definitions (stage 1's lm_glosses.txt,
                           # 1.2M words) to the LM text: most words the LM had never seen in
                           # the test sentences' errors were rare words a dictionary defines
+gate_asr=""               # stage 16: the candidate's ASR directory (packaged layout: config.yaml,
+                          # weights, bpe.model, feats_stats.npz); empty = the shipped one
+gate_lm=""                # stage 16: the candidate's LM directory; empty = the shipped one
+gate_sets=""              # stage 16: data/ folders decoded besides the dev half, e.g. synth_dev_novel:
+                          # they explain a result; the dev half decides it (see the README)
+gate_grid=false           # stage 16: true decodes each side on stage 14's grid of decoding weights
+                          # and compares their best settings (a new LM may want another weight);
+                          # false decodes both with the shipped setting
 bpe_from=""               # stage 5: copy bpe.model and the token list of this packaged model
                           # (e.g. ../../models/default/asr) instead of training sentencepiece:
                           # a run that continues from its weights needs its units, and a BPE
@@ -73,6 +81,16 @@ text=data/local/text
 bpedir=data/token_list/bpe_${bpemode}${nbpe}
 token_list=$bpedir/tokens.txt
 log() { echo "$(date -u '+%F %T') (run.sh stage $1) ${*:2}"; }
+abs_data() {  # abs_data SRC DST N: every Nth utterance of data folder SRC (from the first) into DST,
+  # audio paths made absolute (dump/ and data/ list them relative to this folder; asr-compress reads
+  # them relative to the data folder), the other tables' same lines unchanged
+  mkdir -p "$2"
+  awk -v d="$PWD" -v n="$3" 'NR % n == 1 % n { if ($2 !~ /^\//) $2 = d "/" $2; print }' "$1/wav.scp" > "$2/wav.scp"
+  local f
+  for f in text utt2spk utt2group; do
+    if [ -f "$1/$f" ]; then awk -v n="$3" 'NR % n == 1 % n' "$1/$f" > "$2/$f"; fi
+  done
+}
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
 if run_stage 1; then
@@ -272,17 +290,12 @@ fi
 if run_stage 14; then
   log 14 "tune decode.lm_weight and decode.penalty on the dev set -> $repo_root/conf/decode/default_model.yaml"
   # Every other dev utterance (all three sources: synthetic voices, LJ Speech, digits) keeps the
-  # 12-setting grid near 8 minutes on 2 cores. Paths become absolute: dump/ lists them relative to
-  # this directory, asr-compress reads them relative to the data directory. Never tuned on a test set.
+  # 12-setting grid near 8 minutes on 2 cores. Never tuned on a test set.
   # The sweep and data folders are named relative to the repository root (where asr-compress runs),
   # so that the generated TUNING.md names paths that exist in any clone, not this machine's.
   tune=$PWD/exp/decode_tuning
   tune_rel=${PWD#"$repo_root"/}/exp/decode_tuning
-  rm -rf $tune && mkdir -p $tune/dev
-  awk -v d="$PWD" 'NR % 2 == 1 { if ($2 !~ /^\//) $2 = d "/" $2; print }' dump/raw/dev/wav.scp > $tune/dev/wav.scp
-  for f in text utt2spk utt2group; do  # same lines of the other tables, unchanged
-    if [ -f dump/raw/dev/$f ]; then awk 'NR % 2 == 1' dump/raw/dev/$f > $tune/dev/$f; fi
-  done
+  rm -rf $tune && abs_data dump/raw/dev $tune/dev 2
   (cd "$repo_root" && PATH="$(dirname "$python"):$PATH" asr-compress -m decode=generic \
     data.dir="$tune_rel/dev" data.name=dev decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0,0.5,1 \
     eval.progress=false '~hydra.callbacks.report' hydra.sweep.dir="$tune_rel/sweep" </dev/null)
@@ -294,4 +307,34 @@ if run_stage 15; then
   log 15 "decode and score with asr-compress: $repo_root/results/baseline (with and without the LM)"
   # the baseline recipe finds the held-out real sets built by stage 3 through conf/data/*.yaml
   (cd "$repo_root" && PATH="$(dirname "$python"):$PATH" bash recipes/baseline/run.sh)
+fi
+
+if run_stage 16; then
+  log 16 "gate: the shipped model against a candidate on stage 14's dev half${gate_sets:+ and $gate_sets} -> exp/gate/GATE.md"
+  # Decided before the test sets are decoded, by a rule written down first; decodes run one after
+  # another (never beside training). The candidate is a packaged layout, e.g. a copy of
+  # models/default with a new average (stage 10) or an LM snapshot in place of the shipped one.
+  gate=$PWD/exp/gate
+  gate_rel=${PWD#"$repo_root"/}/exp/gate
+  recipe_dir=$PWD
+  for d in "${gate_asr:-$repo_root/models/default/asr}" "${gate_lm:-$repo_root/models/default/lm}"; do
+    if [ ! -f "$d/config.yaml" ]; then echo "run.sh --gate_asr/--gate_lm: $d has no config.yaml (a packaged model directory)" >&2; exit 2; fi
+  done
+  cand=(model.exp_dir="$(cd "${gate_asr:-$repo_root/models/default/asr}" && pwd)"
+        model.lm_exp_dir="$(cd "${gate_lm:-$repo_root/models/default/lm}" && pwd)")
+  decoding=(); if [ "$gate_grid" = true ]; then
+    decoding=(decode=generic decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0,0.5,1); fi
+  sweeps=()
+  for set in dev $gate_sets; do
+    rm -rf "$gate/$set"
+    if [ "$set" = dev ]; then abs_data dump/raw/dev "$gate/$set/data" 2; else abs_data "data/$set" "$gate/$set/data" 1; fi
+    for side in shipped candidate; do
+      side_args=(); if [ $side = candidate ]; then side_args=("${cand[@]}"); fi
+      (cd "$repo_root" && PATH="$(dirname "$python"):$PATH" asr-compress -m "${decoding[@]}" "${side_args[@]}" \
+        data.dir="$gate_rel/$set/data" data.name="$set" eval.progress=false '~hydra.callbacks.report' \
+        hydra.sweep.dir="$gate_rel/$set/$side" </dev/null)
+      sweeps+=("$gate_rel/$set/$side")
+    done
+  done
+  (cd "$repo_root" && $python "$recipe_dir/local/gate.py" --out "$gate_rel/GATE.md" "${sweeps[@]}")
 fi
