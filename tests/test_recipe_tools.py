@@ -407,6 +407,26 @@ def test_run_sh_stage2_sets_draw_disjoint_sentences_from_each_pool(tmp_path):
         assert all(a[1] == b[0] for a, b in zip(s, s[1:])), (pool, s)  # each starts where the last ended
 
 
+def test_run_sh_stage2_dev_sets_take_disjoint_validation_lines(tmp_path):
+    # synth_dev, synth_dev_novel, synth_dev_engines and synth_dev_wordnet each read their own lines
+    # of valid.txt; dev_wordnet's are its WordNet part (lines 501-800, stage 1's order)
+    _copy_run_sh(tmp_path)
+    r = subprocess.run(["bash", "run.sh", "--stage", "2", "--stop_stage", "2", "--var", "1", "--engines", "1",
+                        "--dev_wordnet", "true"], cwd=tmp_path, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/echo"})
+    assert r.returncode == 0, r.stderr
+    spans = {}
+    for line in r.stdout.splitlines():
+        if "valid.txt:" in line:
+            n, *skip = line.split("valid.txt:")[1].split()[0].split(":")
+            start = int(skip[0]) if skip else 0
+            spans[line.split("--out ")[1].split()[0]] = range(start, start + int(n))
+    assert spans == {"data/synth_dev": range(0, 200), "data/synth_dev_novel": range(200, 350),
+                     "data/synth_dev_engines": range(350, 500), "data/synth_dev_wordnet": range(500, 800)}
+    wordnet = [l for l in r.stdout.splitlines() if "synth_dev_wordnet" in l][0]
+    assert "--voices train " in wordnet and "--snr 15 25" in wordnet  # training voices, the test's noise
+
+
 def test_wordnet_glosses_skip_synsets_of_held_out_examples(tmp_path, monkeypatch):
     # a definition of a word a test sentence exemplifies would tell the LM that word's company
     monkeypatch.syspath_prepend(str(LOCAL))

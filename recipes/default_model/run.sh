@@ -35,6 +35,10 @@ engines=0                 # >0: stage 2 also synthesises data/synth_engines, ENG
                           # RHVoice, MBROLA, festival's British diphones: --voices train_engines;
                           # Debian contrib/non-free), and data/synth_dev_engines, 150 dev
                           # sentences in three voices of those engines held out of training
+dev_wordnet=false         # true: stage 2 also synthesises data/synth_dev_wordnet, valid.txt's 300
+                          # WordNet examples (lines 501-800) in training voices with the test set's
+                          # noise: a dev set in the test sentences' text domain for judging LMs
+                          # (synth_dev, hence stage 14's dev half, is LJ Speech text)
 lj_more=0                 # >0: stage 3 also writes data/real_lj_more, LJ_MORE speed-perturbed,
                           # noised copies of the LJ training part (5% of the audio; held-out LJ
                           # fell behind as the synthetic share grew)
@@ -136,6 +140,11 @@ if run_stage 2; then
     # valid.txt lines 351-500: synth_dev has 1-200, synth_dev_novel 201-350
     $python local/synth_corpus.py --voices novel_engines --nj $nj --seed 10 \
       --out data/synth_dev_engines --prefix deveng --text $text/valid.txt:150:350
+  fi
+  if [ "$dev_wordnet" = true ]; then
+    # valid.txt lines 501-800, the WordNet part of the validation text (stage 1), no other set's
+    $python local/synth_corpus.py --voices train --nj $nj --seed 11 --out data/synth_dev_wordnet \
+      --prefix devwn --p_noise 0.25 --p_reverb 0.0 --snr 15 25 --text $text/valid.txt:300:500
   fi
 fi
 
