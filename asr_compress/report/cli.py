@@ -2,8 +2,9 @@
 
     asr-compress-report multirun/2026-11-22/21-40-00
     asr-compress-report exp/factorial --out results/factorial_study --resamples 2000
+    asr-compress-report exp/factorial --interleaved results/factorial_study/interleaved/int8_dynamic/bench.json
 
-Exit codes: 0 report written, 2 bad directory (one error line naming it), 1 report failed.
+Exit codes: 0 report written, 2 bad directory or --interleaved file (one error line naming it), 1 report failed.
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--no-plots", action="store_true", help="tables only, no PNG figures")
+    p.add_argument("--interleaved", default=None, metavar="BENCH_JSON",
+                   help="bench.json of `benchmarks/bench_methods.py --factorial` over the same components "
+                        "and method: the summary cites its latency attribution, timed side by side")
     return p
 
 
@@ -45,15 +49,21 @@ def run_report(argv: Optional[List[str]] = None) -> int:
         problem = "not a directory"
     elif not find_run_dirs(sweep):
         problem = "no run directories in it (expected <run>/.hydra/config.yaml)"
+    elif args.interleaved is not None and not Path(args.interleaved).is_file():
+        sweep, problem = Path(args.interleaved), "--interleaved: no such file"
     if problem:
         print(f"{PROG}: error: {sweep}: {problem}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from asr_compress.report.interleaved import InterleavedMismatch
     from asr_compress.report.write import write_report
 
     try:
         path = write_report(sweep, args.out, n_resamples=args.resamples, seed=args.seed,
-                            plots_enabled=not args.no_plots)
+                            plots_enabled=not args.no_plots, interleaved=args.interleaved)
+    except InterleavedMismatch as exc:  # a wrong file, not a failed report: one line, nothing written
+        print(f"{PROG}: error: --interleaved {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - one clear line, then the traceback for debugging
         logging.getLogger(PROG).exception("report failed for %s", sweep)
         print(f"{PROG}: error: {sweep}: report failed ({type(exc).__name__}: {exc})", file=sys.stderr)

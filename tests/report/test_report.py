@@ -245,3 +245,52 @@ def test_simulated_runs_show_no_speedup(make_sweep):
     (root / "1" / "metrics.json").write_text(json.dumps(m))
     row = next(line for line in wer_table(collect(root)).splitlines() if line.startswith("|lm=int8_dynamic (1)"))
     assert "|simulated|" in row
+
+
+def _bench(path: Path, components=("encoder", "decoder", "lm"), method="int8_dynamic", model="tiny_conformer"):
+    """A bench.json as `bench_methods.py --factorial` writes it (only what the report reads)."""
+    def span(m, lo, hi):
+        return {"median": m, "min": lo, "max": hi}
+    shap = {c: {"total": span(v, v - 3, v + 2)} for c, v in zip(components, (-38.6, 0.4, 12.0))}
+    path.write_text(json.dumps({"model": model, "data": "synthetic", "utterances": 8, "rounds": 3,
+                                "factorial": {"components": list(components), "method": method,
+                                              "shapley_ms": shap}}))
+    return path
+
+
+def test_report_cites_the_interleaved_latency_and_otherwise_warns(make_sweep, tmp_path):
+    # a sweep times its cells one after another: drift lands on later cuts, so the report either
+    # cites the side-by-side attribution or says it should not be cited for latency
+    root = make_sweep()
+    plain = write_report(root, out_dir=tmp_path / "plain", n_resamples=20, plots_enabled=False).read_text()
+    assert "**Latency caveat**: these runs were timed one after another" in plain
+    bench = _bench(tmp_path / "bench.json")
+    text = write_report(root, out_dir=tmp_path / "with", n_resamples=20, plots_enabled=False,
+                        interleaved=bench).read_text()
+    assert "Latency caveat" not in text
+    assert f"--interleaved {bench}" in text.split("\n")[2]  # the regenerate command names the file
+    assert (f"**mean latency, timed side by side** (`{bench}`: every combination in each of 3 shuffled rounds "
+            "of 8 utterances") in text
+    # largest effect first; a range that includes 0 is said to
+    assert ("the encoder cut saved 38.6 ms (-41.6 to -36.6); the LM cut added 12.0 ms (+9.0 to +14.0); "
+            "the decoder cut added 0.4 ms (-2.6 to +2.4; the range includes 0)") in text
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"components": ("encoder", "lm")}, "components encoder, lm differ from the sweep's factors encoder, decoder, lm"),
+    ({"method": "int4_weight"}, "method int4_weight differs from the sweep's int8_dynamic"),
+    ({"model": "default"}, "model default differs from the sweep's tiny_conformer"),
+])
+def test_cli_refuses_an_interleaved_file_of_another_study(make_sweep, tmp_path, capsys, kwargs, needle):
+    root = make_sweep()
+    bench = _bench(tmp_path / "bench.json", **kwargs)
+    out = tmp_path / "out"
+    assert run_report([str(root), "--out", str(out), "--no-plots", "--interleaved", str(bench)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--interleaved {bench}: {needle}" in err[0], err
+    assert not out.exists()  # checked before anything is written
+    assert run_report([str(root), "--interleaved", str(tmp_path / "nope.json")]) == 2
+    assert "nope.json: --interleaved: no such file" in capsys.readouterr().err
+    (tmp_path / "plain.json").write_text('{"rows": []}')
+    assert run_report([str(root), "--interleaved", str(tmp_path / "plain.json")]) == 2
+    assert "no 'factorial' section" in capsys.readouterr().err
