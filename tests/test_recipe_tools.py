@@ -145,19 +145,24 @@ def test_run_sh_adds_the_other_engines_set_only_when_asked(tmp_path, engines):
     assert len(train) == (6 if engines != "0" else 5)
 
 
-def test_run_sh_passes_asr_args_to_training_after_the_config(tmp_path):
-    # --asr_args overrides the config (ESPnet: later arguments win), so a CPU fine-tuning run needs
-    # no near-copy of the config; a fake interpreter records the command line stage 9 builds
+def _training_argv(tmp_path, stage, *options):
+    """The command line a training stage builds, one word per item (a fake interpreter records it)."""
     _copy_run_sh(tmp_path)
     fake = tmp_path / "fake_python"
     fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/argv"\n')
     fake.chmod(0o755)
-    r = subprocess.run(["bash", "run.sh", "--stage", "9", "--stop_stage", "9", "--asr_init", "init.pth",
-                        "--asr_args", "--optim_conf lr=0.0002 --num_iters_per_epoch 600"],
+    r = subprocess.run(["bash", "run.sh", "--stage", stage, "--stop_stage", stage, *options],
                        cwd=tmp_path, capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake)})
     assert r.returncode == 0, r.stderr
-    argv = (tmp_path / "argv").read_text().splitlines()
+    return (tmp_path / "argv").read_text().splitlines()
+
+
+def test_run_sh_passes_asr_args_to_training_after_the_config(tmp_path):
+    # --asr_args overrides the config (ESPnet: later arguments win), so a CPU fine-tuning run needs
+    # no near-copy of the config
+    argv = _training_argv(tmp_path, "9", "--asr_init", "init.pth",
+                          "--asr_args", "--optim_conf lr=0.0002 --num_iters_per_epoch 600")
     assert argv[argv.index("--init_param") + 1] == "init.pth"
     tail = argv[argv.index("--config") + 2:]  # after "--config FILE": the overrides, word-split
     assert tail == ["--optim_conf", "lr=0.0002", "--num_iters_per_epoch", "600"]
@@ -465,16 +470,7 @@ def test_run_sh_stage6_adds_the_glosses_to_the_lm_text_only_when_asked(tmp_path,
 
 
 def test_run_sh_passes_lm_args_to_lm_training_after_the_config(tmp_path):
-    _copy_run_sh(tmp_path)
-    fake = tmp_path / "fake_python"
-    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/argv"\n')
-    fake.chmod(0o755)
-    r = subprocess.run(["bash", "run.sh", "--stage", "7", "--stop_stage", "7", "--lm_init", "lm.pth",
-                        "--lm_args", "--optim_conf lr=0.0005 --max_epoch 6"],
-                       cwd=tmp_path, capture_output=True, text=True,
-                       env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake)})
-    assert r.returncode == 0, r.stderr
-    argv = (tmp_path / "argv").read_text().splitlines()
+    argv = _training_argv(tmp_path, "7", "--lm_init", "lm.pth", "--lm_args", "--optim_conf lr=0.0005 --max_epoch 6")
     assert argv[argv.index("--init_param") + 1] == "lm.pth"
     assert argv[argv.index("--config") + 2:] == ["--optim_conf", "lr=0.0005", "--max_epoch", "6"]
 

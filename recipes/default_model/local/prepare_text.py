@@ -25,15 +25,16 @@ def lj_split(shared: Path):
     return ids[:-125], ids[-125:-100], ids[-100:]
 
 
-def wordnet_examples():
-    out = []
+def synset_glosses():
+    """Each synset's gloss (its definitions and quoted examples), in WordNet's file order."""
     for pos in ("noun", "verb", "adj", "adv"):
         for line in open(WORDNET / f"data.{pos}", encoding="latin-1"):
-            if line.startswith("  "):
-                continue  # licence header
-            gloss = line.split(" | ", 1)[-1]
-            out += re.findall(r'"([^"]{15,})"', gloss)
-    return out
+            if not line.startswith("  "):  # lines of two spaces: the licence header
+                yield line.split(" | ", 1)[-1]
+
+
+def wordnet_examples():
+    return [e for gloss in synset_glosses() for e in re.findall(r'"([^"]{15,})"', gloss)]
 
 
 def wordnet_glosses(held_out: set[str]):
@@ -45,13 +46,8 @@ def wordnet_glosses(held_out: set[str]):
     held-out sentences exemplify reaches the LM.
     """
     out = []
-    for pos in ("noun", "verb", "adj", "adv"):
-        for line in open(WORDNET / f"data.{pos}", encoding="latin-1"):
-            if line.startswith("  "):
-                continue  # licence header
-            gloss = line.split(" | ", 1)[-1]
-            if any(normalize(e) in held_out for e in re.findall(r'"([^"]*)"', gloss)):
-                continue
+    for gloss in synset_glosses():
+        if not any(normalize(e) in held_out for e in re.findall(r'"([^"]*)"', gloss)):
             out += re.sub(r'"[^"]*"', " ", gloss).split(";")
     return out
 
