@@ -61,8 +61,8 @@ keep_lm=false             # stages 10-11: true snapshots and packages only the A
 lm_init=""                # stage 7: start the LM from these weights (--init_param), e.g. on a GPU
 lm_args=""                # stage 7: extra lm_train arguments that override the config (as asr_args)
 glosses=false             # stage 6: true adds WordNet's definitions (stage 1's lm_glosses.txt,
-                          # 1.2M words) to the LM text: most words the LM had never seen in
-                          # the test sentences' errors were rare words a dictionary defines
+                          # 1.2M words) to the LM text, for the rare words most test errors are;
+                          # false as shipped: one epoch on it made the LM worse (README, 15th session)
 gate_asr=""               # stage 16: the candidate's ASR directory (packaged layout: config.yaml,
                           # weights, bpe.model, feats_stats.npz); empty = the shipped one
 gate_lm=""                # stage 16: the candidate's LM directory; empty = the shipped one
