@@ -108,10 +108,12 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
         torch.set_num_threads(os.cpu_count() or 1)
     if conf.eval.device.startswith("cuda") and not torch.cuda.is_available():
         raise AsrCompressError(f"eval.device={conf.eval.device}: no CUDA device on this machine; valid: cpu")
-    for key, low in (("beam_size", 1), ("warmup", 0), ("repeats", 1)):
-        section = conf.decode if key == "beam_size" else conf.eval
-        if getattr(section, key) < low:
-            raise AsrCompressError(f"{'decode' if key == 'beam_size' else 'eval'}.{key}={getattr(section, key)}: must be >= {low}")
+    # a negative LM weight rewards what the LM finds unlikely; ESPnet decodes it without complaint
+    for section, key, low in (("decode", "beam_size", 1), ("decode", "lm_weight", 0), ("decode", "maxlenratio", 0),
+                              ("decode", "minlenratio", 0), ("eval", "warmup", 0), ("eval", "repeats", 1)):
+        value = getattr(getattr(conf, section), key)
+        if value < low:
+            raise AsrCompressError(f"{section}.{key}={value}: must be >= {low}")
     if not 0.0 <= conf.decode.ctc_weight <= 1.0:
         raise AsrCompressError(f"decode.ctc_weight={conf.decode.ctc_weight}: must be within [0, 1]")
 

@@ -15,6 +15,9 @@ from support import compose, tiny_overrides
     (["encoder=layer_drop", "encoder.keep_every=0", "encoder.drop=[0,1]"], "drops all 2 layers"),
     (["decoder=int8_dynamic", "decoder.targets=[NoSuchLayer]"], "NoSuchLayer"),
     (["decode.beam_size=0"], "decode.beam_size=0: must be >= 1"),
+    (["decode.lm_weight=-1"], "decode.lm_weight=-1.0: must be >= 0"),
+    (["decode.minlenratio=-0.1"], "decode.minlenratio=-0.1: must be >= 0"),
+    (["eval.repeats=0"], "eval.repeats=0: must be >= 1"),
     (["lm=int8_dynamic", "eval.device=cuda"], "lm=int8_dynamic: dynamic int8 kernels run on CPU only"),
     (["eval.num_threads=0"], "eval.num_threads=0: must be >= 1"),
 ])
