@@ -22,6 +22,9 @@ from asr_compress.analysis.attribution import Attribution, Grid  # noqa: E402
 from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, simulated_runs  # noqa: E402
 
 DPI = 150
+# latency in these figures comes from a sweep, whose runs are timed one after another: machine drift
+# between runs is in it (the report cites `bench_methods.py --factorial` for latency when given)
+SEQUENTIAL = "runs timed one after another"
 ABBREV = {"frontend": "fe", "encoder": "enc", "ctc": "CTC", "decoder": "dec", "lm": "LM"}
 # one colour per component, used in every figure so a component keeps its colour
 COLORS = {"frontend": "#7f7f7f", "encoder": "#1f77b4", "decoder": "#ff7f0e", "ctc": "#2ca02c", "lm": "#d62728",
@@ -81,7 +84,7 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
     ax.scatter(x[front], y[front], s=70, color="#d62728", zorder=3, label="Pareto-optimal run")
     order = np.argsort(x[front])
     ax.plot(x[front][order], y[front][order], "--", color="#d62728", lw=1.2, zorder=2, label="Pareto front")
-    ax.set_xlabel("mean latency per utterance (ms)")
+    ax.set_xlabel(f"mean latency per utterance (ms; {SEQUENTIAL})")
     ax.set_ylabel("WER (%)")
     ax.set_title("WER vs latency (lower left is better; bars: 95% bootstrap CI)", fontsize=10.5)
     ax.grid(alpha=0.3)
@@ -160,7 +163,8 @@ def plot_shapley(att: Attribution, grid: Grid, path: Path) -> Optional[Path]:
         ax.axhline(0, color="0.2", lw=0.8)
         ax.set_xticks(xs, [ABBREV.get(c, c) for c in comps])
         ax.set_ylabel(label)
-        ax.set_title(label.replace("Δ ", "").split(" (")[0], fontsize=10)
+        name = label.replace("Δ ", "").split(" (")[0]
+        ax.set_title(name + (f"\n({SEQUENTIAL})" if metric == "latency_ms.mean" else ""), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     if parts:
         ax = axes[-1]
@@ -182,7 +186,7 @@ def plot_shapley(att: Attribution, grid: Grid, path: Path) -> Optional[Path]:
             _not_computable(ax, tp["blocked_by"])
         ax.set_xticks(xs, [PART_NAMES[p] for p in parts], fontsize=9.5)
         ax.set_ylabel("Δ time per utterance (ms)")
-        ax.set_title("where the time changed, per time part", fontsize=10.5)
+        ax.set_title(f"where the time changed, per time part ({SEQUENTIAL})", fontsize=10.5)
         ax.legend(fontsize=9, loc="best", title="component", title_fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(f"{title}\ncompressed levels: {_levels_text(grid)}", fontsize=11)
