@@ -96,6 +96,8 @@ abs_data() {  # abs_data SRC DST N: every Nth utterance of data folder SRC (from
   done
 }
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+# stage 14's grid of decoding weights; stage 16 --gate_grid true decodes both sides on the same one
+tune_grid=(decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0,0.5,1)
 
 if run_stage 1; then
   log 1 "text pools: LM text, synthesis text, test sentences (normalised, test removed)"
@@ -306,7 +308,7 @@ if run_stage 14; then
   tune_rel=${PWD#"$repo_root"/}/exp/decode_tuning
   rm -rf $tune && abs_data dump/raw/dev $tune/dev 2
   (cd "$repo_root" && PATH="$(dirname "$python"):$PATH" asr-compress -m decode=generic \
-    data.dir="$tune_rel/dev" data.name=dev decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0,0.5,1 \
+    data.dir="$tune_rel/dev" data.name=dev "${tune_grid[@]}" \
     eval.progress=false '~hydra.callbacks.report' hydra.sweep.dir="$tune_rel/sweep" </dev/null)
   (cd "$repo_root" && $python -m asr_compress.report.tuning "$tune_rel/sweep" --out results/decode_tuning \
     --write-conf conf/decode/default_model.yaml)
@@ -326,13 +328,13 @@ if run_stage 16; then
   gate=$PWD/exp/gate
   gate_rel=${PWD#"$repo_root"/}/exp/gate
   recipe_dir=$PWD
-  for d in "${gate_asr:-$repo_root/models/default/asr}" "${gate_lm:-$repo_root/models/default/lm}"; do
+  cand=()
+  for key_dir in exp_dir="${gate_asr:-$repo_root/models/default/asr}" lm_exp_dir="${gate_lm:-$repo_root/models/default/lm}"; do
+    d=${key_dir#*=}
     if [ ! -f "$d/config.yaml" ]; then echo "run.sh --gate_asr/--gate_lm: $d has no config.yaml (a packaged model directory)" >&2; exit 2; fi
+    cand+=(model.${key_dir%%=*}="$(cd "$d" && pwd)")
   done
-  cand=(model.exp_dir="$(cd "${gate_asr:-$repo_root/models/default/asr}" && pwd)"
-        model.lm_exp_dir="$(cd "${gate_lm:-$repo_root/models/default/lm}" && pwd)")
-  decoding=(); if [ "$gate_grid" = true ]; then
-    decoding=(decode=generic decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0,0.5,1); fi
+  decoding=(); if [ "$gate_grid" = true ]; then decoding=(decode=generic "${tune_grid[@]}"); fi
   sweeps=()
   for set in dev $gate_sets; do
     rm -rf "$gate/$set"
