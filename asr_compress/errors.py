@@ -15,3 +15,7 @@ class ModelLoadError(AsrCompressError):
 
 class DataError(AsrCompressError):
     """A test set, transcript or audio file is missing or unreadable."""
+
+
+class InterleavedMismatch(AsrCompressError, ValueError):
+    """A bench.json given to the report is not a factorial over the sweep's components, method, model, data."""

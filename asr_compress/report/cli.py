@@ -55,7 +55,7 @@ def run_report(argv: Optional[List[str]] = None) -> int:
         print(f"{PROG}: error: {sweep}: {problem}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from asr_compress.report.interleaved import InterleavedMismatch
+    from asr_compress.errors import InterleavedMismatch
     from asr_compress.report.write import write_report
 
     try:

@@ -14,11 +14,8 @@ from pathlib import Path
 from typing import Dict, Union
 
 from asr_compress.analysis.collect import NONE, Sweep
+from asr_compress.errors import InterleavedMismatch
 from asr_compress.report.tables import pretty
-
-
-class InterleavedMismatch(ValueError):
-    """bench.json is not a factorial over this sweep's components, method, model and data."""
 
 
 def load_interleaved(path: Union[str, Path], sweep: Sweep) -> Dict:
