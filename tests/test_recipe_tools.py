@@ -527,6 +527,12 @@ def test_run_sh_stage16_names_a_candidate_that_is_not_a_model_directory(tmp_path
                        env={"PATH": "/usr/bin:/bin", "PYTHON": str(_fake_tools(tmp_path))})
     assert r.returncode == 2 and f"--gate_asr/--gate_lm: {tmp_path}/nope has no config.yaml" in r.stderr
     assert not (tmp_path / "calls").exists()  # nothing decoded
+    # no candidate at all would decode the shipped model against itself
+    r = subprocess.run(["bash", "run.sh", "--stage", "16", "--stop_stage", "16"], cwd=tmp_path,
+                       capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": str(tmp_path / "bin" / "python")})
+    assert r.returncode == 2 and "give --gate_asr and/or --gate_lm" in r.stderr
+    assert not (tmp_path / "calls").exists()
 
 
 def _sweep(path, runs):

@@ -328,6 +328,9 @@ if run_stage 16; then
   gate=$PWD/exp/gate
   gate_rel=${PWD#"$repo_root"/}/exp/gate
   recipe_dir=$PWD
+  if [ -z "$gate_asr$gate_lm" ]; then  # the shipped model against itself: minutes for nothing
+    echo "run.sh stage 16: give --gate_asr and/or --gate_lm (a candidate's packaged directories)" >&2; exit 2
+  fi
   cand=()
   for key_dir in exp_dir="${gate_asr:-$repo_root/models/default/asr}" lm_exp_dir="${gate_lm:-$repo_root/models/default/lm}"; do
     d=${key_dir#*=}
