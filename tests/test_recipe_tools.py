@@ -535,16 +535,17 @@ def test_run_sh_stage16_names_a_candidate_that_is_not_a_model_directory(tmp_path
     assert not (tmp_path / "calls").exists()
 
 
-def _sweep(path, runs):
+def _sweep(path, runs, model=None):
     """A made-up asr-compress sweep: one metrics.json per (lm_weight, penalty, errors)."""
     import json
 
+    model = model or {"name": path.name}
     for i, (w, p, e) in enumerate(runs):
         (path / str(i)).mkdir(parents=True)
         (path / str(i) / "metrics.json").write_text(json.dumps({
             "wer": e / 100, "substitutions": e, "deletions": 0, "insertions": 0, "n_words": 100,
             "n_utterances": 10, "decode": {"lm_weight": w, "penalty": p},
-            "model": {"name": path.name}, "data": {"name": "dev"}}))
+            "model": model, "data": {"name": "dev"}}))
 
 
 def test_gate_table_compares_the_best_settings_in_words(tmp_path, monkeypatch):
@@ -560,3 +561,61 @@ def test_gate_table_compares_the_best_settings_in_words(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):  # pairs only
         main([str(tmp_path / "dev/shipped"), str(tmp_path / "dev/candidate"), str(tmp_path / "novel/shipped"),
               "--out", str(tmp_path / "GATE.md")])
+
+
+def _lm_only_sweeps(tmp_path, shipped_runs, cand_runs, cand_asr="w1"):
+    """A shipped and a candidate sweep whose models share the ASR files (weights hash cand_asr)."""
+    asr = {"asr_config_sha256": "c1", "asr_weights_sha256": "w1"}
+    _sweep(tmp_path / "dev/shipped", shipped_runs, {"name": "default", **asr, "lm_weights_sha256": "l1"})
+    _sweep(tmp_path / "dev/candidate", cand_runs,
+           {"name": "default", **asr, "asr_weights_sha256": cand_asr, "lm_weights_sha256": "l2"})
+    return tmp_path / "dev/shipped", tmp_path / "dev/candidate"
+
+
+SHIPPED_GRID = [(0.0, 0.0, 12), (0.0, 1.0, 7), (0.5, 0.0, 10), (0.5, 1.0, 9)]
+
+
+@pytest.mark.parametrize("cand_runs, best", [
+    ([(0.5, 0.0, 11), (0.5, 1.0, 8)], "lm_weight 0, penalty 1 (4 tried): 7, 7.00% | +0 |"),  # a lent cell wins
+    ([(0.5, 0.0, 11), (0.5, 1.0, 7)], "lm_weight 0, penalty 1 (4 tried): 7, 7.00% | +0 |"),  # tie: smaller weight
+    ([(0.5, 0.0, 11), (0.5, 1.0, 5)], "lm_weight 0.5, penalty 1 (4 tried): 5, 5.00% | -2 |"),  # its own
+])
+def test_gate_lm_only_candidate_takes_the_lm_weight_0_cells_from_the_shipped_side(tmp_path, monkeypatch,
+                                                                                   cand_runs, best):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from gate import main
+
+    shipped, cand = _lm_only_sweeps(tmp_path, SHIPPED_GRID, cand_runs)
+    main([str(shipped), str(cand), "--lm-only-candidate", "--out", str(tmp_path / "GATE.md")])
+    text = (tmp_path / "GATE.md").read_text()
+    assert "| dev | 10 / 100 | lm_weight 0, penalty 1 (4 tried): 7, 7.00% | " + best in text
+    assert text.endswith("\nlm_weight=0 cells: the shipped side's (LM-only candidate: same ASR, no LM).\n")
+    # without the option the candidate's sweep stands alone, and GATE.md says nothing of lent cells
+    main([str(shipped), str(cand), "--out", str(tmp_path / "GATE.md")])
+    assert "(2 tried)" in (tmp_path / "GATE.md").read_text() and "lm_weight=0 cells" not in (tmp_path / "GATE.md").read_text()
+
+
+@pytest.mark.parametrize("shipped_runs, cand_runs, cand_asr, message", [
+    (SHIPPED_GRID, [(0.0, 1.0, 7), (0.5, 1.0, 8)], "w1", "has decode.lm_weight=0 runs of its own"),
+    ([(0.5, 1.0, 9)], [(0.5, 1.0, 8)], "w1", "has no decode.lm_weight=0 run to lend"),
+    (SHIPPED_GRID, [(0.5, 1.0, 8)], "w2", r"its ASR files are not .*shipped's \(asr_weights_sha256 not the same\)"),
+])
+def test_gate_lm_only_candidate_refuses_sweeps_it_cannot_complete(tmp_path, monkeypatch, shipped_runs, cand_runs,
+                                                                   cand_asr, message):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from gate import gate_table
+
+    shipped, cand = _lm_only_sweeps(tmp_path, shipped_runs, cand_runs, cand_asr)
+    with pytest.raises(ValueError, match=message):
+        gate_table([("dev", shipped, cand)], lm_only=True)
+
+
+def test_gate_lm_only_candidate_refuses_runs_that_do_not_record_their_asr_files(tmp_path, monkeypatch):
+    # without the hashes nothing shows that the two sides share the ASR
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from gate import gate_table
+
+    _sweep(tmp_path / "dev/shipped", SHIPPED_GRID)
+    _sweep(tmp_path / "dev/candidate", [(0.5, 1.0, 8)])
+    with pytest.raises(ValueError, match="asr_config_sha256, asr_weights_sha256 not the same"):
+        gate_table([("dev", tmp_path / "dev/shipped", tmp_path / "dev/candidate")], lm_only=True)
