@@ -485,8 +485,9 @@ def _fake_tools(tmp_path):
     return bin_dir / "python"
 
 
-@pytest.mark.parametrize("grid", ["false", "true"])
-def test_run_sh_stage16_decodes_shipped_then_candidate_on_the_dev_half_and_named_sets(tmp_path, grid):
+def _run_stage16(tmp_path, *options):
+    """Stage 16 with fake tools in a made-up repository (shipped model, dev sets, candidate
+    directories cand_asr and cand_lm): the recipe folder and the recorded command lines."""
     recipe = tmp_path / "repo/recipes/default_model"
     recipe.mkdir(parents=True)
     _copy_run_sh(recipe)
@@ -494,30 +495,57 @@ def test_run_sh_stage16_decodes_shipped_then_candidate_on_the_dev_half_and_named
         (recipe / name).mkdir(parents=True)
         (recipe / name / "wav.scp").write_text("".join(f"u{i} a/u{i}.wav\n" for i in range(n)))
         (recipe / name / "text").write_text("".join(f"u{i} W{i}\n" for i in range(n)))
-    cand = tmp_path / "cand_lm"
-    cand.mkdir()
-    (cand / "config.yaml").write_text("lm: transformer\n")
-    (tmp_path / "repo/models/default/asr").mkdir(parents=True)
-    (tmp_path / "repo/models/default/asr/config.yaml").write_text("x: 1\n")
-    r = subprocess.run(["bash", "run.sh", "--stage", "16", "--stop_stage", "16", "--gate_lm", str(cand),
-                        "--gate_sets", "synth_dev_novel", "--gate_grid", grid],
+    for d in ("cand_asr", "cand_lm", "repo/models/default/asr", "repo/models/default/lm"):
+        (tmp_path / d).mkdir(parents=True)
+        (tmp_path / d / "config.yaml").write_text("x: 1\n")
+    r = subprocess.run(["bash", "run.sh", "--stage", "16", "--stop_stage", "16", *options],
                        cwd=recipe, capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin", "PYTHON": str(_fake_tools(tmp_path))})
     assert r.returncode == 0, r.stderr
+    return recipe, (tmp_path / "calls").read_text().splitlines()
+
+
+@pytest.mark.parametrize("grid", ["false", "true"])
+def test_run_sh_stage16_decodes_shipped_then_candidate_on_the_dev_half_and_named_sets(tmp_path, grid):
+    cand = tmp_path / "cand_lm"
+    recipe, calls = _run_stage16(tmp_path, "--gate_lm", str(cand), "--gate_sets", "synth_dev_novel",
+                                 "--gate_grid", grid)
     half = (recipe / "exp/gate/dev/data/wav.scp").read_text().splitlines()
     assert half == [f"u0 {recipe}/a/u0.wav", f"u2 {recipe}/a/u2.wav"]  # stage 14's half, absolute
     assert (recipe / "exp/gate/dev/data/text").read_text() == "u0 W0\nu2 W2\n"
     assert len((recipe / "exp/gate/synth_dev_novel/data/wav.scp").read_text().splitlines()) == 3
-    calls = (tmp_path / "calls").read_text().splitlines()
     decodes = [c for c in calls if c.startswith("asr-compress")]
     assert [("lm_exp_dir=" in c, c.split("hydra.sweep.dir=")[1]) for c in decodes] == [
         (False, "recipes/default_model/exp/gate/dev/shipped"), (True, "recipes/default_model/exp/gate/dev/candidate"),
         (False, "recipes/default_model/exp/gate/synth_dev_novel/shipped"),
         (True, "recipes/default_model/exp/gate/synth_dev_novel/candidate")]
     assert f"model.lm_exp_dir={cand}" in decodes[1]
-    assert all(("decode.lm_weight=0,0.3,0.5,0.7" in c) == (grid == "true") for c in decodes)
+    assert all(("decode.lm_weight=" in c) == (grid == "true") for c in decodes)
     assert calls[-1].endswith("recipes/default_model/exp/gate/synth_dev_novel/candidate")
     assert "local/gate.py --out recipes/default_model/exp/gate/GATE.md" in calls[-1]
+
+
+def _grid(call):
+    """The decode.* overrides of a recorded asr-compress command line, as {key: [values]}."""
+    words = [w.split("=", 1) for w in call.split() if w.startswith("decode.")]
+    return {k: [float(v) for v in vals.split(",")] for k, vals in words}
+
+
+@pytest.mark.parametrize("candidate", [["--gate_lm"], ["--gate_asr"], ["--gate_asr", "--gate_lm"]])
+def test_run_sh_stage16_grid_skips_the_lm_weight_0_cells_of_an_lm_only_candidate(tmp_path, candidate):
+    # an LM-only candidate's lm_weight=0 cells would decode the shipped ASR without an LM again:
+    # the shipped side's are the same, and gate.py is told to take them
+    options = [w for opt in candidate for w in (opt, str(tmp_path / ("cand_lm" if opt == "--gate_lm" else "cand_asr")))]
+    _, calls = _run_stage16(tmp_path, *options, "--gate_sets", "synth_dev_novel", "--gate_grid", "true")
+    decodes = [c for c in calls if c.startswith("asr-compress")]
+    full = {"decode.lm_weight": [0, 0.3, 0.5, 0.7], "decode.penalty": [0, 0.5, 1]}
+    lm_only = candidate == ["--gate_lm"]
+    for shipped, cand in (decodes[0:2], decodes[2:4]):
+        assert "sweep.dir=recipes/default_model/exp/gate/" in shipped and shipped.endswith("/shipped")
+        assert _grid(shipped) == full
+        assert _grid(cand) == ({"decode.lm_weight": [0.3, 0.5, 0.7], "decode.penalty": [0, 0.5, 1]} if lm_only else full)
+        assert "decode=generic" in cand.split()
+    assert ("gate.py --out recipes/default_model/exp/gate/GATE.md --lm-only-candidate " in calls[-1]) == lm_only
 
 
 def test_run_sh_stage16_names_a_candidate_that_is_not_a_model_directory(tmp_path):

@@ -69,7 +69,8 @@ gate_lm=""                # stage 16: the candidate's LM directory; empty = the 
 gate_sets=""              # stage 16: data/ folders decoded besides the dev half, e.g. synth_dev_novel:
                           # they explain a result; the dev half decides it (see the README)
 gate_grid=false           # stage 16: true decodes each side on stage 14's grid of decoding weights
-                          # and compares their best settings (a new LM may want another weight);
+                          # and compares their best settings (a new LM may want another weight;
+                          # an LM-only candidate skips weight 0, the shipped side's cells);
                           # false decodes both with the shipped setting
 bpe_from=""               # stage 5: copy bpe.model and the token list of this packaged model
                           # (e.g. ../../models/default/asr) instead of training sentencepiece:
@@ -338,17 +339,27 @@ if run_stage 16; then
     cand+=(model.${key_dir%%=*}="$(cd "$d" && pwd)")
   done
   decoding=(); if [ "$gate_grid" = true ]; then decoding=(decode=generic "${tune_grid[@]}"); fi
+  cand_decoding=("${decoding[@]}") gate_args=()
+  if [ "$gate_grid" = true ] && [ -z "$gate_asr" ]; then
+    # An LM-only candidate decodes its decode.lm_weight=0 cells exactly as the shipped side does
+    # (same ASR, and the beam search drops a scorer weighted 0): 3 of the 12 settings, minutes each,
+    # for nothing. Its grid is tune_grid without the leading 0 weight (were it ever not leading,
+    # nothing is removed and gate.py refuses the candidate's own 0 cells); gate.py takes those
+    # cells from the shipped side's sweep.
+    cand_decoding=(decode=generic "${tune_grid[@]/#decode.lm_weight=0,/decode.lm_weight=}")
+    gate_args=(--lm-only-candidate)
+  fi
   sweeps=()
   for set in dev $gate_sets; do
     rm -rf "$gate/$set"
     if [ "$set" = dev ]; then abs_data dump/raw/dev "$gate/$set/data" 2; else abs_data "data/$set" "$gate/$set/data" 1; fi
     for side in shipped candidate; do
-      side_args=(); if [ $side = candidate ]; then side_args=("${cand[@]}"); fi
-      (cd "$repo_root" && PATH="$(dirname "$python"):$PATH" asr-compress -m "${decoding[@]}" "${side_args[@]}" \
+      side_args=("${decoding[@]}"); if [ $side = candidate ]; then side_args=("${cand_decoding[@]}" "${cand[@]}"); fi
+      (cd "$repo_root" && PATH="$(dirname "$python"):$PATH" asr-compress -m "${side_args[@]}" \
         data.dir="$gate_rel/$set/data" data.name="$set" eval.progress=false '~hydra.callbacks.report' \
         hydra.sweep.dir="$gate_rel/$set/$side" </dev/null)
       sweeps+=("$gate_rel/$set/$side")
     done
   done
-  (cd "$repo_root" && $python "$recipe_dir/local/gate.py" --out "$gate_rel/GATE.md" "${sweeps[@]}")
+  (cd "$repo_root" && $python "$recipe_dir/local/gate.py" --out "$gate_rel/GATE.md" "${gate_args[@]}" "${sweeps[@]}")
 fi
