@@ -452,21 +452,34 @@ def test_wordnet_glosses_skip_synsets_of_held_out_examples(tmp_path, monkeypatch
     assert parts(set()) == ["a medicine for pain", "sold as tablets", "the acetylated salicylic acid"]
 
 
-@pytest.mark.parametrize("glosses", ["false", "true"])
-def test_run_sh_stage6_adds_the_glosses_to_the_lm_text_only_when_asked(tmp_path, glosses):
+def _stage6(tmp_path, glosses):
     _copy_run_sh(tmp_path)
     text = tmp_path / "data/local/text"
     text.mkdir(parents=True)
     (text / "lm_train.txt").write_text("A B\nC D\n")
-    (text / "lm_glosses.txt").write_text("E F\n")
+    (text / "lm_glosses.txt").write_text("E F\nG\nH\nI\nJ\n")
     (text / "valid.txt").write_text("G H\n")
-    r = subprocess.run(["bash", "run.sh", "--stage", "6", "--stop_stage", "6", "--glosses", glosses],
-                       cwd=tmp_path, capture_output=True, text=True,
-                       env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/true"})
+    return subprocess.run(["bash", "run.sh", "--stage", "6", "--stop_stage", "6", "--glosses", glosses],
+                          cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/true"})
+
+
+@pytest.mark.parametrize("glosses, added", [("false", []), ("true", ["E F", "G", "H", "I", "J"]),
+                                            ("1", ["E F", "G", "H", "I", "J"]), ("4", ["E F", "J"])])
+def test_run_sh_stage6_adds_the_glosses_to_the_lm_text_only_when_asked(tmp_path, glosses, added):
+    r = _stage6(tmp_path, glosses)
     assert r.returncode == 0, r.stderr
     lines = (tmp_path / "dump/lm/train.txt").read_text().splitlines()
     assert lines[:2] == ["lm000001 A B", "lm000002 C D"]  # ids unique across both files
-    assert lines[2:] == (["lm000003 E F"] if glosses == "true" else [])
+    assert lines[2:] == [f"lm{i + 3:06d} {t}" for i, t in enumerate(added)]  # every Nth, from the first
+
+
+@pytest.mark.parametrize("bad", ["yes", "0", "-2", ""])
+def test_run_sh_refuses_a_glosses_value_before_any_stage(tmp_path, bad):
+    r = _stage6(tmp_path, bad)
+    assert r.returncode == 2
+    assert f"--glosses {bad}: expected false, true or N >= 1" in r.stderr
+    assert not (tmp_path / "dump").exists()
 
 
 def test_run_sh_passes_lm_args_to_lm_training_after_the_config(tmp_path):

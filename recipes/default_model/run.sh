@@ -62,6 +62,7 @@ lm_init=""                # stage 7: start the LM from these weights (--init_par
 lm_args=""                # stage 7: extra lm_train arguments that override the config (as asr_args)
 glosses=false             # stage 6: true adds WordNet's definitions (stage 1's lm_glosses.txt,
                           # 1.2M words) to the LM text, for the rare words most test errors are;
+                          # N adds every Nth (4: 27% of the text), the definitions a minority;
                           # false as shipped: one epoch on it made the LM worse (README, 15th session)
 gate_asr=""               # stage 16: the candidate's ASR directory (packaged layout: config.yaml,
                           # weights, bpe.model, feats_stats.npz); empty = the shipped one
@@ -79,6 +80,13 @@ bpe_from=""               # stage 5: copy bpe.model and the token list of this p
 repo_root=$(cd ../.. && pwd)
 
 . ./local/parse_options.sh
+
+case "$glosses" in  # checked before any stage runs: a typo would otherwise surface hours later
+  false) glosses_every=0 ;; true) glosses_every=1 ;;
+  ''|*[!0-9]*|0) echo "run.sh --glosses $glosses: expected false, true or N >= 1 (every Nth definition)" >&2
+    exit 2 ;;
+  *) glosses_every=$glosses ;;
+esac
 
 export PYTHONPATH="$PWD/local${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_NUM_THREADS=$nthreads MKL_NUM_THREADS=$nthreads
@@ -208,8 +216,9 @@ fi
 if run_stage 6; then
   log 6 "LM data and statistics"
   mkdir -p dump/lm
-  lm_text=($text/lm_train.txt); if [ "$glosses" = true ]; then lm_text+=($text/lm_glosses.txt); fi
-  cat "${lm_text[@]}" | awk '{printf "lm%06d %s\n", NR, $0}' > dump/lm/train.txt
+  { cat $text/lm_train.txt
+    if [ $glosses_every -gt 0 ]; then awk -v n=$glosses_every 'NR % n == 1 % n' $text/lm_glosses.txt; fi; } |
+    awk '{printf "lm%06d %s\n", NR, $0}' > dump/lm/train.txt
   awk '{printf "lmvalid%04d %s\n", NR, $0}' $text/valid.txt > dump/lm/valid.txt
   OMP_NUM_THREADS=$lm_nthreads $python -m espnet2.bin.lm_train --collect_stats true \
     --use_preprocessor true --token_type bpe --bpemodel $bpedir/bpe.model \
