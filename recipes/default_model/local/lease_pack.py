@@ -115,25 +115,41 @@ def _mk(d: Path) -> Path:
     return d
 
 
+def line_bytes(part: str, stats_part: str) -> dict:
+    """Bytes each utterance adds to the lists and shape files that travel with its audio."""
+    cost = {}
+    files = [Path(f"dump/raw/{part}/{f}") for f in LIST_FILES] + \
+        [Path("exp/asr_stats") / stats_part / s for s in ("speech_shape", "text_shape")]
+    for path in files:
+        if path.exists():
+            for line in path.read_bytes().splitlines(keepends=True):
+                utt = line.split(maxsplit=1)[0].decode()
+                cost[utt] = cost.get(utt, 0) + len(line)
+    return cost
+
+
 def pack_audio(out: Path, budget: int, level: float, seed: int, nj: int) -> tuple:
     """Opus-encode the dev set whole, then a shuffled order of dump/raw/train until `budget` bytes
-    of audio are written; lists and shape files follow the chosen utterances."""
+    (audio, lists and shape files together) are written; lists and shape files follow the chosen
+    utterances."""
     chosen, used = {}, 0
     with Pool(nj) as pool:
         for part in ("dev", "train"):  # dev first: it must fit whole
             lines = Path(f"dump/raw/{part}/wav.scp").read_text().splitlines()
             random.Random(seed).shuffle(lines)
+            listed = line_bytes(part, SETS[part])
             d = _mk(out / "opus/pack1" / part)
             keep = chosen[part] = set()
             items = [(part, *l.split(maxsplit=1), level) for l in lines]
             for _, utt, data in pool.imap(encode, items, chunksize=8):
-                if used + len(data) > budget:
+                cost = len(data) + listed.get(utt, 0) + len(f"{utt} audio/{part}/{utt}.wav\n")
+                if used + cost > budget:
                     if part == "dev":
                         raise SystemExit("lease_pack.py --budget_mb: no room for the dev set")
                     break  # leaving the with-block stops the workers still encoding
                 (d / f"{utt}.opus").write_bytes(data)
                 keep.add(utt)
-                used += len(data)
+                used += cost
     for part, stats_part in SETS.items():
         meta = out / "opus/meta/dump/raw" / part
         for f in LIST_FILES:
@@ -145,7 +161,8 @@ def pack_audio(out: Path, budget: int, level: float, seed: int, nj: int) -> tupl
                          out / "tree/exp/asr_stats" / stats_part / shape, chosen[part])
     with open(out / "tree/exp/asr_stats/train/speech_shape") as f:
         hours = sum(int(l.split()[1].split(",")[0]) for l in f) / 16000 / 3600
-    return len(chosen["train"]), len(chosen["dev"]), hours, used
+    opus = folder_bytes(out / "opus/pack1")
+    return len(chosen["train"]), len(chosen["dev"]), hours, opus
 
 
 def main():
@@ -176,9 +193,7 @@ def main():
     fetch_wheels(a.wheels, a.out / "wheels", a.pip)
     write_tree(a.out / "tree", a.stats, a.bpedir)
     fixed = travelling_bytes(Path("../.."), a.out) + folder_bytes(a.out)
-    # lists and shape files grow with the audio: 7 lines (~0.4 kB) per utterance against ~23 kB of
-    # Opus; 5% covers them with room to spare
-    room = int((a.budget_mb * MIB - fixed) / 1.05)
+    room = int(a.budget_mb * MIB - fixed) - 4096  # MANIFEST.txt, written last
     if room <= 0:
         raise SystemExit(f"lease_pack.py --budget_mb {a.budget_mb}: the repository and wheels take "
                          f"{fixed / MIB:.1f} MiB, no room for audio")
