@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
+import torch
 
 LOCAL = Path(__file__).resolve().parents[1] / "recipes" / "default_model" / "local"
 MIB = 1 << 20
@@ -136,3 +138,16 @@ def test_lease_wheels_are_pinned_and_cover_the_validation_metric():
     names = {r.split("==")[0] for r in reqs}
     # the first lease lost minutes to editdistance; the rehearsal found decorator (librosa, lazily)
     assert {"espnet", "editdistance", "decorator", "soundfile", "librosa"} <= names
+
+
+def test_lease_train_stops_before_any_work_when_torch_sees_no_gpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    (tmp_path / "lease" / "tree" / "dump").mkdir(parents=True)
+    (tmp_path / "lease" / "MANIFEST.txt").write_text("train 1 utterances\n")
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "parse_options.sh").write_text((LOCAL / "parse_options.sh").read_text())
+    got = subprocess.run(["bash", str(LOCAL / "lease_train.sh"), "--install", "false"], cwd=tmp_path,
+                         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
+    assert got.returncode == 3 and "torch sees no GPU here" in got.stderr
+    assert not (tmp_path / "dump").exists()  # the lease was not unpacked: its minutes are not spent

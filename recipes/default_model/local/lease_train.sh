@@ -44,6 +44,13 @@ if [ "$install" = true ]; then
     --target /tmp/lease_site "$lease"/wheels/*.whl
   export PYTHONPATH=/tmp/lease_site${PYTHONPATH:+:$PYTHONPATH}
 fi
+if [ "$ngpu" -gt 0 ]; then  # a lease that trains on its CPU by mistake spends it all for nothing
+  gpu=$($python -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')")
+  if [ -z "$gpu" ]; then echo "lease_train.sh --ngpu $ngpu: torch sees no GPU here; stopping" >&2; exit 3; fi
+else
+  gpu="none (--ngpu 0: a rehearsal)"
+fi
+say "GPU: $gpu"
 cp -r "$lease"/tree/. .
 gunzip -f dump/lm/*.txt.gz
 $python local/opus_pack.py unpack "$lease"/opus/pack* --meta "$lease"/opus/meta
@@ -93,6 +100,7 @@ PY
 }
 average exp/asr_lease valid.acc $nbest "$out/asr.pth" float16
 if [ "$lm" != none ]; then average exp/lm_lease valid.loss 3 "$out/lm.pth" float32; fi
+echo "GPU: $gpu; $($python -c 'import torch; print("torch", torch.__version__)')" >> "$result"
 echo "lease_train.sh --minutes $minutes --lm $lm --asr_config $asr_config --asr_args '$asr_args'" \
   "--lm_config $lm_config --lm_args '$lm_args'; $(cat "$lease"/MANIFEST.txt)" >> "$result"
 tar czf "$out/logs.tar.gz" exp/*.log exp/*_lease/train.log exp/*_lease/config.yaml 2>/dev/null || true
