@@ -123,9 +123,13 @@ def _lease_train(recipe, *args):
                           capture_output=True, text=True)
 
 
-def test_lease_train_refuses_an_unknown_lm_choice_and_a_missing_lease(tmp_path):
+def test_lease_train_refuses_unknown_choices_and_a_missing_lease(tmp_path):
     got = _lease_train(tmp_path, "--lm", "fresh")
     assert got.returncode == 2 and "--lm fresh: expected continue, scratch or none" in got.stderr
+    got = _lease_train(tmp_path, "--asr", "scratch")
+    assert got.returncode == 2 and "--asr scratch: expected continue or none" in got.stderr
+    got = _lease_train(tmp_path, "--asr", "none", "--lm", "none")
+    assert got.returncode == 2 and "train nothing" in got.stderr
     got = _lease_train(tmp_path)
     assert got.returncode == 2 and "lease/MANIFEST.txt is missing" in got.stderr
     assert not (tmp_path / "exp").exists()  # nothing written before the checks
