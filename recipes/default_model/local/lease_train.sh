@@ -2,11 +2,11 @@
 # Runs THERE, on the lent GPU machine, from recipes/default_model, on the folder that
 # local/lease_pack.py wrote here (carried as recipes/default_model/lease):
 #
-#   cd recipes/default_model && bash local/lease_train.sh --minutes 7
+#   cd recipes/default_model && bash local/lease_train.sh --minutes 7 --asr none
 #
 # One call does it all, since each start of a machine costs minutes of a 15-minute budget:
-# installs the carried wheels, decodes the Opus audio, continues the shipped ASR (run.sh stage 9)
-# and LM (stage 7) side by side on the one GPU for --minutes of wall time, averages their best
+# installs the carried wheels, decodes the Opus audio, continues the shipped ASR (run.sh stage 9;
+# --asr none skips it, as the README's lease does) and LM (stage 7) side by side on the one GPU for --minutes of wall time, averages their best
 # epochs (stage 10's script) and writes to $OUT what comes back (the tool returns at most 8 files
 # of 16 MiB each): asr.pth (float16, as the shipped weights), lm.pth, logs.tar.gz, RESULT.txt.
 # Here again, the README's "A lease" commands make a candidate of them and gate it (stage 16).
@@ -58,7 +58,7 @@ fi
 say "GPU: $gpu"
 cp -r "$lease"/tree/. .
 gunzip -f dump/lm/*.txt.gz
-$python local/opus_pack.py unpack "$lease"/opus/pack* --meta "$lease"/opus/meta
+if [ "$asr" != none ]; then $python local/opus_pack.py unpack "$lease"/opus/pack* --meta "$lease"/opus/meta; fi
 say "data ready: $(cat "$lease"/MANIFEST.txt)"
 
 # timeout signals its whole process group (run.sh and the trainer): SIGINT ends the trainer as
