@@ -311,7 +311,7 @@ def _signed(v: float, unit: str) -> str:
     return f"{v:+.1f} ms" if unit == "ms" else f"{v:+.2f} {unit}"
 
 
-def _latency_note(sweep: Sweep, att: Attribution, interleaved) -> str:
+def _latency_note(att: Attribution, interleaved) -> str:
     """After the summary: the side-by-side latency attribution, or why the sweep's needs one."""
     if interleaved is not None:
         return interleaved_summary(*interleaved)
@@ -335,7 +335,7 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
          "## Environment", "", environment_block(sweep), "",
          "## Setup", "", _setup(sweep, samples, n_resamples, seed), "",
          "## Summary", "", summary(sweep, att), ""]
-    note = _latency_note(sweep, att, interleaved)
+    note = _latency_note(att, interleaved)
     if note:
         s += [note, ""]
     s += ["## WER per run", "",
