@@ -89,12 +89,11 @@ average() {  # average EXP CRITERION N OUTNAME DTYPE: stage 10's script, then th
   $python local/snapshot_model.py --exp "$1" --criterion "$2" --nbest "$3"
   $python - "$1" "$2" "$4" "$5" >> "$result" <<'PY'
 import sys, torch
+sys.path.insert(0, "local")
 from espnet2.train.reporter import Reporter
+from package import save_weights  # the cast stage 11 ships with (float16: the ASR's 24 MB halved)
 exp, criterion, name, dtype = sys.argv[1:]
-state = torch.load(f"{exp}/snapshot/{criterion}.ave.pth", map_location="cpu")
-if dtype == "float16":  # as the shipped ASR weights (local/package.py); float32 is 24 MB
-    state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-torch.save(state, name)
+save_weights(f"{exp}/snapshot/{criterion}.ave.pth", name, dtype)
 rep = Reporter()
 rep.load_state_dict(torch.load(f"{exp}/checkpoint.pth", map_location="cpu", weights_only=False)["reporter"])
 phase, key = criterion.split(".")
