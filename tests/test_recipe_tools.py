@@ -169,6 +169,24 @@ def test_run_sh_passes_asr_args_to_training_after_the_config(tmp_path):
     assert tail == ["--optim_conf", "lr=0.0002", "--num_iters_per_epoch", "600"]
 
 
+def test_pocketsphinx_testdata_becomes_a_real_new_speakers_set(tmp_path, monkeypatch):
+    # Debian's listing formats: "<s> words </s> (id)"; librivox ids are file stems, cards' numbers
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from prepare_real import pocketsphinx_rows
+
+    (tmp_path / "librivox").mkdir()
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "librivox/transcription").write_text(
+        "<s> he was not an ill disposed young man </s> (sense_01-0880)\n")
+    (tmp_path / "cards/cards.transcription").write_text(
+        "<s> ten of clubs  </s> (001)\n<s> five five  </s> (004)\n")
+    rows = pocketsphinx_rows(tmp_path)
+    assert [r[0] for r in rows] == ["librivox_austen-sense_01-0880", "cards-001", "cards-004"]
+    assert [r[2] for r in rows] == ["HE WAS NOT AN ILL DISPOSED YOUNG MAN", "TEN OF CLUBS", "FIVE FIVE"]
+    assert rows[1][1] == str((tmp_path / "cards/001.wav").resolve())
+    assert [r[3] for r in rows] == ["librivox_austen", "cards", "cards"] and {r[5] for r in rows} == {"real"}
+
+
 def test_lj_more_copies_are_new_perturbed_and_reproducible(tmp_path, monkeypatch):
     # the extra LJ copies weight real speech up: new ids, other audio than the source (speed
     # 0.9-1.1, so another length), the same audio when re-run with the same seed

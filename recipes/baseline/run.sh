@@ -2,7 +2,8 @@
 # Usage: recipes/baseline/run.sh [--extra "eval.num_threads=2 ..."]
 # Regenerates results/baseline/: the default model, nothing compressed, on the shipped synthetic test
 # set and on the held-out real speech (LJ Speech, spoken digits; built from ../shared/data by
-# recipes/default_model stage 3 — those sets are skipped with a note when absent). Each test set is
+# recipes/default_model stage 3; and two new speakers from Debian's pocketsphinx-testdata, which
+# stage 3 adds when that package is installed — sets not built are skipped with a note). Each test set is
 # decoded twice: with the LM (the default) and without it (decode.lm_weight=0), so the table shows
 # what the LM contributes.
 set -euo pipefail
@@ -17,10 +18,11 @@ cd "$(dirname "$0")/../.."
 exp=recipes/baseline/exp
 rm -rf "${exp}" && mkdir -p "${exp}"
 runs=()
-for data in synth_test real_heldout_lj real_heldout_digits; do
+for data in synth_test real_heldout_lj real_heldout_digits real_new_speakers; do
   dir=$(sed -n 's/^dir: //p' conf/data/${data}.yaml)
   if [ ! -f "${dir}/wav.scp" ]; then
-    echo "skip ${data}: ${dir} not built (run recipes/default_model/run.sh --stage 3 --stop_stage 3)" >&2
+    echo "skip ${data}: ${dir} not built (run recipes/default_model/run.sh --stage 3 --stop_stage 3;" \
+      "real_new_speakers also needs apt-get install pocketsphinx-testdata)" >&2
     continue
   fi
   asr-compress data=${data} ${extra} eval.progress=false hydra.run.dir="${exp}/${data}" </dev/null

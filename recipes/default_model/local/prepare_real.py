@@ -7,6 +7,8 @@ train part also once more with noise/reverberation, and with --lj_more N in N fu
 (`data/real_lj_more`), each speed-perturbed as well. Free Spoken Digits concatenated into
 connected-digit strings of 2-7 digits; speaker `theo` is held out entirely for evaluation;
 for the other speakers, recording indices 0-4 give dev strings and 5-49 training strings.
+With Debian's pocketsphinx-testdata installed, `data/real_new_speakers`: its 10 real utterances
+(5 LibriVox sentences, 5 playing-card names), two speakers no training set has; evaluation only.
 """
 import argparse
 import csv
@@ -53,12 +55,30 @@ def lj_more_rows(ids, n, lj_dir: Path, out: Path, an4: Path, meta, seed):
     return rows
 
 
+def pocketsphinx_rows(test_data: Path):
+    """The real utterances of Debian's pocketsphinx-testdata (BSD; `dpkg -L pocketsphinx-testdata`):
+    two speakers heard nowhere in training, the only real speech here besides LJ Speech's reader
+    that is read sentences. Transcription lines are `<s> words </s> (file id)`."""
+    rows = []
+    for sub, listing, spk in (("librivox", "transcription", "librivox_austen"),
+                              ("cards", "cards.transcription", "cards")):
+        for line in (test_data / sub / listing).read_text().splitlines():
+            words, _, fid = line.rpartition("(")
+            fid = Path(fid.strip(" )")).name  # cards lists "001", librivox the file's stem
+            text = normalize(words.replace("<s>", " ").replace("</s>", " "))
+            rows.append((f"{spk}-{fid}", str((test_data / sub / f"{fid}.wav").resolve()), text,
+                         spk, "real_" + spk, "real"))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--n_digit_train", type=int, default=700)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--pocketsphinx", type=Path, default=Path("/usr/share/pocketsphinx/test/data"),
+                    help="pocketsphinx-testdata's folder: data/real_new_speakers, or a note if absent")
     ap.add_argument("--lj_more", type=int, default=0,
                     help="further speed-perturbed, noised copies of the LJ training part")
     a = ap.parse_args()
@@ -116,6 +136,11 @@ def main():
     digit_set("real_digits_train", train_spk, lambda i: i >= 5, a.n_digit_train, 0.4)
     digit_set("real_digits_dev", train_spk, lambda i: i < 5, 30, 0.0)
     digit_set("real_heldout_digits", [HELD_OUT_SPEAKER], lambda i: True, 100, 0.0)
+    if (a.pocketsphinx / "librivox").is_dir():  # no random draws: the sets above do not change
+        write_dir(a.out / "real_new_speakers", pocketsphinx_rows(a.pocketsphinx))
+    else:
+        print(f"no {a.pocketsphinx / 'librivox'}: data/real_new_speakers not written "
+              "(apt-get install pocketsphinx-testdata)")
     if a.lj_more > 0:  # last, and on its own RNGs: the sets above do not change with it
         more = a.out / "real_lj_more"
         write_dir(more, lj_more_rows(tr, a.lj_more, lj_dir, more, an4, meta, a.seed))
