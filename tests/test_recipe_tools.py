@@ -527,6 +527,17 @@ def test_run_sh_stage6_adds_the_glosses_to_the_lm_text_only_when_asked(tmp_path,
     assert lines[2:] == [f"lm{i + 3:06d} {t}" for i, t in enumerate(added)]  # every Nth, from the first
 
 
+@pytest.mark.parametrize("option, bad", [("--piper", "x"), ("--engines", "-1"), ("--extra", "2.5"),
+                                         ("--lj_more", "")])
+def test_run_sh_refuses_a_count_that_is_not_a_whole_number_before_any_stage(tmp_path, option, bad):
+    # bash's [ x -gt 0 ] only warns and is false: --piper x once ran stage 2 without the set
+    _copy_run_sh(tmp_path)
+    r = subprocess.run(["bash", "run.sh", "--stage", "2", "--stop_stage", "2", option, bad], cwd=tmp_path,
+                       capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/echo"})
+    assert r.returncode == 2 and r.stdout == ""  # the fake interpreter echoed nothing: no stage ran
+    assert f"run.sh {option} {bad}: expected a whole number >= 0" in r.stderr
+
+
 @pytest.mark.parametrize("bad", ["yes", "0", "-2", ""])
 def test_run_sh_refuses_a_glosses_value_before_any_stage(tmp_path, bad):
     r = _stage6(tmp_path, bad)

@@ -86,6 +86,12 @@ repo_root=$(cd ../.. && pwd)
 
 . ./local/parse_options.sh
 
+for opt in extra wide digits var engines piper lj_more; do  # counts: [ x -gt 0 ] is only a warning
+  case "${!opt}" in
+    ''|*[!0-9]*) echo "run.sh --$opt ${!opt}: expected a whole number >= 0 (0: the set is not made)" >&2
+      exit 2 ;;
+  esac
+done
 case "$glosses" in  # checked before any stage runs: a typo would otherwise surface hours later
   false) glosses_every=0 ;; true) glosses_every=1 ;;
   ''|*[!0-9]*|0) echo "run.sh --glosses $glosses: expected false, true or N >= 1 (every Nth definition)" >&2
