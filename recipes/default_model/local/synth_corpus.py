@@ -124,13 +124,13 @@ def tts(voice, text, rng, wav, wide=False, espeak_root=None):
     engine, name = voice.split(":", 1)
     stdin = None
     if engine == "piper":
-        voice, config = piper_voice(name)
+        model, config = piper_voice(name)
         # length_scale is the rate (1 = the voice's own); the two noise scales vary the
         # prosody and timing VITS samples (defaults 0.667 and 0.8)
         cfg = config(length_scale=rng.uniform(0.8, 1.25), noise_scale=rng.uniform(0.45, 0.85),
                      noise_w_scale=rng.uniform(0.6, 1.0))
         with wave.open(wav, "wb") as w:
-            voice.synthesize_wav(text, w, syn_config=cfg)
+            model.synthesize_wav(text, w, syn_config=cfg)
         return
     if engine == "flite":
         f0 = rng.uniform(150, 230) if name == "slt" else rng.uniform(85, 140)
