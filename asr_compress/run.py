@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -95,7 +95,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     from asr_compress.evaluate.data import load_test_set
     from asr_compress.evaluate.decode import decode_set, peak_rss_mb
     from asr_compress.evaluate.environment import environment
-    from asr_compress.evaluate.scoring import corpus_scores
+    from asr_compress.evaluate.scoring import corpus_scores, group_scores
     from asr_compress.pipeline import load_pipeline
 
     conf = to_config(cfg)
@@ -134,7 +134,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
         "peak_rss_mb": peak_rss_mb(),
         "components": components,
         "total_size_bytes": sum(c["size_bytes"] for c in components.values()),
-        "groups": _group_scores(rows),
+        "groups": group_scores(rows),
         "model": {"name": conf.model.name, **pipeline.files.describe()},
         "data": {"name": conf.data.name, "dir": conf.data.dir, "limit": conf.data.limit},
         "decode": dataclasses.asdict(conf.decode),
@@ -152,14 +152,6 @@ def _none_report():
     from asr_compress.compress import CompressionReport
 
     return CompressionReport(method={"name": "none"}, kernel="none")
-
-
-def _group_scores(rows: List[Dict]) -> Dict[str, Dict[str, float]]:
-    """WER/CER per utterance group (e.g. seen/unseen voice), when the test set labels them."""
-    from asr_compress.evaluate.scoring import corpus_scores
-
-    groups = sorted({r["group"] for r in rows if r.get("group")})
-    return {g: {k: v for k, v in corpus_scores([r for r in rows if r.get("group") == g]).items()} for g in groups}
 
 
 def summary_line(metrics: Dict[str, Any]) -> str:

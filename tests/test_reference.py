@@ -38,3 +38,8 @@ def test_an_unknown_set_is_refused_with_the_choices(capsys):
     with pytest.raises(SystemExit):
         wr.main(["--sets", "synth_dev"])
     assert "invalid choice: 'synth_dev'" in capsys.readouterr().err
+
+
+def test_a_set_without_groups_counts_each_utterance_once():
+    s = wr.score([(None, "A B", "a b"), (None, "C D", "c x")])
+    assert set(s) == {"all"} and s["all"]["n_utterances"] == 2 and s["all"]["n_words"] == 4

