@@ -219,9 +219,14 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
         verb = "cost" if metric == "wer_pct" else "saved" if tot["value"] < 0 else "added"
         level = {"points": "%", "ms": " ms", "MB": " MB"}[unit]
         digits = 1 if unit == "ms" else 2
-        head = (f"**{noun}**: cutting the {_and(g.factors)} together moved {noun} from "
+        # "together" and a Shapley split only say something when two or more components were cut:
+        # with one factor its Shapley value is the total itself
+        together = " together" if len(g.factors) > 1 else ""
+        head = (f"**{noun}**: cutting the {_and(g.factors)}{together} moved {noun} from "
                 f"{b:.{digits}f}{level} to {f:.{digits}f}{level}: {_signed(tot['value'], unit)}{_ci_text(tot)}.")
-        if shap["value"].notna().all():
+        if len(g.factors) == 1:
+            pass  # the total above is the one component's effect
+        elif shap["value"].notna().all():
             order = shap["value"].abs().sort_values(ascending=False).index
             first, rest = order[0], order[1:]
             s0 = shap.loc[first]

@@ -294,3 +294,13 @@ def test_cli_refuses_an_interleaved_file_of_another_study(make_sweep, tmp_path, 
     (tmp_path / "plain.json").write_text('{"rows": []}')
     assert run_report([str(root), "--interleaved", str(tmp_path / "plain.json")]) == 2
     assert "no 'factorial' section" in capsys.readouterr().err
+
+
+def test_one_factor_sweep_summary_says_no_together(make_sweep):
+    # a sweep over one component: its total is its effect, so no "together" and no Shapley split
+    root = make_sweep(levels={"encoder": ["none", "int8_dynamic"]})
+    text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
+    assert "**WER**: cutting the encoder moved WER from" in text
+    summary = text.split("## Summary")[1].split("\n## ")[0]
+    assert "together" not in summary and "moved mean latency" in summary
+    assert "Shapley attribution: cutting the encoder" not in text
