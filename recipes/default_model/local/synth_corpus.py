@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from audio import augment, load16k, speed_perturb, write
+from espeak_accents import accent_name, make_accents
 from espeak_variants import make_variants, variant_name
 
 FLITE = ["kal", "kal16", "awb", "rms", "slt"]
@@ -106,6 +107,18 @@ def var_voice(rng, ks):
     return "festival:" + rng.choice(FESTIVAL_TRAIN)
 
 
+def accent_voice(rng, ras, ks):
+    """A random espeak-ng accent (espeak_accents.py) spoken by a random espeak-ng speaker from
+    `ks` (espeak-ng's own variants are not in the data copy: make_variants keeps only random ones)."""
+    return f"espeak:{accent_name(rng.choice(ras))}+{variant_name(rng.choice(ks))}"
+
+
+def train_accent_voice(rng, ras, ks):
+    """--voices train_accent: random accents for most utterances, the training voices (wide) for
+    the rest, so that the voices the model reads well stay in every batch."""
+    return accent_voice(rng, ras, ks) if rng.random() < 0.6 else train_voice(rng, True)
+
+
 @functools.lru_cache(maxsize=None)
 def piper_voice(name):
     """(Piper voice `name`, Piper's SynthesisConfig), loaded once per worker (a load takes ~1 s)."""
@@ -138,8 +151,9 @@ def tts(voice, text, rng, wav, wide=False, espeak_root=None):
                "--setf", f"duration_stretch={rng.uniform(0.8, 1.25):.2f}",
                "--setf", f"int_f0_target_mean={f0:.0f}"]
     elif engine == "espeak":
-        # random variants live in a copy of espeak-ng's data folder (espeak_variants.py)
-        path = [f"--path={espeak_root}"] if "+rv" in name else []
+        # random variants and accents live in a copy of espeak-ng's data folder
+        # (espeak_variants.py, espeak_accents.py)
+        path = [f"--path={espeak_root}"] if "+rv" in name or name.startswith("en-x-ra") else []
         cmd = ["espeak-ng", *path, "-v", name, "-s", str(rng.randint(130, 200)),
                "-p", str(rng.randint(25, 75)), "-w", wav, text]
     elif engine == "festival":
@@ -235,7 +249,8 @@ def main():
     ap.add_argument("--text", nargs="+", required=True,
                     help="FILE[:N[:SKIP]] sentence files: N sentences after the first SKIP")
     ap.add_argument("--voices", choices=["train", "train_wide", "train_var", "train_engines",
-                                         "novel", "novel_engines", "piper", "test"],
+                                         "train_accent", "novel", "novel_engines", "novel_accent",
+                                         "piper", "test"],
                     default="train",
                     help="train: the training voices; train_wide: also more espeak-ng variants "
                          "and festival pitches; train_var: mostly random espeak-ng speakers "
@@ -243,11 +258,16 @@ def main():
                          "MBROLA and festival's British voices; novel: only random espeak-ng "
                          "speakers (a --rv range training never used), group 'novel'; "
                          "novel_engines: NOVEL_ENGINES, group 'novel'; piper: the PIPER "
-                         "voices (neural, from PyPI), group 'piper'; test: seen test voices "
-                         "plus the UNSEEN ones")
+                         "voices (neural, from PyPI), group 'piper'; train_accent: 60%% random "
+                         "espeak-ng accents (--ra) in random speakers, the wide training voices "
+                         "for the rest; novel_accent: only random accents (a --ra range training "
+                         "never used), group 'novel'; test: seen test voices plus the UNSEEN ones")
     ap.add_argument("--rv", type=rv_range, default="0:200",
                     help="A:B, the random espeak-ng speakers (espeak_variants.py) train_var and "
                          "novel draw from; training and the novel-voice dev set use disjoint ranges")
+    ap.add_argument("--ra", type=rv_range, default="0:300",
+                    help="A:B, the random espeak-ng accents (espeak_accents.py) train_accent and "
+                         "novel_accent draw from; training and the dev set use disjoint ranges")
     ap.add_argument("--rv_root", default="data/local/espeak_rv",
                     help="where the espeak-ng-data copy with the random variants is made")
     ap.add_argument("--p_speed", type=float, default=0.0,
@@ -269,10 +289,13 @@ def main():
     sents = read_sentences(a.text)
     audio_dir = a.audio_dir or a.out / "wav"
     espeak_root = ""
-    if a.voices in ("train_var", "novel"):
+    if a.voices in ("train_var", "novel", "train_accent", "novel_accent"):
         espeak_root = str(make_variants(Path(a.rv_root), a.rv).resolve())
+    if a.voices.endswith("_accent"):
+        make_accents(Path(espeak_root), a.ra)
     settings = Settings(a.an4, a.p_noise, a.p_reverb, tuple(a.snr),
-                        a.voices in ("train_wide", "train_var", "train_engines"), a.p_speed,
+                        a.voices in ("train_wide", "train_var", "train_engines", "train_accent"),
+                        a.p_speed,
                         espeak_root)
     jobs = []
     for i, text in enumerate(sents):
@@ -280,6 +303,10 @@ def main():
             voice = var_voice(rng, a.rv)
         elif a.voices == "novel":
             voice = rv_voice(rng, a.rv)
+        elif a.voices == "train_accent":
+            voice = train_accent_voice(rng, a.ra, a.rv)
+        elif a.voices == "novel_accent":
+            voice = accent_voice(rng, a.ra, a.rv)
         elif a.voices == "piper":
             voice = "piper:" + rng.choice(sorted(PIPER))
         elif a.voices.endswith("_engines"):
