@@ -182,7 +182,8 @@ if run_stage 2; then
     $python local/synth_corpus.py --voices train_accent --ra 0:150 --rv 0:100 \
       --rv_root data/local/espeak_ra --p_speed 0.5 --nj $nj --seed 14 --out data/synth_accent \
       --prefix acc --text $(pools $accent $((1 + extra + wide + var + engines + piper)))
-    # valid.txt lines 201-350 again (synth_dev_novel's sentences, there in known accents)
+    # valid.txt lines 201-350 again (synth_dev_novel's sentences, there in known accents), spoken
+    # by training's random speakers, so that only the accent is new
     $python local/synth_corpus.py --voices novel_accent --ra 1000:1040 --rv 0:100 \
       --rv_root data/local/espeak_ra --nj $nj --seed 15 --out data/synth_dev_accent \
       --prefix devacc --text $text/valid.txt:150:200

@@ -6,7 +6,8 @@
 Voices: flite (kal, kal16, awb, rms, slt), espeak-ng accents x variants, festival
 (kal_diphone, cmu_us_slt_arctic_hts); with --voices train_engines/novel_engines also SVOX Pico,
 RHVoice, MBROLA and festival's British diphone voices (Debian contrib/non-free); with --voices
-piper Piper's neural voice joe (PyPI: pyproject's `piper` extra); per utterance
+piper Piper's neural voice joe (PyPI: pyproject's `piper` extra); with --voices
+train_accent/novel_accent random espeak-ng accents (espeak_accents.py); per utterance
 random rate and pitch, then 16 kHz, optional reverberation and noise. Voices in UNSEEN are never
 used for training.
 """
@@ -265,11 +266,12 @@ def main():
     ap.add_argument("--rv", type=rv_range, default="0:200",
                     help="A:B, the random espeak-ng speakers (espeak_variants.py) train_var and "
                          "novel draw from; training and the novel-voice dev set use disjoint ranges")
-    ap.add_argument("--ra", type=rv_range, default="0:300",
+    ap.add_argument("--ra", type=rv_range, default="0:150",
                     help="A:B, the random espeak-ng accents (espeak_accents.py) train_accent and "
                          "novel_accent draw from; training and the dev set use disjoint ranges")
     ap.add_argument("--rv_root", default="data/local/espeak_rv",
-                    help="where the espeak-ng-data copy with the random variants is made")
+                    help="where the espeak-ng-data copy with the random variants (and accents) is "
+                         "made; espeak-ng lists at most 349 voice files in it")
     ap.add_argument("--p_speed", type=float, default=0.0,
                     help="probability of speed perturbation (factor 0.85-1.15) per utterance")
     ap.add_argument("--out", type=Path, required=True, help="Kaldi data dir")
