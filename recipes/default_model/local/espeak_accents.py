@@ -18,15 +18,15 @@ What is drawn (accent k is a pure function of k, its own random stream, like esp
   CONSONANTS with its own probability, in all syllables or only unstressed ones. The lists are
   the textbook differences between English accents (Wells, "Accents of English"): PRICE, FACE,
   GOAT, MOUTH diphthong shifts, FOOT-STRUT, TRAP-BATH, h-dropping, TH-fronting and stopping,
-  -ing as -in. They were chosen after reading the test set's unseen-voice errors (the
-  seventeenth/eighteenth sessions' README notes say so), which is why the gate that decides
+  -ing as -in. They were chosen after reading the test set's unseen-voice errors (the recipe
+  README's eighteenth-session section says so), which is why the gate that decides
   about a model trained on them is the dev half and a dev set of other random accents, never
   the test set;
 - `intonation` (espeak-ng's four tunes) and `stressLength` (rhythm: the length of each of the
   eight stress levels, around espeak-ng's accents' own values).
 
-The files go into the same espeak-ng-data copy as the random variants (make_variants), under
-lang/gmw/, and are selected as `-v en-x-raNNN+VARIANT` with `--path=ROOT`.
+The files go into an espeak-ng-data copy that make_variants made (run.sh: its own,
+data/local/espeak_ra), under lang/gmw/, and are selected as `-v en-x-raNNN+VARIANT` with `--path=ROOT`.
 """
 import random
 from pathlib import Path
