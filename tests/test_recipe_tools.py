@@ -349,6 +349,9 @@ def test_make_variants_keeps_espeak_under_its_voice_list_limit(tmp_path, monkeyp
                      "voices/!v/rv000", "voices/!v/rv001", "voices/!v/rv002"]
     espeak_variants.make_variants(root, range(200, 202))  # a second range joins the same copy
     assert (data / "voices" / "!v" / "rv201").read_text() == espeak_variants.variant_text(201)
+    with pytest.raises(ValueError, match="351 voice and language files, espeak-ng lists only 349"):
+        espeak_variants.make_variants(root, range(1000, 1344))  # 7 files + 344 new
+    assert not (data / "voices" / "!v" / "rv1000").exists()  # refused before writing
 
 
 def test_var_voices_draw_random_speakers_and_never_the_unseen_ones(monkeypatch):

@@ -178,7 +178,7 @@ if run_stage 2; then
   fi
   if [ "$accent" -gt 0 ]; then
     # its own espeak-ng-data copy: the random speakers 0-99 and 190 accents stay below the 349
-    # voice files espeak-ng lists (espeak_accents.make_accents checks)
+    # voice files espeak-ng lists (espeak_variants.write_voice_files checks)
     $python local/synth_corpus.py --voices train_accent --ra 0:150 --rv 0:100 \
       --rv_root data/local/espeak_ra --p_speed 0.5 --nj $nj --seed 14 --out data/synth_accent \
       --prefix acc --text $(pools $accent $((1 + extra + wide + var + engines + piper)))

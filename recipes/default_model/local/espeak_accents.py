@@ -31,6 +31,8 @@ data/local/espeak_ra), under lang/gmw/, and are selected as `-v en-x-raNNN+VARIA
 import random
 from pathlib import Path
 
+from espeak_variants import write_voice_files
+
 # base tables compiled into espeak-ng's phontab ("" = the default English one); en-wm is left out
 TABLES = ["", "en-n", "en-rp", "en-sc", "en-us", "en-us-nyc", "en-wi"]
 DICTRULES = [2, 3, 5, 6, 7, 8]
@@ -94,15 +96,5 @@ def make_accents(root: Path, ks) -> Path:
     lang = Path(root) / "espeak-ng-data" / "lang" / "gmw"
     if not lang.is_dir():
         raise FileNotFoundError(f"{lang}: make the espeak-ng-data copy first (espeak_variants.make_variants)")
-    # espeak-ng lists at most N_VOICES_LIST (349) voice files and silently drops the rest, after
-    # which a voice it dropped is "not found" or, for a variant, quietly the plain accent; counted
-    # before anything is written, so that a refused range leaves the copy as it was
-    data = lang.parents[1]
-    n = sum(1 for d in ("voices", "lang") for f in (data / d).rglob("*") if f.is_file())
-    n += sum(1 for k in ks if not (lang / accent_name(k)).exists())
-    if n >= 349:
-        raise ValueError(f"{data}: {n} voice and language files, espeak-ng lists only 349; "
-                         "use a smaller --ra/--rv range or another --rv_root")
-    for k in ks:
-        (lang / accent_name(k)).write_text(accent_text(k))
+    write_voice_files(lang.parents[1], {lang / accent_name(k): accent_text(k) for k in ks})
     return Path(root)

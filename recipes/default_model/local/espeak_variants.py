@@ -61,12 +61,30 @@ def system_data_dir() -> Path:
     return Path(m.group(1))
 
 
+# espeak-ng lists at most this many voice and language files (its N_VOICES_LIST - 1) and silently
+# drops the rest, after which a dropped voice is "not found" or, for a variant, quietly the plain
+# accent
+N_VOICES_LIST = 349
+
+
+def write_voice_files(data: Path, files) -> None:
+    """Write {path: text} into the espeak-ng-data copy `data`; refused before anything is written
+    when espeak-ng would then hold N_VOICES_LIST files or more, so the copy stays as it was."""
+    n = sum(1 for d in ("voices", "lang") for f in (data / d).rglob("*") if f.is_file())
+    n += sum(1 for path in files if not path.exists())
+    if n >= N_VOICES_LIST:
+        raise ValueError(f"{data}: {n} voice and language files, espeak-ng lists only {N_VOICES_LIST}; "
+                         "use a smaller --ra/--rv range or another --rv_root")
+    for path, text in files.items():
+        path.write_text(text)
+
+
 def make_variants(root: Path, ks) -> Path:
     """Write variants `ks` into ROOT/espeak-ng-data (copied from the system once); returns ROOT.
 
-    espeak-ng lists at most 349 voice files (N_VOICES_LIST) and silently stops listing after
-    that, so that even `-v en` is then "not found": the copy keeps only the English languages
-    and, as variants, only the random ones.
+    espeak-ng lists at most N_VOICES_LIST voice files and silently stops listing after that, so
+    that even `-v en` is then "not found": the copy keeps only the English languages and, as
+    variants, only the random ones (write_voice_files refuses more).
     """
     data = Path(root) / "espeak-ng-data"
     vdir = data / "voices" / "!v"
@@ -78,6 +96,5 @@ def make_variants(root: Path, ks) -> Path:
         for v in vdir.iterdir():
             v.unlink()
         shutil.rmtree(data / "voices" / "mb", ignore_errors=True)   # MBROLA voice stubs
-    for k in ks:
-        (vdir / variant_name(k)).write_text(variant_text(k))
+    write_voice_files(data, {vdir / variant_name(k): variant_text(k) for k in ks})
     return Path(root)
