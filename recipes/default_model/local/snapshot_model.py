@@ -26,6 +26,19 @@ def load_checkpoint(path: Path, tries=5):
             time.sleep(10)
 
 
+def average_states(states):
+    """ESPnet's average: mean of the floating-point tensors (in float32, whatever they are stored
+    in: a float16 package averaged with float32 snapshots must not accumulate in float16), floor
+    mean of the integer buffers (e.g. BatchNorm's num_batches_tracked)."""
+    avg = {}
+    for k, v in states[0].items():
+        if v.is_floating_point():
+            avg[k] = sum(s[k].float() for s in states) / len(states)
+        else:
+            avg[k] = torch.div(sum(s[k] for s in states), len(states), rounding_mode="floor")
+    return avg
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--exp", type=Path, required=True)
@@ -45,19 +58,7 @@ def main():
     if len(ranked) < a.min_epochs or not ranked:
         avg, used = ckpt["model"], [("latest", reporter.get_epoch())]
     else:
-        avg = None
-        for e, _ in ranked:
-            s = torch.load(a.exp / f"{e}epoch.pth", map_location="cpu")
-            if avg is None:
-                avg = {k: v.clone() for k, v in s.items()}
-            else:
-                for k in avg:
-                    avg[k] += s[k]
-        for k in avg:
-            if avg[k].is_floating_point():
-                avg[k] /= len(ranked)
-            else:
-                avg[k] = torch.div(avg[k], len(ranked), rounding_mode="floor")
+        avg = average_states([torch.load(a.exp / f"{e}epoch.pth", map_location="cpu") for e, _ in ranked])
         used = ranked
     torch.save(avg, out / f"{a.criterion}.ave.pth")
     info = (f"{a.criterion}.ave.pth: average of epochs {[e for e, _ in used]} "
