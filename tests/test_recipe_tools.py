@@ -799,3 +799,55 @@ def test_espeak_gets_the_data_copy_for_random_accents(monkeypatch):
     synth_corpus.tts("espeak:en-us+m3", "hello", random.Random(0), "/tmp/a.wav", espeak_root="/r")
     assert calls[0][:4] == ["espeak-ng", "--path=/r", "-v", "en-x-ra004+rv010"]
     assert calls[1][:3] == ["espeak-ng", "-v", "en-us+m3"]  # the system's voices, as before
+
+
+def _average(recipe, repo, *args):
+    return subprocess.run([sys.executable, str(LOCAL / "average_models.py"), "--repo_root", str(repo),
+                           "--out", "exp/asr_soup", *args], cwd=recipe, capture_output=True, text=True)
+
+
+def test_average_models_writes_a_packageable_float32_mean_and_names_its_inputs(tmp_path):
+    # a float16 package averaged with a float32 snapshot: the mean is taken in float32, integer
+    # buffers floor-averaged as ESPnet does, and stage 11's package.py packages the folder
+    repo, recipe, sha = _shipped_repo(tmp_path)
+    shipped = repo / "models/default/asr/valid.acc.ave.pth"
+    torch.save({"w": torch.tensor([0.3, 4.0]).half(), "steps": torch.tensor([6])}, shipped)
+    r = _average(recipe, repo, "--config", "exp/asr_new/config.yaml", "--stats", "exp/stats.npz",
+                 "../../models/default/asr/valid.acc.ave.pth", "exp/asr_new/snapshot/valid.acc.ave.pth")
+    assert r.returncode == 0, r.stderr
+    soup = recipe / "exp/asr_soup"
+    avg = torch.load(soup / "snapshot/valid.acc.ave.pth", weights_only=True)
+    want = (torch.tensor([0.3, 4.0]).half().float() + torch.tensor([0.1, 2.0])) / 2
+    assert avg["w"].dtype == torch.float32 and torch.equal(avg["w"], want)
+    assert avg["steps"].tolist() == [4]  # floor((6 + 3) / 2)
+    info = (soup / "snapshot/info.txt").read_text()
+    assert "uniform average of 2 weight sets" in info and f"(as shipped at commit {sha})" in info
+    assert "exp/asr_new/snapshot/valid.acc.ave.pth" in info
+    assert (soup / "feats_stats.npz").read_bytes() == b"stats"
+    p = subprocess.run([sys.executable, str(LOCAL / "package.py"), "--repo_root", str(repo),
+                        "--asr_exp", "exp/asr_soup", "--bpemodel", "data/bpe.model",
+                        "--stats", "exp/asr_soup/feats_stats.npz"], cwd=recipe, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "uniform average of 2" in (repo / "models/default/asr/PROVENANCE.txt").read_text()
+
+
+@pytest.mark.parametrize("other, said", [
+    ({"w": torch.tensor([1.0, 2.0, 3.0]), "steps": torch.tensor([1])}, "has shape (3,)"),
+    ({"v": torch.tensor([1.0, 2.0]), "steps": torch.tensor([1])}, "hold different tensors"),
+])
+def test_average_models_refuses_weights_of_another_architecture(tmp_path, other, said):
+    repo, recipe, _ = _shipped_repo(tmp_path)
+    torch.save(other, recipe / "other.pth")
+    r = _average(recipe, repo, "--config", "exp/asr_new/config.yaml", "--stats", "exp/stats.npz",
+                 "exp/asr_new/snapshot/valid.acc.ave.pth", "other.pth")
+    assert r.returncode != 0 and said in r.stderr and "other.pth" in r.stderr
+    assert not (recipe / "exp/asr_soup/snapshot/valid.acc.ave.pth").exists()
+
+
+def test_average_models_needs_two_existing_inputs(tmp_path):
+    repo, recipe, _ = _shipped_repo(tmp_path)
+    args = ["--config", "exp/asr_new/config.yaml", "--stats", "exp/stats.npz"]
+    one = _average(recipe, repo, *args, "exp/asr_new/snapshot/valid.acc.ave.pth")
+    assert one.returncode != 0 and "two or more" in one.stderr
+    missing = _average(recipe, repo, *args, "exp/asr_new/snapshot/valid.acc.ave.pth", "nope.pth")
+    assert missing.returncode != 0 and "nope.pth does not exist" in missing.stderr
