@@ -21,11 +21,14 @@ def _cpu_model() -> str:
 
 
 def git_hash() -> str:
+    """HEAD's short hash, with '-dirty' when tracked files differ from it, results/ excepted: those
+    are what the commands write (results/README.md regenerates them one command after another), so
+    a report written after an earlier one of the same regeneration still names clean code."""
     try:
         out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no",
+                                "--", ".", ":(exclude)results"], capture_output=True, text=True, timeout=5)
         return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
