@@ -851,3 +851,16 @@ def test_average_models_needs_two_existing_inputs(tmp_path):
     assert one.returncode != 0 and "two or more" in one.stderr
     missing = _average(recipe, repo, *args, "exp/asr_new/snapshot/valid.acc.ave.pth", "nope.pth")
     assert missing.returncode != 0 and "nope.pth does not exist" in missing.stderr
+
+
+def test_average_states_takes_a_generator_and_leaves_its_inputs_alone(monkeypatch):
+    # stage 10 streams the epoch files through it, one loaded at a time
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from snapshot_model import average_states
+
+    states = [{"w": torch.tensor([1.0, 2.0]), "n": torch.tensor([1])},
+              {"w": torch.tensor([2.0, 4.0]), "n": torch.tensor([2])},
+              {"w": torch.tensor([3.0, 9.0]), "n": torch.tensor([2])}]
+    avg = average_states(s for s in states)
+    assert avg["w"].tolist() == [2.0, 5.0] and avg["n"].tolist() == [1]  # floor(5 / 3)
+    assert states[0]["w"].tolist() == [1.0, 2.0]

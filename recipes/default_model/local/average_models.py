@@ -11,7 +11,7 @@ OUT/snapshot/valid.acc.ave.pth (the uniform mean, as stage 10 averages epochs) w
 OUT/snapshot/info.txt naming the inputs, and OUT/feats_stats.npz (a copy of --stats: the
 normalisation the average was gated with, which package.py's --stats then ships).
 
-Why uniform and why these inputs is the recipe README's business ("Weight averages of rounds");
+Why uniform and why these inputs is the recipe README's business ("A weight average of two rounds");
 averaging only makes sense for weights that started from the same weights, which this script
 cannot check: it checks that the inputs have the same tensors and shapes, and names the first
 input and tensor that differ.

@@ -29,13 +29,21 @@ def load_checkpoint(path: Path, tries=5):
 def average_states(states):
     """ESPnet's average: mean of the floating-point tensors (in float32, whatever they are stored
     in: a float16 package averaged with float32 snapshots must not accumulate in float16), floor
-    mean of the integer buffers (e.g. BatchNorm's num_batches_tracked)."""
-    avg = {}
-    for k, v in states[0].items():
-        if v.is_floating_point():
-            avg[k] = sum(s[k].float() for s in states) / len(states)
+    mean of the integer buffers (e.g. BatchNorm's num_batches_tracked). `states` may be a
+    generator: one state dict is loaded at a time besides the sum, as ESPnet's own averaging does."""
+    avg, n = None, 0
+    for s in states:
+        if avg is None:
+            avg = {k: v.float().clone() if v.is_floating_point() else v.clone() for k, v in s.items()}
         else:
-            avg[k] = torch.div(sum(s[k] for s in states), len(states), rounding_mode="floor")
+            for k in avg:
+                avg[k] += s[k]
+        n += 1
+    for k in avg:
+        if avg[k].is_floating_point():
+            avg[k] /= n
+        else:
+            avg[k] = torch.div(avg[k], n, rounding_mode="floor")
     return avg
 
 
@@ -58,7 +66,7 @@ def main():
     if len(ranked) < a.min_epochs or not ranked:
         avg, used = ckpt["model"], [("latest", reporter.get_epoch())]
     else:
-        avg = average_states([torch.load(a.exp / f"{e}epoch.pth", map_location="cpu") for e, _ in ranked])
+        avg = average_states(torch.load(a.exp / f"{e}epoch.pth", map_location="cpu") for e, _ in ranked)
         used = ranked
     torch.save(avg, out / f"{a.criterion}.ave.pth")
     info = (f"{a.criterion}.ave.pth: average of epochs {[e for e, _ in used]} "
