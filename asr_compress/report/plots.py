@@ -102,18 +102,28 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
 
 
 def _place_labels(ax, xs, ys, labels) -> None:
-    """Label each point, trying a few offsets so that labels of nearby points do not overlap."""
+    """Label each point, fanning out over a few offsets until a label overlaps no other label, no
+    point and not the axes' edge; a thin leader line ties a label placed away from its point to it."""
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
     renderer = ax.figure.canvas.get_renderer()
-    offsets = [(6, 4), (6, -12), (-6, 4), (-6, -12), (6, 14), (6, -22), (-6, 14), (-6, -22)]
-    placed = []
+    frame = ax.get_window_extent(renderer)
+    near = [(6, 4), (6, -12), (-6, 4), (-6, -12)]
+    offsets = near + [(dx * s, dy * s) for s in (2.5, 4, 6) for dx, dy in near + [(0, 6), (0, -16)]]
+    px = ax.transData.transform(np.column_stack([xs, ys]))
+    placed = [Bbox.from_extents(u - 5, v - 5, u + 5, v + 5) for u, v in px]  # the markers
     for x, y, label in sorted(zip(xs, ys, labels), key=lambda t: (t[0], t[1])):
         if not label:
             continue
         for i, (dx, dy) in enumerate(offsets):
+            leader = dict(arrowstyle="-", color="0.45", lw=0.6, shrinkA=0, shrinkB=4) if i >= len(near) else None
             ann = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8.5,
-                              ha="left" if dx > 0 else "right")
-            box = ann.get_window_extent(renderer)
-            if not any(box.overlaps(b) for b in placed) or i == len(offsets) - 1:
+                              ha="left" if dx > 0 else "right" if dx < 0 else "center", arrowprops=leader)
+            ann.update_positions(renderer)
+            box = Text.get_window_extent(ann, renderer)  # the text alone, not its leader line
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if (inside and not any(box.overlaps(b) for b in placed)) or i == len(offsets) - 1:
                 placed.append(box)
                 break
             ann.remove()
