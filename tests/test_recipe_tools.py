@@ -864,3 +864,55 @@ def test_average_states_takes_a_generator_and_leaves_its_inputs_alone(monkeypatc
     avg = average_states(s for s in states)
     assert avg["w"].tolist() == [2.0, 5.0] and avg["n"].tolist() == [1]  # floor(5 / 3)
     assert states[0]["w"].tolist() == [1.0, 2.0]
+
+
+def _tiny_lm_files(tmp_path, layers, grown_layers):
+    """A trained-LM stand-in (random weights, ESPnet's `lm.` keys) and a config with more layers."""
+    from espnet2.lm.transformer_lm import TransformerLM
+
+    conf = dict(pos_enc=None, embed_unit=8, att_unit=16, head=2, unit=32, layer=layers, dropout_rate=0.1)
+    torch.manual_seed(1)
+    src = {f"lm.{k}": v for k, v in TransformerLM(20, **conf).state_dict().items()}
+    torch.save(src, tmp_path / "lm.pth")
+    (tmp_path / "grow.yaml").write_text(yaml.safe_dump({"lm": "transformer",
+                                                        "lm_conf": dict(conf, layer=grown_layers)}))
+    return src
+
+
+def _grow(tmp_path, *extra):
+    return subprocess.run([sys.executable, str(LOCAL / "grow_lm.py"), "--init", str(tmp_path / "lm.pth"),
+                           "--config", str(tmp_path / "grow.yaml"), "--out", str(tmp_path / "grown.pth"),
+                           *extra], capture_output=True, text=True)
+
+
+def test_grow_lm_keeps_the_trained_layers_and_adds_identity_layers(tmp_path):
+    from espnet2.lm.transformer_lm import TransformerLM
+
+    src = _tiny_lm_files(tmp_path, layers=2, grown_layers=3)
+    r = _grow(tmp_path)
+    assert r.returncode == 0, r.stderr
+    grown = torch.load(tmp_path / "grown.pth")
+    assert all(torch.equal(grown[k], v) for k, v in src.items())  # every trained weight, unchanged
+    new = {k: v for k, v in grown.items() if k.startswith("lm.encoder.encoders.2.")}
+    assert len(new) == len([k for k in src if k.startswith("lm.encoder.encoders.1.")])
+    zeroed = [k for k in new if "linear_out" in k or "w_2" in k]
+    assert len(zeroed) == 4 and all(not new[k].any() for k in zeroed)
+    assert new["lm.encoder.encoders.2.self_attn.linear_q.weight"].abs().sum() > 0  # the rest can learn
+    # ESPnet's LM with the grown config loads the file strictly, and scores as the trained one does
+    lm = TransformerLM(20, **yaml.safe_load((tmp_path / "grow.yaml").read_text())["lm_conf"])
+    lm.load_state_dict({k[3:]: v for k, v in grown.items()})
+    assert "scores as --init's (max diff 0.0e+00)" in r.stdout
+
+
+def test_grow_lm_refuses_a_config_that_does_not_add_layers_or_changes_the_width(tmp_path):
+    _tiny_lm_files(tmp_path, layers=2, grown_layers=2)
+    r = _grow(tmp_path)
+    assert r.returncode != 0 and "lm_conf.layer (2) must exceed the 2 layers" in r.stderr
+    conf = yaml.safe_load((tmp_path / "grow.yaml").read_text())
+    conf["lm_conf"].update(layer=3, unit=64)
+    (tmp_path / "grow.yaml").write_text(yaml.safe_dump(conf))
+    r = _grow(tmp_path)
+    assert r.returncode != 0 and "feed_forward.w_1.weight of the config's LM is not in the --init" in r.stderr
+    (tmp_path / "lm.pth").unlink()
+    r = _grow(tmp_path)
+    assert r.returncode != 0 and "lm.pth does not exist" in r.stderr
