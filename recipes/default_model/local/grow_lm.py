@@ -1,7 +1,8 @@
 """Grow a trained Transformer LM by new layers that start as the identity (stage 7's --lm_init).
 
 Why: the shipped LM (2 layers of d 256) is small, and its training loss (with dropout) stays
-above its validation loss: it lacks capacity more than data. Training a larger LM from scratch
+above its validation loss: it looked short of capacity rather than of text (a 4-layer
+copy continued 8 CPU epochs did not decode better: recipe README, "A deeper LM"). Training a larger LM from scratch
 takes dozens of epochs, hours on this 2-core CPU; a deeper copy of the trained one starts where
 it is and only has to learn what the new layers add. Each new layer is appended after the
 trained ones (before the final norm) with its two residual branches' output projections
@@ -57,14 +58,15 @@ def grow_state(src: dict[str, torch.Tensor], lm_conf: dict, seed: int = 0) -> di
     return grown
 
 
-def max_score_difference(src: dict, grown: dict, lm_conf: dict, n_old_layers_conf: dict) -> float:
+def max_score_difference(src: dict, grown: dict, lm_conf: dict, old_conf: dict) -> float:
     """Largest difference of next-token log-probabilities between the two LMs on random tokens."""
     vocab_size = src["lm.decoder.weight"].shape[0]
-    old = build_lm(n_old_layers_conf, vocab_size)
+    old = build_lm(old_conf, vocab_size)
     new = build_lm(lm_conf, vocab_size)
     old.load_state_dict({k[3:]: v for k, v in src.items()})
     new.load_state_dict({k[3:]: v for k, v in grown.items()})
-    old.eval(), new.eval()
+    old.eval()
+    new.eval()
     tokens = torch.randint(1, vocab_size - 1, (4, 20), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         a = torch.log_softmax(old(tokens, None)[0], -1)
