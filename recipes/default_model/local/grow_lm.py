@@ -1,10 +1,10 @@
 """Grow a trained Transformer LM by new layers that start as the identity (stage 7's --lm_init).
 
 Why: the shipped LM (2 layers of d 256) is small, and its training loss (with dropout) stays
-above its validation loss: it looked short of capacity rather than of text (a 4-layer
-copy continued 8 CPU epochs did not decode better: recipe README, "A deeper LM"). Training a larger LM from scratch
-takes dozens of epochs, hours on this 2-core CPU; a deeper copy of the trained one starts where
-it is and only has to learn what the new layers add. Each new layer is appended after the
+above its validation loss: it looked short of capacity rather than of text (a 4-layer copy
+continued 8 CPU epochs did not decode better: recipe README, "A deeper LM"). Training a larger
+LM from scratch takes dozens of epochs, hours on this 2-core CPU; a deeper copy of the trained
+one starts where it is and only has to learn what the new layers add. Each new layer is appended after the
 trained ones (before the final norm) with its two residual branches' output projections
 (`self_attn.linear_out`, `feed_forward.w_2`) set to zero, so the grown LM scores every sentence
 exactly as the trained one until training moves them (checked here before writing).
@@ -27,6 +27,10 @@ RESIDUAL_OUTPUTS = ("self_attn.linear_out.", "feed_forward.w_2.")
 LAYER_KEY = re.compile(r"^lm\.encoder\.encoders\.(\d+)\.")
 
 
+def count_layers(state: dict) -> int:
+    return 1 + max(int(m.group(1)) for k in state if (m := LAYER_KEY.match(k)))
+
+
 def build_lm(lm_conf: dict, vocab_size: int):
     from espnet2.lm.transformer_lm import TransformerLM
 
@@ -35,7 +39,7 @@ def build_lm(lm_conf: dict, vocab_size: int):
 
 def grow_state(src: dict[str, torch.Tensor], lm_conf: dict, seed: int = 0) -> dict[str, torch.Tensor]:
     """The state of an LM with `lm_conf["layer"]` layers whose first ones are `src`'s."""
-    old_layers = 1 + max(int(m.group(1)) for k in src if (m := LAYER_KEY.match(k)))
+    old_layers = count_layers(src)
     new_layers = int(lm_conf["layer"])
     if new_layers <= old_layers:
         sys.exit(f"grow_lm.py: the config's lm_conf.layer ({new_layers}) must exceed the "
@@ -88,7 +92,7 @@ def main(argv=None) -> None:
     lm_conf = dict(yaml.safe_load(args.config.read_text())["lm_conf"])
     src = {k: v.float() for k, v in torch.load(args.init, map_location="cpu").items()}
     grown = grow_state(src, lm_conf, args.seed)
-    old_conf = dict(lm_conf, layer=1 + max(int(m.group(1)) for k in src if (m := LAYER_KEY.match(k))))
+    old_conf = dict(lm_conf, layer=count_layers(src))
     diff = max_score_difference(src, grown, lm_conf, old_conf)
     if diff > 1e-4:
         sys.exit(f"grow_lm.py: the grown LM scores differ from --init's by {diff:.2e}")
