@@ -11,4 +11,5 @@ UV=$(command -v uv || echo "python3 -m uv")
 if [ ! -x .venv/bin/python ]; then
   $UV venv --quiet --python "$(command -v python3)" .venv
 fi
-$UV pip install --quiet --python .venv/bin/python -e .
+# the ngram extra builds KenLM's module (model.ngram_file; ~1 min with a C++ compiler)
+$UV pip install --quiet --python .venv/bin/python -e ".[ngram]"

@@ -38,6 +38,9 @@ class ModelConfig:
     lm_config: Optional[str] = None
     # explicit LM weights (.pth)
     lm_weights: Optional[str] = None
+    # KenLM n-gram over the ASR model's token units (binary or ARPA, as ESPnet's asr.sh
+    # --use_ngram builds it), scored beside the LM with decode.ngram_weight; None = no n-gram
+    ngram_file: Optional[str] = None
 
 
 @dataclass
@@ -61,6 +64,9 @@ class DecodeConfig:
     lm_weight: float = 0.5
     # length bonus per output token (ESPnet's `penalty`)
     penalty: float = 0.0
+    # weight of the n-gram's log10 score (ESPnet's --ngram_weight default); used only when the
+    # model has model.ngram_file, and 0 decodes such a model without it
+    ngram_weight: float = 0.9
     # max output length as a ratio of encoder frames; 0 = up to the encoder length
     maxlenratio: float = 0.0
     # min output length as a ratio of encoder frames

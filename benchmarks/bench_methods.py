@@ -109,7 +109,7 @@ def _clone(base):
     from asr_compress.pipeline import Pipeline
 
     return Pipeline(copy.deepcopy(base.asr_model), base.asr_args, copy.deepcopy(base.lm_model),
-                    files=base.files, device=base.device)
+                    files=base.files, device=base.device, ngram=base.ngram)
 
 
 def espnet_variants(files, decode):

@@ -29,6 +29,8 @@ def _espnet_tokens(files, utts, decode, tmp_path: Path):
     ]
     if files.lm_config is not None:
         cmd += ["--lm_train_config", str(files.lm_config), "--lm_file", str(files.lm_weights)]
+    if files.ngram is not None and decode.ngram_weight != 0:
+        cmd += ["--ngram_file", str(files.ngram), "--ngram_weight", str(decode.ngram_weight)]
     # the model's config.yaml paths are relative to the repository root, as in ESPnet's zoo archives
     subprocess.run(cmd, check=True, cwd=PROJECT_ROOT, capture_output=True, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     tokens = {}
@@ -50,6 +52,17 @@ def test_parity_tiny_model(tiny, tmp_path):
     _check_parity(ModelConfig(name="t", exp_dir=str(tiny["asr"]), lm_exp_dir=str(tiny["lm"])),
                   DataConfig(name="t", dir=str(tiny["data"])),
                   DecodeConfig(beam_size=4, ctc_weight=0.3, lm_weight=0.5, penalty=0.1), tmp_path)
+
+
+def test_parity_tiny_model_with_ngram(tiny, tmp_path):
+    pytest.importorskip("kenlm")
+    from tiny_model import build_tiny_ngram
+
+    tokens = load_pipeline(ModelConfig(name="t", exp_dir=str(tiny["asr"]))).token_list
+    ngram = build_tiny_ngram(tmp_path / "2gram.arpa", tokens)
+    _check_parity(ModelConfig(name="t", exp_dir=str(tiny["asr"]), lm_exp_dir=str(tiny["lm"]), ngram_file=str(ngram)),
+                  DataConfig(name="t", dir=str(tiny["data"])),
+                  DecodeConfig(beam_size=4, ctc_weight=0.3, lm_weight=0.5, penalty=0.1, ngram_weight=2.0), tmp_path)
 
 
 def test_parity_default_model(tmp_path):

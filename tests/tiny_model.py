@@ -85,3 +85,25 @@ def build_tiny_data(out_dir: Path, n: int = 3, fs: int = 16000) -> Path:
     (out_dir / "text").write_text("\n".join(text_lines) + "\n")
     (out_dir / "utt2group").write_text("\n".join(grp) + "\n")
     return out_dir
+
+
+def build_tiny_ngram(path: Path, token_list, seed: int = 2) -> Path:
+    """A bigram ARPA over `token_list`'s units (as ESPnet's asr.sh --use_ngram builds one, but
+    random): every unit and `</s>` after every unit and `<s>`, probabilities normalised per context.
+    """
+    rng = np.random.default_rng(seed)
+    units = [t for t in token_list if t not in ("<blank>", "<unk>", "<sos/eos>")]
+    words = ["<unk>", "<s>", "</s>", *units]
+    contexts, nexts = ["<s>", *units], ["</s>", *units]
+    uni = rng.dirichlet(np.ones(len(words)))
+    lines = ["\\data\\", f"ngram 1={len(words)}", f"ngram 2={len(contexts) * len(nexts)}", "", "\\1-grams:"]
+    for w, p in zip(words, uni):
+        # KenLM wants <s> in the unigrams with probability 0 (log10 -99 is ARPA's way to say it)
+        lines.append(f"{-99 if w == '<s>' else np.log10(p):.6f}\t{w}" + ("\t0" if w in contexts else ""))
+    lines += ["", "\\2-grams:"]
+    for c in contexts:
+        for w, p in zip(nexts, rng.dirichlet(np.ones(len(nexts)))):
+            lines.append(f"{np.log10(p):.6f}\t{c} {w}")
+    lines += ["", "\\end\\", ""]
+    path.write_text("\n".join(lines))
+    return path

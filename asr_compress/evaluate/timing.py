@@ -2,7 +2,8 @@
 
 `time_breakdown(pipeline, search)` patches, for the duration of a `with` block,
 the frontend/normalize/encoder forwards (forward hooks) and the scorer methods
-the beam search calls (attention decoder, CTC prefix scorer, LM). Each call adds
+the beam search calls (attention decoder, CTC prefix scorer, LM and n-gram, the
+last two both counted as "lm"). Each call adds
 its wall time to its component. What remains of the search's own time is the
 search bookkeeping ("search_other": top-k, hypothesis bookkeeping, length bonus).
 Components never nest inside each other, so the parts add up to the total.
@@ -114,7 +115,8 @@ def time_breakdown(pipeline, search, clock: Clock, count_flops: bool = False):
                 stack.enter_context(_patched(module, "forward", bd.wrap(part, module.forward)))
         scorers = {**search.full_scorers, **search.part_scorers}
         for key, scorer in scorers.items():
-            part = key if key in ("decoder", "ctc", "lm") else None
+            # the n-gram is language-model scoring too (the search adds both to the same hypotheses)
+            part = "lm" if key == "ngram" else key if key in ("decoder", "ctc", "lm") else None
             if part is None:  # length bonus and friends are search bookkeeping
                 continue
             for name in SCORER_METHODS:

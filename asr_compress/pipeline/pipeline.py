@@ -21,10 +21,13 @@ from asr_compress.errors import AsrCompressError
 
 
 class Pipeline:
-    def __init__(self, asr_model, asr_args, lm_model=None, files=None, device: str = "cpu"):
+    def __init__(self, asr_model, asr_args, lm_model=None, files=None, device: str = "cpu", ngram=None):
         self.asr_model = asr_model
         self.asr_args = asr_args
         self.lm_model = lm_model
+        # ESPnet's token n-gram scorer (pipeline/ngram.py) or None; no weights to compress, so it is
+        # not a component: it joins the search with decode.ngram_weight, its time counts as LM time
+        self.ngram = ngram
         self.files = files
         self.device = device
         self.version = 0
@@ -125,6 +128,9 @@ class Pipeline:
             "lm": decode.lm_weight,
             "length_bonus": decode.penalty,
         }
+        if self.ngram is not None and decode.ngram_weight != 0:
+            scorers["ngram"] = self.ngram
+            weights["ngram"] = decode.ngram_weight
         kwargs = dict(
             beam_size=decode.beam_size,
             weights=weights,
