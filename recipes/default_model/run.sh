@@ -84,6 +84,17 @@ gate_grid=false           # stage 16: true decodes each side on stage 14's grid 
                           # and compares their best settings (a new LM may want another weight;
                           # an LM-only candidate skips weight 0, the shipped side's cells);
                           # false decodes both with the shipped setting
+ngram_order=6             # stage 17: order of the token n-gram; BPE units are short (a word is 2-5),
+                          # so 6 units reach about two words back
+ngram_prune=""            # stage 17: lmplz --prune thresholds per order (e.g. "0 0 0 1 1 1" drops
+                          # singleton 4- to 6-grams: 10 MB instead of 32, and 6 words worse on the
+                          # dev half); empty keeps every n-gram
+ngram_glosses=true        # stage 17: the n-gram's text is stage 1's LM text plus WordNet's definitions
+                          # (the rare words the neural LM does not know; an n-gram is not diluted by
+                          # them as the neural LM was: README, "A token n-gram")
+kenlm_bin=tools/kenlm/bin # stage 17: where lmplz and build_binary are; built by local/build_kenlm.sh
+                          # when missing
+ngram_exp=exp/ngram       # stage 17: its work folder
 bpe_from=""               # stage 5: copy bpe.model and the token list of this packaged model
                           # (e.g. ../../models/default/asr) instead of training sentencepiece:
                           # a run that continues from its weights needs its units, and a BPE
@@ -409,4 +420,21 @@ if run_stage 16; then
     done
   done
   (cd "$repo_root" && $python "$recipe_dir/local/gate.py" --out "$gate_rel/GATE.md" "${gate_args[@]}" "${sweeps[@]}")
+fi
+
+if run_stage 17; then
+  log 17 "token n-gram (KenLM, order $ngram_order) over the LM text -> $ngram_exp/${ngram_order}gram.bin"
+  # ESPnet's asr.sh --use_ngram true does the same: the LM text in the model's units, lmplz, build_binary
+  # (here as a quantised trie, -q 8 -b 8: a quarter of the probing format's size)
+  if [ ! -x "$kenlm_bin/lmplz" ]; then bash local/build_kenlm.sh; kenlm_bin=tools/kenlm/bin; fi
+  mkdir -p $ngram_exp
+  { cat $text/lm_train.txt; if [ "$ngram_glosses" = true ]; then cat $text/lm_glosses.txt; fi; } > $ngram_exp/text.txt
+  $python -m espnet2.bin.tokenize_text --token_type bpe --bpemodel $bpedir/bpe.model \
+    --input $ngram_exp/text.txt --output $ngram_exp/tokens.txt
+  $kenlm_bin/lmplz -S 20% --discount_fallback -o $ngram_order ${ngram_prune:+--prune $ngram_prune} \
+    < $ngram_exp/tokens.txt > $ngram_exp/${ngram_order}gram.arpa 2> $ngram_exp/lmplz.log
+  $kenlm_bin/build_binary -q 8 -b 8 trie $ngram_exp/${ngram_order}gram.arpa $ngram_exp/${ngram_order}gram.bin \
+    > $ngram_exp/build_binary.log
+  rm $ngram_exp/${ngram_order}gram.arpa   # 300 MB; the tokens and the command rebuild it in 2 min
+  echo "use it: asr-compress model.ngram_file=${PWD#"$repo_root"/}/$ngram_exp/${ngram_order}gram.bin decode.ngram_weight=0.3"
 fi
