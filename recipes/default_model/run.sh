@@ -434,7 +434,7 @@ if run_stage 17; then
   $kenlm_bin/lmplz -S 20% --discount_fallback -o $ngram_order ${ngram_prune:+--prune $ngram_prune} \
     < $ngram_exp/tokens.txt > $ngram_exp/${ngram_order}gram.arpa 2> $ngram_exp/lmplz.log
   $kenlm_bin/build_binary -q 8 -b 8 trie $ngram_exp/${ngram_order}gram.arpa $ngram_exp/${ngram_order}gram.bin \
-    > $ngram_exp/build_binary.log
+    > $ngram_exp/build_binary.log 2>&1
   rm $ngram_exp/${ngram_order}gram.arpa   # 300 MB; the tokens and the command rebuild it in 2 min
   echo "use it: asr-compress model.ngram_file=${PWD#"$repo_root"/}/$ngram_exp/${ngram_order}gram.bin decode.ngram_weight=0.3"
 fi

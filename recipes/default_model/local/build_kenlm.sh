@@ -19,7 +19,7 @@ url=$(curl -fsS https://pypi.org/simple/kenlm/ | grep -o "https://[^\"#]*/kenlm-
 curl -fsS -o $out/kenlm-$version.tar.gz "$url"
 echo "$sha256  $out/kenlm-$version.tar.gz" | sha256sum -c --quiet
 tar -xzf $out/kenlm-$version.tar.gz -C $out/src --strip-components 1
-cmake -S $out/src -B $out/build -DCMAKE_BUILD_TYPE=Release > $out/cmake.log
-cmake --build $out/build --target lmplz build_binary -j "$(nproc)" > $out/build.log
+cmake -S $out/src -B $out/build -DCMAKE_BUILD_TYPE=Release > $out/cmake.log 2>&1
+cmake --build $out/build --target lmplz build_binary -j "$(nproc)" > $out/build.log 2>&1  # compiler warnings: the log
 mkdir -p $out/bin && cp $out/build/bin/lmplz $out/build/bin/build_binary $out/bin/
 echo "$out/bin: lmplz, build_binary"
