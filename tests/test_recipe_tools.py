@@ -633,6 +633,28 @@ def test_run_sh_stage16_grid_skips_the_lm_weight_0_cells_of_an_lm_only_candidate
     assert ("gate.py --out recipes/default_model/exp/gate/GATE.md --lm-only-candidate " in calls[-1]) == lm_only
 
 
+def test_run_sh_stage16_gates_an_ngram_with_the_shipped_model_on_the_full_grid(tmp_path):
+    ngram = tmp_path / "6gram.bin"
+    ngram.write_bytes(b"kenlm")
+    _, calls = _run_stage16(tmp_path, "--gate_ngram", str(ngram), "--gate_ngram_weight", "0.3,0.6", "--gate_grid", "true")
+    shipped, cand = [c for c in calls if c.startswith("asr-compress")]
+    assert "ngram" not in shipped and f"model.ngram_file={ngram}" in cand.split()
+    assert "model.exp_dir=" in cand and "model.lm_exp_dir=" in cand  # the shipped ASR and LM, named
+    # the n-gram scores in the LM weight 0 cells too: they are the candidate's own, not lent
+    assert _grid(cand) == {"decode.lm_weight": [0, 0.3, 0.5, 0.7], "decode.penalty": [0, 0.5, 1],
+                           "decode.ngram_weight": [0.3, 0.6]}
+    assert "--lm-only-candidate" not in calls[-1]
+
+
+def test_run_sh_stage16_names_an_ngram_that_is_not_a_file(tmp_path):
+    _copy_run_sh(tmp_path)
+    r = subprocess.run(["bash", "run.sh", "--stage", "16", "--stop_stage", "16", "--gate_ngram", str(tmp_path / "nope.bin")],
+                       cwd=tmp_path, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": str(_fake_tools(tmp_path))})
+    assert r.returncode == 2 and f"--gate_ngram: {tmp_path}/nope.bin is not a file" in r.stderr
+    assert not (tmp_path / "calls").exists()
+
+
 def test_run_sh_stage16_names_a_candidate_that_is_not_a_model_directory(tmp_path):
     _copy_run_sh(tmp_path)
     r = subprocess.run(["bash", "run.sh", "--stage", "16", "--stop_stage", "16", "--gate_asr", str(tmp_path / "nope")],
@@ -674,6 +696,24 @@ def test_gate_table_compares_the_best_settings_in_words(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):  # pairs only
         main([str(tmp_path / "dev/shipped"), str(tmp_path / "dev/candidate"), str(tmp_path / "novel/shipped"),
               "--out", str(tmp_path / "GATE.md")])
+
+
+def test_gate_table_names_the_ngram_weight_of_an_ngram_candidate(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from gate import gate_table
+
+    _sweep(tmp_path / "dev/shipped", [(0.5, 1.0, 9)])
+    _sweep(tmp_path / "dev/candidate", [(0.5, 1.0, 8), (0.5, 1.5, 7)], {"name": "default", "ngram": "/x/6gram.bin"})
+    for i, w in enumerate((0.3, 0.6)):  # the n-gram weight each run decoded with
+        f = tmp_path / "dev/candidate" / str(i) / "metrics.json"
+        m = json.loads(f.read_text())
+        m["decode"]["ngram_weight"] = w
+        f.write_text(json.dumps(m))
+    table = gate_table([("dev", tmp_path / "dev/shipped", tmp_path / "dev/candidate")])
+    assert ("lm_weight 0.5, penalty 1 (1 tried): 9, 9.00% | "
+            "lm_weight 0.5, penalty 1.5, ngram_weight 0.6 (2 tried): 7, 7.00% | -2 |") in table
 
 
 def _lm_only_sweeps(tmp_path, shipped_runs, cand_runs, cand_asr="w1"):

@@ -80,6 +80,10 @@ gate_asr=""               # stage 16: the candidate's ASR directory (packaged la
 gate_lm=""                # stage 16: the candidate's LM directory; empty = the shipped one
 gate_sets=""              # stage 16: data/ folders decoded besides the dev half, e.g. synth_dev_novel:
                           # they explain a result; the dev half decides it (see the README)
+gate_ngram=""             # stage 16: a candidate n-gram (KenLM file, e.g. stage 17's exp/ngram/6gram.bin)
+                          # decoded with the shipped ASR and LM (or --gate_asr/--gate_lm's)
+gate_ngram_weight=0.3     # stage 16: its decode.ngram_weight; a comma list sweeps them (0.3: the
+                          # twenty-second session's best on the dev half)
 gate_grid=false           # stage 16: true decodes each side on stage 14's grid of decoding weights
                           # and compares their best settings (a new LM may want another weight;
                           # an LM-only candidate skips weight 0, the shipped side's cells);
@@ -387,8 +391,11 @@ if run_stage 16; then
   gate=$PWD/exp/gate
   gate_rel=${PWD#"$repo_root"/}/exp/gate
   recipe_dir=$PWD
-  if [ -z "$gate_asr$gate_lm" ]; then  # the shipped model against itself: minutes for nothing
-    echo "run.sh stage 16: give --gate_asr and/or --gate_lm (a candidate's packaged directories)" >&2; exit 2
+  if [ -z "$gate_asr$gate_lm$gate_ngram" ]; then  # the shipped model against itself: minutes for nothing
+    echo "run.sh stage 16: give --gate_asr and/or --gate_lm (a candidate's packaged directories), or --gate_ngram" >&2; exit 2
+  fi
+  if [ -n "$gate_ngram" ] && [ ! -f "$gate_ngram" ]; then
+    echo "run.sh --gate_ngram: $gate_ngram is not a file (a KenLM n-gram, e.g. stage 17's exp/ngram/6gram.bin)" >&2; exit 2
   fi
   cand=()
   for key_dir in exp_dir="${gate_asr:-$repo_root/models/default/asr}" lm_exp_dir="${gate_lm:-$repo_root/models/default/lm}"; do
@@ -396,9 +403,13 @@ if run_stage 16; then
     if [ ! -f "$d/config.yaml" ]; then echo "run.sh --gate_asr/--gate_lm: $d has no config.yaml (a packaged model directory)" >&2; exit 2; fi
     cand+=(model.${key_dir%%=*}="$(cd "$d" && pwd)")
   done
+  if [ -n "$gate_ngram" ]; then
+    cand+=(model.ngram_file="$(cd "$(dirname "$gate_ngram")" && pwd)/$(basename "$gate_ngram")" decode.ngram_weight="$gate_ngram_weight")
+  fi
   decoding=(); if [ "$gate_grid" = true ]; then decoding=(decode=generic "${tune_grid[@]}"); fi
   cand_decoding=("${decoding[@]}") gate_args=()
-  if [ "$gate_grid" = true ] && [ -z "$gate_asr" ]; then
+  # with an n-gram, the LM weight 0 cells are not the shipped side's (the n-gram still scores)
+  if [ "$gate_grid" = true ] && [ -z "$gate_asr" ] && [ -z "$gate_ngram" ]; then
     # An LM-only candidate decodes its decode.lm_weight=0 cells exactly as the shipped side does
     # (same ASR, and the beam search drops a scorer weighted 0): 3 of the 12 settings, minutes each,
     # for nothing. Its grid is tune_grid without the leading 0 weight (were it ever not leading,
