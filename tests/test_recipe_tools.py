@@ -646,22 +646,22 @@ def test_run_sh_stage16_gates_an_ngram_with_the_shipped_model_on_the_full_grid(t
     assert "--lm-only-candidate" not in calls[-1]
 
 
-def test_run_sh_stage16_names_an_ngram_that_is_not_a_file(tmp_path):
+@pytest.mark.parametrize("option, bad, message", [
+    ("--gate_asr", "nope", "--gate_asr/--gate_lm: {}/nope has no config.yaml"),
+    ("--gate_ngram", "nope.bin", "--gate_ngram: {}/nope.bin is not a file"),
+])
+def test_run_sh_stage16_names_a_candidate_that_is_not_there(tmp_path, option, bad, message):
     _copy_run_sh(tmp_path)
-    r = subprocess.run(["bash", "run.sh", "--stage", "16", "--stop_stage", "16", "--gate_ngram", str(tmp_path / "nope.bin")],
+    r = subprocess.run(["bash", "run.sh", "--stage", "16", "--stop_stage", "16", option, str(tmp_path / bad)],
                        cwd=tmp_path, capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin", "PYTHON": str(_fake_tools(tmp_path))})
-    assert r.returncode == 2 and f"--gate_ngram: {tmp_path}/nope.bin is not a file" in r.stderr
-    assert not (tmp_path / "calls").exists()
-
-
-def test_run_sh_stage16_names_a_candidate_that_is_not_a_model_directory(tmp_path):
-    _copy_run_sh(tmp_path)
-    r = subprocess.run(["bash", "run.sh", "--stage", "16", "--stop_stage", "16", "--gate_asr", str(tmp_path / "nope")],
-                       cwd=tmp_path, capture_output=True, text=True,
-                       env={"PATH": "/usr/bin:/bin", "PYTHON": str(_fake_tools(tmp_path))})
-    assert r.returncode == 2 and f"--gate_asr/--gate_lm: {tmp_path}/nope has no config.yaml" in r.stderr
+    assert r.returncode == 2 and message.format(tmp_path) in r.stderr
     assert not (tmp_path / "calls").exists()  # nothing decoded
+
+
+def test_run_sh_stage16_refuses_to_gate_the_shipped_model_against_itself(tmp_path):
+    _copy_run_sh(tmp_path)
+    _fake_tools(tmp_path)
     # no candidate at all would decode the shipped model against itself
     r = subprocess.run(["bash", "run.sh", "--stage", "16", "--stop_stage", "16"], cwd=tmp_path,
                        capture_output=True, text=True,
