@@ -10,7 +10,7 @@ seen in this utterance (hypotheses that share their last tokens share it) is reu
 The numbers are ESPnet's: same KenLM calls, same states, same log10 scale, so an
 `ngram_weight` tuned with ESPnet's decoder carries over unchanged. That includes one quirk:
 ESPnet renames only a token `<eos>` to KenLM's `</s>`, so with ESPnet2's `<sos/eos>` token the
-end of a sentence is scored as KenLM's `<unk>` (a constant, about -4.4 for the default model's).
+end of a sentence is scored as KenLM's `<unk>` (a constant: -4.4 in the recipe's stage 17 n-gram).
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from asr_compress.errors import ModelLoadError
 def load_ngram_scorer(path: Path, token_list: List[str]):
     """The scorer for `path` (KenLM binary or ARPA over `token_list`'s units)."""
     try:
-        import kenlm  # noqa: F401  (ESPnet imports it too; say what is missing before it does)
+        import kenlm  # ESPnet's scorer imports it too: say what is missing before it does
     except ImportError as e:
         raise ModelLoadError(
-            f"{path}: model.ngram_file needs the kenlm module ({e}); `pip install kenlm`, or leave "
-            "model.ngram_file unset (null) to decode without the n-gram"
+            f"{path}: model.ngram_file needs the kenlm module ({e}); install the project's ngram extra "
+            "(uv pip install -e '.[ngram]', as setup.sh does), or leave model.ngram_file unset (null)"
         ) from e
     from espnet.nets.scorers.ngram import NgramFullScorer
 
@@ -48,8 +48,6 @@ def load_ngram_scorer(path: Path, token_list: List[str]):
                 cached = torch.tensor([base(out_state, tok, tmp) for tok in self.chardict], dtype=x.dtype)
                 self._cache[out_state] = cached
             return cached.to(y.device), out_state
-
-    import kenlm
 
     try:
         scorer = CachedNgramFullScorer(str(path), token_list)

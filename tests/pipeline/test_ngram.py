@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from asr_compress.config import DecodeConfig, ModelConfig
+from asr_compress.config import DataConfig, DecodeConfig, ModelConfig
 from asr_compress.errors import ModelLoadError
 from asr_compress.evaluate.data import load_test_set, read_audio
 from asr_compress.evaluate.decode import _decode_one
@@ -17,6 +17,10 @@ kenlm = pytest.importorskip("kenlm")
 def ngram_file(tiny, tmp_path_factory):
     tokens = load_pipeline(ModelConfig(name="t", exp_dir=str(tiny["asr"]))).token_list
     return build_tiny_ngram(tmp_path_factory.mktemp("ngram") / "2gram.arpa", tokens)
+
+
+def _first_audio(tiny):
+    return load_test_set(DataConfig(name="t", dir=str(tiny["data"])))[0].audio
 
 
 def _model(tiny, ngram_file):
@@ -45,7 +49,7 @@ def test_weight_joins_the_search_and_its_time_counts_as_lm(tiny, ngram_file):
     on, off = DecodeConfig(ngram_weight=0.9, lm_weight=0.5), DecodeConfig(ngram_weight=0.0, lm_weight=0.5)
     assert "ngram" in p.search(on).full_scorers and p.search(on).weights["ngram"] == 0.9
     assert "ngram" not in p.search(off).full_scorers
-    speech = read_audio(load_test_set_first(tiny), p.sample_rate)
+    speech = read_audio(_first_audio(tiny), p.sample_rate)
     _, with_ngram = _decode_one(p, speech, on, Clock())
     _, without = _decode_one(p, speech, DecodeConfig(ngram_weight=0.0, lm_weight=0.0), Clock())
     assert with_ngram["lm"] > 0 and without["lm"] == 0
@@ -54,15 +58,9 @@ def test_weight_joins_the_search_and_its_time_counts_as_lm(tiny, ngram_file):
 
 def test_a_big_weight_changes_the_hypothesis(tiny, ngram_file):
     p = load_pipeline(_model(tiny, ngram_file))
-    speech = read_audio(load_test_set_first(tiny), p.sample_rate)
+    speech = read_audio(_first_audio(tiny), p.sample_rate)
     tokens = {w: p.recognize(speech, DecodeConfig(ngram_weight=w, lm_weight=0.0, beam_size=4))[1] for w in (0.0, 50.0)}
     assert tokens[0.0] != tokens[50.0]
-
-
-def load_test_set_first(tiny):
-    from asr_compress.config import DataConfig
-
-    return load_test_set(DataConfig(name="t", dir=str(tiny["data"])))[0].audio
 
 
 def test_missing_or_unreadable_ngram_names_the_parameter(tiny, tmp_path):
@@ -72,3 +70,9 @@ def test_missing_or_unreadable_ngram_names_the_parameter(tiny, tmp_path):
     bad.write_text("not an ARPA file\n")
     with pytest.raises(ModelLoadError, match=r"bad\.arpa: KenLM cannot read it as an n-gram model \(model\.ngram_file\)"):
         load_pipeline(_model(tiny, bad))
+
+
+def test_without_kenlm_the_error_says_how_to_get_it(tiny, ngram_file, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "kenlm", None)  # what a missing module looks like
+    with pytest.raises(ModelLoadError, match=r"model\.ngram_file needs the kenlm module.*'\.\[ngram\]'"):
+        load_pipeline(_model(tiny, ngram_file))
