@@ -53,6 +53,20 @@ def test_write_report_end_to_end(make_sweep):
     assert shap["ci_low"].notna().all()
 
 
+def test_setup_names_the_ngram_when_the_runs_have_one(make_sweep):
+    import yaml
+
+    root = make_sweep()
+    assert "n-gram" not in write_report(root, n_resamples=50).read_text()
+    for cfg_file in root.glob("*/.hydra/config.yaml"):
+        cfg = yaml.safe_load(cfg_file.read_text())
+        cfg["model"]["ngram_file"] = "exp/ngram/6gram.bin"
+        cfg["decode"]["ngram_weight"] = 0.3
+        cfg_file.write_text(yaml.safe_dump(cfg))
+    text = write_report(root, n_resamples=50).read_text()
+    assert "penalty 0.0, n-gram `exp/ngram/6gram.bin` at weight 0.3" in text
+
+
 def test_report_with_missing_cell_and_out_dir(make_sweep, tmp_path):
     root = make_sweep(interaction=True, failed=[("int8_dynamic", "none", "int8_dynamic")],
                       missing=[("none", "int8_dynamic", "int8_dynamic")])
