@@ -535,6 +535,17 @@ def test_run_sh_stage6_adds_the_glosses_to_the_lm_text_only_when_asked(tmp_path,
     assert lines[2:] == [f"lm{i + 3:06d} {t}" for i, t in enumerate(added)]  # every Nth, from the first
 
 
+@pytest.mark.parametrize("option, bad, expected", [("--ngram_order", "1", "a whole number >= 2"),
+                                                   ("--ngram_order", "six", "a whole number >= 2"),
+                                                   ("--ngram_glosses", "yes", "true or false")])
+def test_run_sh_refuses_a_bad_ngram_option_before_any_stage(tmp_path, option, bad, expected):
+    _copy_run_sh(tmp_path)
+    r = subprocess.run(["bash", "run.sh", "--stage", "17", "--stop_stage", "17", option, bad], cwd=tmp_path,
+                       capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/echo"})
+    assert r.returncode == 2 and r.stderr == f"run.sh {option} {bad}: expected {expected}\n"
+    assert not (tmp_path / "exp").exists()  # stage 17 did not start
+
+
 @pytest.mark.parametrize("option, bad", [("--piper", "x"), ("--engines", "-1"), ("--extra", "2.5"),
                                          ("--lj_more", "")])
 def test_run_sh_refuses_a_count_that_is_not_a_whole_number_before_any_stage(tmp_path, option, bad):

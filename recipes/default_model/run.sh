@@ -120,6 +120,13 @@ case "$glosses" in  # checked before any stage runs: a typo would otherwise surf
   *) glosses_every=$glosses ;;
 esac
 
+case "$ngram_glosses" in true|false) ;;
+  *) echo "run.sh --ngram_glosses $ngram_glosses: expected true or false" >&2; exit 2 ;;
+esac
+case "$ngram_order" in  # lmplz -o; an order of 1 would know no spelling at all
+  ''|*[!0-9]*|0|1) echo "run.sh --ngram_order $ngram_order: expected a whole number >= 2" >&2; exit 2 ;;
+esac
+
 export PYTHONPATH="$PWD/local${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_NUM_THREADS=$nthreads MKL_NUM_THREADS=$nthreads
 text=data/local/text
