@@ -29,8 +29,8 @@ def _espnet_tokens(files, utts, decode, tmp_path: Path):
     ]
     if files.lm_config is not None:
         cmd += ["--lm_train_config", str(files.lm_config), "--lm_file", str(files.lm_weights)]
-    if files.ngram is not None and decode.ngram_weight != 0:
-        cmd += ["--ngram_file", str(files.ngram), "--ngram_weight", str(decode.ngram_weight)]
+    if files.ngram_file is not None and decode.ngram_weight != 0:
+        cmd += ["--ngram_file", str(files.ngram_file), "--ngram_weight", str(decode.ngram_weight)]
     # the model's config.yaml paths are relative to the repository root, as in ESPnet's zoo archives
     subprocess.run(cmd, check=True, cwd=PROJECT_ROOT, capture_output=True, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     tokens = {}

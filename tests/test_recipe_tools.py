@@ -716,7 +716,7 @@ def test_gate_table_names_the_ngram_weight_of_an_ngram_candidate(tmp_path, monke
     from gate import gate_table
 
     _sweep(tmp_path / "dev/shipped", [(0.5, 1.0, 9)])
-    _sweep(tmp_path / "dev/candidate", [(0.5, 1.0, 8), (0.5, 1.5, 7)], {"name": "default", "ngram": "/x/6gram.bin"})
+    _sweep(tmp_path / "dev/candidate", [(0.5, 1.0, 8), (0.5, 1.5, 7)], {"name": "default", "ngram_file": "/x/6gram.bin"})
     for i, w in enumerate((0.3, 0.6)):  # the n-gram weight each run decoded with
         f = tmp_path / "dev/candidate" / str(i) / "metrics.json"
         m = json.loads(f.read_text())

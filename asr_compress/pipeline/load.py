@@ -33,15 +33,15 @@ class ModelFiles:
     asr_weights: Path
     lm_config: Optional[Path] = None
     lm_weights: Optional[Path] = None
-    # KenLM token n-gram (model.ngram_file)
-    ngram: Optional[Path] = None
+    # KenLM token n-gram (named as the model.* key, like the others)
+    ngram_file: Optional[Path] = None
     # where the files came from: "zoo:<tag>", "exp_dir" or "paths"
     source: str = "paths"
 
     def describe(self) -> Dict[str, Any]:
         """Resolved paths and SHA-256 of every file, for metrics.json."""
         out: Dict[str, Any] = {"source": self.source}
-        for key in ("asr_config", "asr_weights", "lm_config", "lm_weights", "ngram"):
+        for key in ("asr_config", "asr_weights", "lm_config", "lm_weights", "ngram_file"):
             path = getattr(self, key)
             out[key] = None if path is None else str(path)
             out[key + "_sha256"] = None if path is None else sha256(path)
@@ -130,11 +130,10 @@ def find_model_files(cfg: ModelConfig) -> ModelFiles:
         lm_config, lm_weights = _explicit(cfg.lm_config, cfg.lm_weights, "lm")
     ngram = resolve_path(cfg.ngram_file) if cfg.ngram_file else None
     files = ModelFiles(asr_config, asr_weights, lm_config, lm_weights, ngram, source)
-    for key in ("asr_config", "asr_weights", "lm_config", "lm_weights", "ngram"):
+    for key in ("asr_config", "asr_weights", "lm_config", "lm_weights", "ngram_file"):
         path = getattr(files, key)
         if path is not None and not path.is_file():
-            name = "ngram_file" if key == "ngram" else key
-            raise ModelLoadError(f"{path}: file not found (model.{name})")
+            raise ModelLoadError(f"{path}: file not found (model.{key})")
     return files
 
 
@@ -225,8 +224,8 @@ def load_pipeline(cfg: ModelConfig, device: str = "cpu"):
     if files.lm_config is not None:
         lm_model, _ = build_espnet_model("lm", files.lm_config, files.lm_weights, device)
     ngram = None
-    if files.ngram is not None:
+    if files.ngram_file is not None:
         from asr_compress.pipeline.ngram import load_ngram_scorer
 
-        ngram = load_ngram_scorer(files.ngram, list(asr_model.token_list))
+        ngram = load_ngram_scorer(files.ngram_file, list(asr_model.token_list))
     return Pipeline(asr_model, asr_args, lm_model, files=files, device=device, ngram=ngram)

@@ -29,16 +29,19 @@ def load_ngram_scorer(path: Path, token_list: List[str]):
             f"{path}: model.ngram_file needs the kenlm module ({e}); install the project's ngram extra "
             "(uv pip install -e '.[ngram]', as setup.sh does), or leave model.ngram_file unset (null)"
         ) from e
+    import torch
     from espnet.nets.scorers.ngram import NgramFullScorer
 
     class CachedNgramFullScorer(NgramFullScorer):
+        def __init__(self, ngram_model, token_list):
+            super().__init__(ngram_model, token_list)
+            self._cache = {}
+
         def init_state(self, x):
             self._cache = {}  # per utterance: KenLM state after the last token -> scores
             return super().init_state(x)
 
         def score(self, y, state, x):
-            import torch
-
             out_state = kenlm.State()
             last = self.chardict[y[-1]] if y.shape[0] > 1 else "<s>"
             self.lm.BaseScore(state, last, out_state)
@@ -50,8 +53,6 @@ def load_ngram_scorer(path: Path, token_list: List[str]):
             return cached.to(y.device), out_state
 
     try:
-        scorer = CachedNgramFullScorer(str(path), token_list)
+        return CachedNgramFullScorer(str(path), token_list)
     except (OSError, RuntimeError, ValueError) as e:  # KenLM raises OSError for unreadable or bad files
         raise ModelLoadError(f"{path}: KenLM cannot read it as an n-gram model (model.ngram_file): {e}") from e
-    scorer._cache = {}
-    return scorer

@@ -75,8 +75,8 @@ def write_baseline(run_dirs: List[Path], out_dir: Path, command: str = "") -> Pa
         "## Environment", "", environment_block(sweep), "",
         f"Decoding: beam {first['decode']['beam_size']}, CTC weight {first['decode']['ctc_weight']}, "
         f"LM weight {first['decode']['lm_weight']} (0 in the rows marked 'no LM'), penalty {first['decode']['penalty']}"
-        + (f", n-gram `{first['model']['ngram']}` at weight {first['decode']['ngram_weight']}"
-           if first["model"].get("ngram") else "") + ". "
+        + (f", n-gram `{first['model']['ngram_file']}` at weight {first['decode']['ngram_weight']}"
+           if first["model"].get("ngram_file") else "") + ". "
         f"Components (parameters): {comps}. ASR weights sha256 `{first['model']['asr_weights_sha256'][:16]}…`.", "",
         "## WER per test set", "", wer_table(sweep), "",
         "## WER per utterance group", "", _group_table(metrics), "",

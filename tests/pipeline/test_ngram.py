@@ -53,7 +53,7 @@ def test_weight_joins_the_search_and_its_time_counts_as_lm(tiny, ngram_file):
     _, with_ngram = _decode_one(p, speech, on, Clock())
     _, without = _decode_one(p, speech, DecodeConfig(ngram_weight=0.0, lm_weight=0.0), Clock())
     assert with_ngram["lm"] > 0 and without["lm"] == 0
-    assert p.files.describe()["ngram"] == str(ngram_file) and len(p.files.describe()["ngram_sha256"]) == 64
+    assert p.files.describe()["ngram_file"] == str(ngram_file) and len(p.files.describe()["ngram_file_sha256"]) == 64
 
 
 def test_a_big_weight_changes_the_hypothesis(tiny, ngram_file):

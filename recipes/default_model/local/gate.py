@@ -27,7 +27,7 @@ ASR_FILES = ("asr_config_sha256", "asr_weights_sha256")
 
 def best(runs: List[Tuple[Path, dict]]) -> dict:
     keys = ["lm_weight", "penalty"]
-    if runs[0][1]["model"].get("ngram"):  # a sweep is one model: an n-gram candidate's weight is a setting too
+    if runs[0][1]["model"].get("ngram_file"):  # a sweep is one model: an n-gram candidate's weight is a setting too
         keys.append("ngram_weight")
     _, m = best_run(runs, keys)
     errors = m["substitutions"] + m["deletions"] + m["insertions"]
