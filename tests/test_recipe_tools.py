@@ -537,13 +537,56 @@ def test_run_sh_stage6_adds_the_glosses_to_the_lm_text_only_when_asked(tmp_path,
 
 @pytest.mark.parametrize("option, bad, expected", [("--ngram_order", "1", "a whole number >= 2"),
                                                    ("--ngram_order", "six", "a whole number >= 2"),
-                                                   ("--ngram_glosses", "yes", "true or false")])
+                                                   ("--ngram_glosses", "yes", "true or false"),
+                                                   ("--ngram_package", "no", "true or false")])
 def test_run_sh_refuses_a_bad_ngram_option_before_any_stage(tmp_path, option, bad, expected):
     _copy_run_sh(tmp_path)
     r = subprocess.run(["bash", "run.sh", "--stage", "17", "--stop_stage", "17", option, bad], cwd=tmp_path,
                        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHON": "/bin/echo"})
     assert r.returncode == 2 and r.stderr == f"run.sh {option} {bad}: expected {expected}\n"
     assert not (tmp_path / "exp").exists()  # stage 17 did not start
+
+
+@pytest.mark.parametrize("package", ["true", "false"])
+def test_run_sh_stage17_packages_the_ngram_beside_the_shipped_model_unless_told_not_to(tmp_path, package):
+    # fake tokenizer (copies --input to --output), lmplz (stdin to stdout), build_binary (copies)
+    recipe = tmp_path / "repo/recipes/default_model"
+    recipe.mkdir(parents=True)
+    _copy_run_sh(recipe)
+    text = recipe / "data/local/text"
+    text.mkdir(parents=True)
+    (text / "lm_train.txt").write_text("A B\n")
+    (text / "lm_glosses.txt").write_text("C\n")
+    kenlm = tmp_path / "kenlm"
+    kenlm.mkdir()
+    scripts = {kenlm / "lmplz": "cat", kenlm / "build_binary": 'cp "$6" "$7"',
+               tmp_path / "python": 'while [ $# -gt 0 ]; do case "$1" in --input) i=$2;; --output) o=$2;; esac; '
+                                    'shift; done; cp "$i" "$o"'}
+    for path, body in scripts.items():
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+    r = subprocess.run(["bash", "run.sh", "--stage", "17", "--stop_stage", "17", "--kenlm_bin", str(kenlm),
+                        "--ngram_package", package], cwd=recipe, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": str(tmp_path / "python")})
+    assert r.returncode == 0, r.stderr
+    assert (recipe / "exp/ngram/6gram.bin").read_text() == "A B\nC\n"  # the LM text and the glosses
+    shipped = tmp_path / "repo/models/default/ngram"
+    if package == "true":
+        assert (shipped / "6gram.bin").read_text() == "A B\nC\n"
+        assert "lmplz -o 6" in (shipped / "PROVENANCE.txt").read_text()
+        assert "packaged: models/default/ngram/6gram.bin" in r.stdout
+    else:
+        assert not shipped.exists()  # a candidate for stage 16 leaves the shipped n-gram alone
+        assert "use it: asr-compress model.ngram_file=recipes/default_model/exp/ngram/6gram.bin" in r.stdout
+
+
+def test_run_sh_stage16_gates_an_ngram_at_its_weights_with_the_shipped_setting(tmp_path):
+    ngram = tmp_path / "6gram.bin"
+    ngram.write_bytes(b"kenlm")
+    _, calls = _run_stage16(tmp_path, "--gate_ngram", str(ngram), "--gate_ngram_weight", "0.3,0.6")
+    shipped, cand = [c for c in calls if c.startswith("asr-compress")]
+    assert "decode." not in shipped  # the shipped setting, conf/decode/default_model.yaml's
+    assert _grid(cand) == {"decode.ngram_weight": [0.3, 0.6]}
 
 
 @pytest.mark.parametrize("option, bad", [("--piper", "x"), ("--engines", "-1"), ("--extra", "2.5"),
@@ -634,12 +677,12 @@ def test_run_sh_stage16_grid_skips_the_lm_weight_0_cells_of_an_lm_only_candidate
     options = [w for opt in candidate for w in (opt, str(tmp_path / ("cand_lm" if opt == "--gate_lm" else "cand_asr")))]
     _, calls = _run_stage16(tmp_path, *options, "--gate_sets", "synth_dev_novel", "--gate_grid", "true")
     decodes = [c for c in calls if c.startswith("asr-compress")]
-    full = {"decode.lm_weight": [0, 0.3, 0.5, 0.7], "decode.penalty": [0, 0.5, 1]}
+    full = {"decode.lm_weight": [0, 0.3, 0.5, 0.7], "decode.penalty": [0.5, 1, 1.5, 2], "decode.ngram_weight": [0, 0.3]}
     lm_only = candidate == ["--gate_lm"]
     for shipped, cand in (decodes[0:2], decodes[2:4]):
         assert "sweep.dir=recipes/default_model/exp/gate/" in shipped and shipped.endswith("/shipped")
         assert _grid(shipped) == full
-        assert _grid(cand) == ({"decode.lm_weight": [0.3, 0.5, 0.7], "decode.penalty": [0, 0.5, 1]} if lm_only else full)
+        assert _grid(cand) == ({**full, "decode.lm_weight": [0.3, 0.5, 0.7]} if lm_only else full)
         assert "decode=generic" in cand.split()
     assert ("gate.py --out recipes/default_model/exp/gate/GATE.md --lm-only-candidate " in calls[-1]) == lm_only
 
@@ -649,10 +692,12 @@ def test_run_sh_stage16_gates_an_ngram_with_the_shipped_model_on_the_full_grid(t
     ngram.write_bytes(b"kenlm")
     _, calls = _run_stage16(tmp_path, "--gate_ngram", str(ngram), "--gate_ngram_weight", "0.3,0.6", "--gate_grid", "true")
     shipped, cand = [c for c in calls if c.startswith("asr-compress")]
-    assert "ngram" not in shipped and f"model.ngram_file={ngram}" in cand.split()
+    assert "model.ngram_file" not in shipped and f"model.ngram_file={ngram}" in cand.split()
     assert "model.exp_dir=" in cand and "model.lm_exp_dir=" in cand  # the shipped ASR and LM, named
-    # the n-gram scores in the LM weight 0 cells too: they are the candidate's own, not lent
-    assert _grid(cand) == {"decode.lm_weight": [0, 0.3, 0.5, 0.7], "decode.penalty": [0, 0.5, 1],
+    # the n-gram scores in the LM weight 0 cells too: they are the candidate's own, not lent; its
+    # weights take the place of the grid's (the shipped side sweeps the shipped n-gram's)
+    assert _grid(shipped)["decode.ngram_weight"] == [0, 0.3]
+    assert _grid(cand) == {"decode.lm_weight": [0, 0.3, 0.5, 0.7], "decode.penalty": [0.5, 1, 1.5, 2],
                            "decode.ngram_weight": [0.3, 0.6]}
     assert "--lm-only-candidate" not in calls[-1]
 

@@ -99,6 +99,9 @@ ngram_glosses=true        # stage 17: the n-gram's text is stage 1's LM text plu
 kenlm_bin=tools/kenlm/bin # stage 17: where lmplz and build_binary are; built by local/build_kenlm.sh
                           # when missing
 ngram_exp=exp/ngram       # stage 17: its work folder
+ngram_package=true        # stage 17: copy the n-gram into ../../models/default/ngram (the shipped
+                          # model's, as stage 11 packages the networks); false builds a candidate
+                          # for stage 16 --gate_ngram and leaves the shipped one alone
 bpe_from=""               # stage 5: copy bpe.model and the token list of this packaged model
                           # (e.g. ../../models/default/asr) instead of training sentencepiece:
                           # a run that continues from its weights needs its units, and a BPE
@@ -123,6 +126,9 @@ esac
 case "$ngram_glosses" in true|false) ;;
   *) echo "run.sh --ngram_glosses $ngram_glosses: expected true or false" >&2; exit 2 ;;
 esac
+case "$ngram_package" in true|false) ;;
+  *) echo "run.sh --ngram_package $ngram_package: expected true or false" >&2; exit 2 ;;
+esac
 case "$ngram_order" in  # lmplz -o; an order of 1 would know no spelling at all
   ''|*[!0-9]*|0|1) echo "run.sh --ngram_order $ngram_order: expected a whole number >= 2" >&2; exit 2 ;;
 esac
@@ -145,7 +151,7 @@ abs_data() {  # abs_data SRC DST N: every Nth utterance of data folder SRC (from
 }
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 # stage 14's grid of decoding weights; stage 16 --gate_grid true decodes both sides on the same one
-tune_grid=(decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0,0.5,1)
+tune_grid=(decode.lm_weight=0,0.3,0.5,0.7 decode.penalty=0.5,1,1.5,2 decode.ngram_weight=0,0.3)
 
 if run_stage 1; then
   log 1 "text pools: LM text, synthesis text, test sentences (normalised, test removed)"
@@ -368,6 +374,33 @@ if run_stage 13; then
   (cd "$repo_root" && $python "$recipe_dir/local/check_package.py" --n 3)
 fi
 
+# Stage 17 runs before stage 14 (it was added last, hence its number): stage 14 tunes the
+# decoding weights with the packaged n-gram in the search (conf/model/default.yaml names it).
+if run_stage 17; then
+  log 17 "token n-gram (KenLM, order $ngram_order) over the LM text -> $ngram_exp/${ngram_order}gram.bin"
+  # ESPnet's asr.sh --use_ngram true does the same: the LM text in the model's units, lmplz, build_binary
+  # (here as a quantised trie, -q 8 -b 8: a quarter of the probing format's size)
+  if [ ! -x "$kenlm_bin/lmplz" ]; then bash local/build_kenlm.sh; kenlm_bin=tools/kenlm/bin; fi
+  mkdir -p $ngram_exp
+  { cat $text/lm_train.txt; if [ "$ngram_glosses" = true ]; then cat $text/lm_glosses.txt; fi; } > $ngram_exp/text.txt
+  $python -m espnet2.bin.tokenize_text --token_type bpe --bpemodel $bpedir/bpe.model \
+    --input $ngram_exp/text.txt --output $ngram_exp/tokens.txt
+  $kenlm_bin/lmplz -S 20% --discount_fallback -o $ngram_order ${ngram_prune:+--prune $ngram_prune} \
+    < $ngram_exp/tokens.txt > $ngram_exp/${ngram_order}gram.arpa 2> $ngram_exp/lmplz.log
+  $kenlm_bin/build_binary -q 8 -b 8 trie $ngram_exp/${ngram_order}gram.arpa $ngram_exp/${ngram_order}gram.bin \
+    > $ngram_exp/build_binary.log 2>&1
+  rm $ngram_exp/${ngram_order}gram.arpa   # 300 MB; the tokens and the command rebuild it in 2 min
+  if [ "$ngram_package" = true ]; then
+    mkdir -p "$repo_root/models/default/ngram"
+    cp $ngram_exp/${ngram_order}gram.bin "$repo_root/models/default/ngram/"
+    echo "${ngram_order}gram.bin: KenLM token ${ngram_order}-gram (lmplz -o $ngram_order${ngram_prune:+ --prune $ngram_prune}, build_binary -q 8 -b 8 trie) over stage 1's LM text$( [ "$ngram_glosses" = true ] && echo " and WordNet's definitions"), in the ASR's BPE units; built $(date -u '+%Y-%m-%d %H:%M:%S UTC') by recipes/default_model/run.sh stage 17" \
+      > "$repo_root/models/default/ngram/PROVENANCE.txt"
+    echo "packaged: models/default/ngram/${ngram_order}gram.bin (conf/model/default.yaml's model.ngram_file)"
+  else
+    echo "use it: asr-compress model.ngram_file=${PWD#"$repo_root"/}/$ngram_exp/${ngram_order}gram.bin decode.ngram_weight=0.3"
+  fi
+fi
+
 if run_stage 14; then
   log 14 "tune decode.lm_weight and decode.penalty on the dev set -> $repo_root/conf/decode/default_model.yaml"
   # Every other dev utterance (all three sources: synthetic voices, LJ Speech, digits) keeps the
@@ -411,15 +444,22 @@ if run_stage 16; then
     cand+=(model.${key_dir%%=*}="$(cd "$d" && pwd)")
   done
   if [ -n "$gate_ngram" ]; then
-    cand+=(model.ngram_file="$(cd "$(dirname "$gate_ngram")" && pwd)/$(basename "$gate_ngram")" decode.ngram_weight="$gate_ngram_weight")
+    cand+=(model.ngram_file="$(cd "$(dirname "$gate_ngram")" && pwd)/$(basename "$gate_ngram")")
   fi
   decoding=(); if [ "$gate_grid" = true ]; then decoding=(decode=generic "${tune_grid[@]}"); fi
   cand_decoding=("${decoding[@]}") gate_args=()
-  # with an n-gram, the LM weight 0 cells are not the shipped side's (the n-gram still scores)
+  if [ -n "$gate_ngram" ]; then  # the candidate n-gram's weights: on the grid, in place of the grid's own
+    if [ "$gate_grid" = true ]; then
+      cand_decoding=(decode=generic "${tune_grid[@]/#decode.ngram_weight=*/decode.ngram_weight=$gate_ngram_weight}")
+    else
+      cand_decoding=(decode.ngram_weight="$gate_ngram_weight")
+    fi
+  fi
+  # with a candidate n-gram, the LM weight 0 cells are not the shipped side's (its n-gram scores)
   if [ "$gate_grid" = true ] && [ -z "$gate_asr" ] && [ -z "$gate_ngram" ]; then
     # An LM-only candidate decodes its decode.lm_weight=0 cells exactly as the shipped side does
-    # (same ASR, and the beam search drops a scorer weighted 0): 3 of the 12 settings, minutes each,
-    # for nothing. Its grid is tune_grid without the leading 0 weight (were it ever not leading,
+    # (same ASR and n-gram, and the beam search drops a scorer weighted 0): a quarter of the
+    # settings, minutes each, for nothing. Its grid is tune_grid without the leading 0 weight (were it ever not leading,
     # nothing is removed and gate.py refuses the candidate's own 0 cells); gate.py takes those
     # cells from the shipped side's sweep.
     cand_decoding=(decode=generic "${tune_grid[@]/#decode.lm_weight=0,/decode.lm_weight=}")
@@ -440,19 +480,3 @@ if run_stage 16; then
   (cd "$repo_root" && $python "$recipe_dir/local/gate.py" --out "$gate_rel/GATE.md" "${gate_args[@]}" "${sweeps[@]}")
 fi
 
-if run_stage 17; then
-  log 17 "token n-gram (KenLM, order $ngram_order) over the LM text -> $ngram_exp/${ngram_order}gram.bin"
-  # ESPnet's asr.sh --use_ngram true does the same: the LM text in the model's units, lmplz, build_binary
-  # (here as a quantised trie, -q 8 -b 8: a quarter of the probing format's size)
-  if [ ! -x "$kenlm_bin/lmplz" ]; then bash local/build_kenlm.sh; kenlm_bin=tools/kenlm/bin; fi
-  mkdir -p $ngram_exp
-  { cat $text/lm_train.txt; if [ "$ngram_glosses" = true ]; then cat $text/lm_glosses.txt; fi; } > $ngram_exp/text.txt
-  $python -m espnet2.bin.tokenize_text --token_type bpe --bpemodel $bpedir/bpe.model \
-    --input $ngram_exp/text.txt --output $ngram_exp/tokens.txt
-  $kenlm_bin/lmplz -S 20% --discount_fallback -o $ngram_order ${ngram_prune:+--prune $ngram_prune} \
-    < $ngram_exp/tokens.txt > $ngram_exp/${ngram_order}gram.arpa 2> $ngram_exp/lmplz.log
-  $kenlm_bin/build_binary -q 8 -b 8 trie $ngram_exp/${ngram_order}gram.arpa $ngram_exp/${ngram_order}gram.bin \
-    > $ngram_exp/build_binary.log 2>&1
-  rm $ngram_exp/${ngram_order}gram.arpa   # 300 MB; the tokens and the command rebuild it in 2 min
-  echo "use it: asr-compress model.ngram_file=${PWD#"$repo_root"/}/$ngram_exp/${ngram_order}gram.bin decode.ngram_weight=0.3"
-fi
