@@ -129,6 +129,18 @@ def test_baseline_results_table(cli_run, tmp_path):
     assert baseline_main([str(tmp_path / "nope"), "--out", str(tmp_path / "res2")]) == 2
 
 
+@pytest.mark.parametrize("lm, ngram_file, ngram, label", [
+    (0.5, "6gram.bin", 0.3, "dev"), (0.0, "6gram.bin", 0.0, "dev, no LM"), (0.0, None, 0.9, "dev, no LM"),
+    (0.0, "6gram.bin", 0.3, "dev, n-gram only"), (0.5, None, 0.9, "dev")])
+def test_baseline_no_lm_means_neither_the_lm_nor_the_ngram(lm, ngram_file, ngram, label):
+    # a row marked 'no LM' that still scored the n-gram would credit the LM with less than it does
+    from asr_compress.report.baseline import run_label
+
+    metrics = {"data": {"name": "dev"}, "decode": {"lm_weight": lm, "ngram_weight": ngram},
+               "model": {"ngram_file": ngram_file}}
+    assert run_label(metrics) == label
+
+
 def test_baseline_marks_the_run_without_lm(tiny, cli_run, tmp_path):
     """The LM-off row sits beside the LM row of the same test set, labelled, with its own metrics file."""
     from asr_compress.report.baseline import main as baseline_main

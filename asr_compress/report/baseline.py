@@ -41,10 +41,24 @@ def _cost_table(metrics_by_data) -> str:
     return "\n".join(lines)
 
 
+def ngram_scored(metrics: dict) -> bool:
+    """Whether the run's search added an n-gram's scores (a file and a weight other than 0)."""
+    return bool(metrics["model"].get("ngram_file")) and bool(metrics["decode"].get("ngram_weight"))
+
+
+def lm_variant(metrics: dict) -> str:
+    """'' with the LM (and the n-gram, when the model has one), 'no LM' with neither language model
+    (decode.lm_weight=0, and decode.ngram_weight=0 when there is an n-gram), 'n-gram only' with the
+    n-gram but not the neural LM: what the language models contribute is the first against the second."""
+    if metrics["decode"]["lm_weight"]:
+        return ""
+    return "n-gram only" if ngram_scored(metrics) else "no LM"
+
+
 def run_label(metrics: dict) -> str:
-    """Test set name, marked when the run decoded without the LM (decode.lm_weight=0)."""
-    name = metrics["data"]["name"]
-    return name if metrics["decode"]["lm_weight"] else f"{name}, no LM"
+    """Test set name, marked when the run decoded without a language model (see lm_variant)."""
+    name, variant = metrics["data"]["name"], lm_variant(metrics)
+    return f"{name}, {variant}" if variant else name
 
 
 def write_baseline(run_dirs: List[Path], out_dir: Path, command: str = "") -> Path:
@@ -64,9 +78,9 @@ def write_baseline(run_dirs: List[Path], out_dir: Path, command: str = "") -> Pa
     sweep.baseline = None  # different test sets: a speed-up between them means nothing
     out_dir.mkdir(parents=True, exist_ok=True)
     for d, m in runs:
-        suffix = "" if m["decode"]["lm_weight"] else ".no_lm"
+        suffix = "." + lm_variant(m).replace(" ", "_").replace("-", "") if lm_variant(m) else ""
         shutil.copy(d / "metrics.json", out_dir / f"{m['data']['name']}{suffix}.metrics.json")
-    with_lm = [m for m in metrics.values() if m["decode"]["lm_weight"]]
+    with_lm = [m for m in metrics.values() if not lm_variant(m)]
     first = (with_lm or list(metrics.values()))[0]
     comps = ", ".join(f"{c} {v['params'] / 1e6:.2f}M" for c, v in first["components"].items())
     text = "\n".join([
@@ -75,8 +89,8 @@ def write_baseline(run_dirs: List[Path], out_dir: Path, command: str = "") -> Pa
         "## Environment", "", environment_block(sweep), "",
         f"Decoding: beam {first['decode']['beam_size']}, CTC weight {first['decode']['ctc_weight']}, "
         f"LM weight {first['decode']['lm_weight']} (0 in the rows marked 'no LM'), penalty {first['decode']['penalty']}"
-        + (f", n-gram `{first['model']['ngram_file']}` at weight {first['decode']['ngram_weight']}"
-           if first["model"].get("ngram_file") else "") + ". "
+        + (f", n-gram `{first['model']['ngram_file']}` at weight {first['decode']['ngram_weight']} (0 in the rows "
+           "marked 'no LM')" if first["model"].get("ngram_file") else "") + ". "
         f"Components (parameters): {comps}. ASR weights sha256 `{first['model']['asr_weights_sha256'][:16]}…`.", "",
         "## WER per test set", "", wer_table(sweep), "",
         "## WER per utterance group", "", _group_table(metrics), "",

@@ -4,8 +4,8 @@
 # set and on the held-out real speech (LJ Speech, spoken digits; built from ../shared/data by
 # recipes/default_model stage 3; and two new speakers from Debian's pocketsphinx-testdata, which
 # stage 3 adds when that package is installed — sets not built are skipped with a note). Each test set is
-# decoded twice: with the LM (the default) and without it (decode.lm_weight=0), so the table shows
-# what the LM contributes.
+# decoded twice: with the language models (the default: the neural LM and the token n-gram) and
+# without either (decode.lm_weight=0 decode.ngram_weight=0), so the table shows what they contribute.
 set -euo pipefail
 extra=""
 while [ $# -gt 0 ]; do
@@ -26,7 +26,7 @@ for data in synth_test real_heldout_lj real_heldout_digits real_new_speakers; do
     continue
   fi
   asr-compress data=${data} ${extra} eval.progress=false hydra.run.dir="${exp}/${data}" </dev/null
-  asr-compress data=${data} decode.lm_weight=0 ${extra} eval.progress=false \
+  asr-compress data=${data} decode.lm_weight=0 decode.ngram_weight=0 ${extra} eval.progress=false \
     hydra.run.dir="${exp}/${data}_no_lm" </dev/null
   runs+=("${exp}/${data}" "${exp}/${data}_no_lm")
 done
