@@ -125,6 +125,8 @@ def espnet_variants(files, decode):
                       lm_file=str(files.lm_weights) if files.lm_weights else None,
                       beam_size=decode.beam_size, ctc_weight=decode.ctc_weight, lm_weight=decode.lm_weight,
                       penalty=decode.penalty, maxlenratio=decode.maxlenratio, minlenratio=decode.minlenratio,
+                      ngram_file=str(files.ngram_file) if files.ngram_file else None,
+                      ngram_weight=decode.ngram_weight,  # the same search: ESPnet's own n-gram scorer
                       nbest=1, quantize_asr_model=q, quantize_lm=q)
         out.append((name, s2t))
     return out

@@ -77,3 +77,21 @@ def test_methods_benchmark_rows_name_their_component_kernel_and_size(tiny, tmp_p
     assert rows["baseline"]["kernel"] == "none" and rows["baseline"]["size_bytes"] is None
     assert rows["lm=int8_dynamic"]["component"] == "lm" and rows["lm=int8_dynamic"]["kernel"] == "real"
     assert rows["lm=int8_dynamic"]["size_bytes"] > 0
+
+
+def test_espnet_variants_search_with_the_models_ngram(tiny, tmp_path):
+    # ESPnet's rows are a reference for the same search: without the n-gram they would be faster
+    # for a reason that has nothing to do with quantization
+    pytest.importorskip("kenlm")
+    from tiny_model import build_tiny_ngram
+
+    from asr_compress.config import DecodeConfig, ModelConfig
+    from asr_compress.pipeline import load_pipeline
+    from asr_compress.pipeline.load import find_model_files
+
+    tokens = load_pipeline(ModelConfig(name="t", exp_dir=str(tiny["asr"]))).token_list
+    ngram = build_tiny_ngram(tmp_path / "2gram.arpa", tokens)
+    files = find_model_files(ModelConfig(name="t", exp_dir=str(tiny["asr"]), lm_exp_dir=str(tiny["lm"]),
+                                            ngram_file=str(ngram)))
+    for name, s2t in _bench().espnet_variants(files, DecodeConfig(lm_weight=0.5, ngram_weight=0.3)):
+        assert s2t.beam_search.weights["ngram"] == 0.3 and "ngram" in s2t.beam_search.full_scorers, name
