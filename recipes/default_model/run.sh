@@ -80,7 +80,7 @@ gate_asr=""               # stage 16: the candidate's ASR directory (packaged la
 gate_lm=""                # stage 16: the candidate's LM directory; empty = the shipped one
 gate_sets=""              # stage 16: data/ folders decoded besides the dev half, e.g. synth_dev_novel:
                           # they explain a result; the dev half decides it (see the README)
-gate_ngram=""             # stage 16: a candidate n-gram (KenLM file, e.g. stage 17's exp/ngram/6gram.bin)
+gate_ngram=""             # stage 16: a candidate n-gram (KenLM file, e.g. stage 17's exp/ngram/4gram.bin)
                           # decoded with the shipped ASR and LM (or --gate_asr/--gate_lm's)
 gate_ngram_weight=0.3     # stage 16: its decode.ngram_weight; a comma list sweeps them (0.3: the
                           # twenty-second session's best on the dev half)
@@ -88,10 +88,12 @@ gate_grid=false           # stage 16: true decodes each side on stage 14's grid 
                           # and compares their best settings (a new LM may want another weight;
                           # an LM-only candidate skips weight 0, the shipped side's cells);
                           # false decodes both with the shipped setting
-ngram_order=6             # stage 17: order of the token n-gram; BPE units are short (a word is 2-5),
-                          # so 6 units reach about two words back
-ngram_prune=""            # stage 17: lmplz --prune thresholds per order (e.g. "0 0 0 1 1 1" drops
-                          # singleton 4- to 6-grams: 10 MB instead of 32, and 6 words worse on the
+ngram_order=4             # stage 17: order of the token n-gram (BPE units are short, a word is 2-5):
+                          # the shipped 4-gram (5.5 MB) made 143 errors on the dev half, a 6-gram 137
+                          # but 24 MB, which with the rest of the repository leaves no room for audio
+                          # in a device-tool lease (64 MiB a call); README, "The n-gram as the default"
+ngram_prune=""            # stage 17: lmplz --prune thresholds per order (e.g. "0 0 0 0 1 1" drops a
+                          # 6-gram's singleton 5- and 6-grams: 11 MB instead of 24, 141 errors on the
                           # dev half); empty keeps every n-gram
 ngram_glosses=true        # stage 17: the n-gram's text is stage 1's LM text plus WordNet's definitions
                           # (the rare words the neural LM does not know; an n-gram is not diluted by
@@ -379,7 +381,8 @@ fi
 if run_stage 17; then
   log 17 "token n-gram (KenLM, order $ngram_order) over the LM text -> $ngram_exp/${ngram_order}gram.bin"
   # ESPnet's asr.sh --use_ngram true does the same: the LM text in the model's units, lmplz, build_binary
-  # (here as a quantised trie, -q 8 -b 8: a quarter of the probing format's size)
+  # (here as a quantised trie with compressed pointers, -q 8 -b 8 -a 64: a fifth of the probing
+  # format's size; the pointer compression is lossless)
   if [ ! -x "$kenlm_bin/lmplz" ]; then bash local/build_kenlm.sh; kenlm_bin=tools/kenlm/bin; fi
   mkdir -p $ngram_exp
   { cat $text/lm_train.txt; if [ "$ngram_glosses" = true ]; then cat $text/lm_glosses.txt; fi; } > $ngram_exp/text.txt
@@ -387,13 +390,13 @@ if run_stage 17; then
     --input $ngram_exp/text.txt --output $ngram_exp/tokens.txt
   $kenlm_bin/lmplz -S 20% --discount_fallback -o $ngram_order ${ngram_prune:+--prune $ngram_prune} \
     < $ngram_exp/tokens.txt > $ngram_exp/${ngram_order}gram.arpa 2> $ngram_exp/lmplz.log
-  $kenlm_bin/build_binary -q 8 -b 8 trie $ngram_exp/${ngram_order}gram.arpa $ngram_exp/${ngram_order}gram.bin \
+  $kenlm_bin/build_binary -q 8 -b 8 -a 64 trie $ngram_exp/${ngram_order}gram.arpa $ngram_exp/${ngram_order}gram.bin \
     > $ngram_exp/build_binary.log 2>&1
   rm $ngram_exp/${ngram_order}gram.arpa   # 300 MB; the tokens and the command rebuild it in 2 min
   if [ "$ngram_package" = true ]; then
     mkdir -p "$repo_root/models/default/ngram"
     cp $ngram_exp/${ngram_order}gram.bin "$repo_root/models/default/ngram/"
-    echo "${ngram_order}gram.bin: KenLM token ${ngram_order}-gram (lmplz -o $ngram_order${ngram_prune:+ --prune $ngram_prune}, build_binary -q 8 -b 8 trie) over stage 1's LM text$( [ "$ngram_glosses" = true ] && echo " and WordNet's definitions"), in the ASR's BPE units; built $(date -u '+%Y-%m-%d %H:%M:%S UTC') by recipes/default_model/run.sh stage 17" \
+    echo "${ngram_order}gram.bin: KenLM token ${ngram_order}-gram (lmplz -o $ngram_order${ngram_prune:+ --prune $ngram_prune}, build_binary -q 8 -b 8 -a 64 trie) over stage 1's LM text$( [ "$ngram_glosses" = true ] && echo " and WordNet's definitions"), in the ASR's BPE units; built $(date -u '+%Y-%m-%d %H:%M:%S UTC') by recipes/default_model/run.sh stage 17" \
       > "$repo_root/models/default/ngram/PROVENANCE.txt"
     echo "packaged: models/default/ngram/${ngram_order}gram.bin (conf/model/default.yaml's model.ngram_file)"
   else
@@ -435,7 +438,7 @@ if run_stage 16; then
     echo "run.sh stage 16: give --gate_asr and/or --gate_lm (a candidate's packaged directories), or --gate_ngram" >&2; exit 2
   fi
   if [ -n "$gate_ngram" ] && [ ! -f "$gate_ngram" ]; then
-    echo "run.sh --gate_ngram: $gate_ngram is not a file (a KenLM n-gram, e.g. stage 17's exp/ngram/6gram.bin)" >&2; exit 2
+    echo "run.sh --gate_ngram: $gate_ngram is not a file (a KenLM n-gram, e.g. stage 17's exp/ngram/4gram.bin)" >&2; exit 2
   fi
   cand=()
   for key_dir in exp_dir="${gate_asr:-$repo_root/models/default/asr}" lm_exp_dir="${gate_lm:-$repo_root/models/default/lm}"; do
