@@ -214,6 +214,13 @@ def build_espnet_model(task_name: str, config: Path, weights: Path, device: str 
     return model, argparse.Namespace(**args)
 
 
+def _token_list(value) -> list:
+    """A config's token_list: the list itself, or the file ESPnet reads it from (one unit a line)."""
+    if isinstance(value, (str, Path)):
+        return [line.rstrip() for line in Path(value).read_text(encoding="utf-8").splitlines()]
+    return list(value)
+
+
 def load_pipeline(cfg: ModelConfig, device: str = "cpu"):
     """Find the files, build ASR (and LM) models and wrap them in a Pipeline."""
     from asr_compress.pipeline.pipeline import Pipeline
@@ -222,7 +229,15 @@ def load_pipeline(cfg: ModelConfig, device: str = "cpu"):
     asr_model, asr_args = build_espnet_model("asr", files.asr_config, files.asr_weights, device)
     lm_model = None
     if files.lm_config is not None:
-        lm_model, _ = build_espnet_model("lm", files.lm_config, files.lm_weights, device)
+        lm_model, lm_args = build_espnet_model("lm", files.lm_config, files.lm_weights, device)
+        # the LM scores the ASR's token ids: with another token list its scores belong to other
+        # units (or have another size, and the search fails deep inside ESPnet)
+        lm_tokens = _token_list(lm_args.token_list)
+        if lm_tokens != list(asr_model.token_list):
+            raise ModelLoadError(
+                f"{files.lm_config}: the LM's token list ({len(lm_tokens)} units) is not the ASR's "
+                f"({files.asr_config}, {len(asr_model.token_list)} units) (model.lm_exp_dir / model.lm_config); "
+                "point it at the LM trained with this ASR's units, or set model.lm_exp_dir=null")
     ngram = None
     if files.ngram_file is not None:
         from asr_compress.pipeline.ngram import load_ngram_scorer

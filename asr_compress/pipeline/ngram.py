@@ -53,6 +53,18 @@ def load_ngram_scorer(path: Path, token_list: List[str]):
             return cached.to(y.device), out_state
 
     try:
-        return CachedNgramFullScorer(str(path), token_list)
+        scorer = CachedNgramFullScorer(str(path), token_list)
     except (OSError, RuntimeError, ValueError) as e:  # KenLM raises OSError for unreadable or bad files
         raise ModelLoadError(f"{path}: KenLM cannot read it as an n-gram model (model.ngram_file): {e}") from e
+    # KenLM scores a unit it does not know as <unk> and says nothing: an n-gram over another
+    # model's units (the default model's, when only model.exp_dir is overridden) would steer the
+    # search with noise. Half is a loose bar: a model's own n-gram knows nearly all its units
+    # (the shipped one 297 of 300: <blank>, <unk> and <sos/eos> are never in the text).
+    units = [t for t in token_list if t not in ("<blank>", "<unk>", "<sos/eos>")]
+    known = sum(t in scorer.lm for t in units)
+    if known < len(units) / 2:
+        raise ModelLoadError(
+            f"{path}: only {known} of the ASR's {len(units)} units are in this n-gram's vocabulary "
+            "(model.ngram_file): it was built over other units; build one over this model's units "
+            "(ESPnet's asr.sh --use_ngram true) or set model.ngram_file=null")
+    return scorer

@@ -56,6 +56,38 @@ def test_token_list_mismatch_is_one_clear_line(tiny, tmp_path):
     assert "\n" not in msg and "valid.acc.ave.pth" in msg and "token list" in msg and "29 entries, weights expect 31" in msg
 
 
+def _lm_with_tokens(tiny, tmp_path, tokens):
+    import yaml
+
+    lm = tmp_path / "lm"
+    lm.mkdir()
+    cfg = yaml.safe_load((tiny["lm"] / "config.yaml").read_text())
+    cfg["token_list"] = tokens
+    (lm / "config.yaml").write_text(yaml.safe_dump(cfg))
+    shutil.copy(tiny["lm"] / "valid.acc.ave.pth", lm)
+    return lm, cfg
+
+
+def test_an_lm_over_other_units_is_refused(tiny, tmp_path):
+    # same number of units, so its weights load: only the list tells that its ids mean other units
+    import yaml
+
+    units = yaml.safe_load((tiny["lm"] / "config.yaml").read_text())["token_list"]
+    lm, _ = _lm_with_tokens(tiny, tmp_path, [units[0], *reversed(units[1:-1]), units[-1]])
+    with pytest.raises(ModelLoadError, match=r"lm/config\.yaml: the LM's token list \(31 units\) is not the ASR's "
+                                             r".*\(model\.lm_exp_dir / model\.lm_config\).*model\.lm_exp_dir=null"):
+        load_pipeline(ModelConfig(name="t", exp_dir=str(tiny["asr"]), lm_exp_dir=str(lm)))
+
+
+def test_an_lm_token_list_may_be_a_file(tiny, tmp_path):
+    import yaml
+
+    units = yaml.safe_load((tiny["lm"] / "config.yaml").read_text())["token_list"]
+    (tmp_path / "tokens.txt").write_text("\n".join(units) + "\n")
+    lm, _ = _lm_with_tokens(tiny, tmp_path, str(tmp_path / "tokens.txt"))
+    assert load_pipeline(ModelConfig(name="t", exp_dir=str(tiny["asr"]), lm_exp_dir=str(lm))).lm is not None
+
+
 def test_zoo_tag_offline_gives_one_line_error():
     # The machines that run these tests have no route to the model hub.
     with pytest.raises(ModelLoadError) as e:

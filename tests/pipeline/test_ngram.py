@@ -76,3 +76,12 @@ def test_without_kenlm_the_error_says_how_to_get_it(tiny, ngram_file, monkeypatc
     monkeypatch.setitem(__import__("sys").modules, "kenlm", None)  # what a missing module looks like
     with pytest.raises(ModelLoadError, match=r"model\.ngram_file needs the kenlm module.*'\.\[ngram\]'"):
         load_pipeline(_model(tiny, ngram_file))
+
+
+def test_an_ngram_over_other_units_is_refused(tiny, tmp_path):
+    # KenLM would score every unit it does not know as <unk>, silently: the default model's n-gram
+    # under a user's model (model.exp_dir overridden, model.ngram_file inherited) would be noise
+    other = build_tiny_ngram(tmp_path / "other.arpa", [f"▁w{i}" for i in range(20)])
+    with pytest.raises(ModelLoadError, match=r"other\.arpa: only 0 of the ASR's \d+ units are in this n-gram's "
+                                             r"vocabulary \(model\.ngram_file\).*model\.ngram_file=null"):
+        load_pipeline(_model(tiny, other))
