@@ -78,7 +78,7 @@ def write_baseline(run_dirs: List[Path], out_dir: Path, command: str = "") -> Pa
     sweep.baseline = None  # different test sets: a speed-up between them means nothing
     out_dir.mkdir(parents=True, exist_ok=True)
     for d, m in runs:
-        suffix = "." + lm_variant(m).replace(" ", "_").replace("-", "") if lm_variant(m) else ""
+        suffix = "." + lm_variant(m).lower().replace(" ", "_").replace("-", "") if lm_variant(m) else ""
         shutil.copy(d / "metrics.json", out_dir / f"{m['data']['name']}{suffix}.metrics.json")
     with_lm = [m for m in metrics.values() if not lm_variant(m)]
     first = (with_lm or list(metrics.values()))[0]
