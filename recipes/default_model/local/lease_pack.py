@@ -7,8 +7,8 @@
     #   command: cd recipes/default_model && bash local/lease_train.sh --minutes 7
 
 Why a folder of its own: the lent machine (device tool README, 2026-11) takes one copy of the
-working tree per call, at most 64 MiB with the repository's tracked files (33 MB, most of it the
-shipped model), has no network, and gives 15 minutes of device time per session, start included.
+working tree per call, at most 64 MiB with the repository's tracked files (39 MB, most of it the
+shipped model and its n-gram), has no network, and gives 15 minutes of device time per session, start included.
 So one call must carry the ESPnet wheels its image lacks, the audio as Ogg Opus, the lists and
 shape files of that audio, the token list and the LM text; this writes exactly that, sized to
 what is left of the 64 MiB, and nothing the repository already carries (the shipped weights,
