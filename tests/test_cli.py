@@ -141,6 +141,15 @@ def test_baseline_no_lm_means_neither_the_lm_nor_the_ngram(lm, ngram_file, ngram
     assert run_label(metrics) == label
 
 
+def test_baseline_names_repository_files_from_the_root(tmp_path):
+    # metrics.json records absolute paths; a committed report should not carry this machine's
+    from asr_compress.config import PROJECT_ROOT
+    from asr_compress.report.baseline import shown_path
+
+    assert shown_path(str(PROJECT_ROOT / "models/default/ngram/4gram.bin")) == "models/default/ngram/4gram.bin"
+    assert shown_path(str(tmp_path / "x.bin")) == str(tmp_path / "x.bin")  # outside: as recorded
+
+
 def test_baseline_marks_the_run_without_lm(tiny, cli_run, tmp_path):
     """The LM-off row sits beside the LM row of the same test set, labelled, with its own metrics file."""
     from asr_compress.report.baseline import main as baseline_main

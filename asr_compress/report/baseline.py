@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import List, Optional
 
+from asr_compress.config import PROJECT_ROOT
 from asr_compress.analysis.collect import collect
 from asr_compress.report.tables import wer_table
 from asr_compress.report.write import environment_block
@@ -39,6 +40,15 @@ def _cost_table(metrics_by_data) -> str:
         cells = "|".join(f"{tb[p]:.1f}" if p in tb else "–" for p in parts)
         lines.append(f"|{data}|{lat['mean']:.0f} / {lat['p50']:.0f} / {lat['p90']:.0f}|{m['rtf']:.3f}|{cells}|")
     return "\n".join(lines)
+
+
+def shown_path(path: str) -> str:
+    """A file of the repository by its path from the root (metrics.json records the absolute path
+    of the machine that decoded; a committed report should not name that machine's folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT.resolve()))
+    except ValueError:
+        return path
 
 
 def ngram_scored(metrics: dict) -> bool:
@@ -89,7 +99,7 @@ def write_baseline(run_dirs: List[Path], out_dir: Path, command: str = "") -> Pa
         "## Environment", "", environment_block(sweep), "",
         f"Decoding: beam {first['decode']['beam_size']}, CTC weight {first['decode']['ctc_weight']}, "
         f"LM weight {first['decode']['lm_weight']} (0 in the rows marked 'no LM'), penalty {first['decode']['penalty']}"
-        + (f", n-gram `{first['model']['ngram_file']}` at weight {first['decode']['ngram_weight']} (0 in the rows "
+        + (f", n-gram `{shown_path(first['model']['ngram_file'])}` at weight {first['decode']['ngram_weight']} (0 in the rows "
            "marked 'no LM')" if first["model"].get("ngram_file") else "") + ". "
         f"Components (parameters): {comps}. ASR weights sha256 `{first['model']['asr_weights_sha256'][:16]}…`.", "",
         "## WER per test set", "", wer_table(sweep), "",
