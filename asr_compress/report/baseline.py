@@ -17,8 +17,8 @@ import warnings
 from pathlib import Path
 from typing import List, Optional
 
-from asr_compress.config import PROJECT_ROOT
 from asr_compress.analysis.collect import collect
+from asr_compress.config import PROJECT_ROOT
 from asr_compress.report.tables import wer_table
 from asr_compress.report.write import environment_block
 

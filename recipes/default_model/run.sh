@@ -392,7 +392,7 @@ if run_stage 17; then
     < $ngram_exp/tokens.txt > $ngram_exp/${ngram_order}gram.arpa 2> $ngram_exp/lmplz.log
   $kenlm_bin/build_binary -q 8 -b 8 -a 64 trie $ngram_exp/${ngram_order}gram.arpa $ngram_exp/${ngram_order}gram.bin \
     > $ngram_exp/build_binary.log 2>&1
-  rm $ngram_exp/${ngram_order}gram.arpa   # 300 MB; the tokens and the command rebuild it in 2 min
+  rm $ngram_exp/${ngram_order}gram.arpa   # 100-300 MB; the tokens and the command rebuild it in a minute
   if [ "$ngram_package" = true ]; then
     mkdir -p "$repo_root/models/default/ngram"
     cp $ngram_exp/${ngram_order}gram.bin "$repo_root/models/default/ngram/"
@@ -405,9 +405,10 @@ if run_stage 17; then
 fi
 
 if run_stage 14; then
-  log 14 "tune decode.lm_weight and decode.penalty on the dev set -> $repo_root/conf/decode/default_model.yaml"
+  log 14 "tune decode.lm_weight, decode.penalty and decode.ngram_weight on the dev set -> $repo_root/conf/decode/default_model.yaml"
   # Every other dev utterance (all three sources: synthetic voices, LJ Speech, digits) keeps the
-  # 12-setting grid near 8 minutes on 2 cores. Never tuned on a test set.
+  # 32-setting grid near 40 minutes on 2 cores (12 settings took 8 before the n-gram and bonus
+  # 1.5-2 joined it). Never tuned on a test set.
   # The sweep and data folders are named relative to the repository root (where asr-compress runs),
   # so that the generated TUNING.md names paths that exist in any clone, not this machine's.
   tune=$PWD/exp/decode_tuning
@@ -462,9 +463,9 @@ if run_stage 16; then
   if [ "$gate_grid" = true ] && [ -z "$gate_asr" ] && [ -z "$gate_ngram" ]; then
     # An LM-only candidate decodes its decode.lm_weight=0 cells exactly as the shipped side does
     # (same ASR and n-gram, and the beam search drops a scorer weighted 0): a quarter of the
-    # settings, minutes each, for nothing. Its grid is tune_grid without the leading 0 weight (were it ever not leading,
-    # nothing is removed and gate.py refuses the candidate's own 0 cells); gate.py takes those
-    # cells from the shipped side's sweep.
+    # settings, minutes each, for nothing. Its grid is tune_grid without the leading 0 weight
+    # (were it ever not leading, nothing is removed and gate.py refuses the candidate's own 0
+    # cells); gate.py takes those cells from the shipped side's sweep.
     cand_decoding=(decode=generic "${tune_grid[@]/#decode.lm_weight=0,/decode.lm_weight=}")
     gate_args=(--lm-only-candidate)
   fi
