@@ -17,6 +17,10 @@ from typing import Callable, Dict
 
 import torch
 
+# The time part of each scorer the search holds; the n-gram is language-model scoring too (the
+# search adds both to the same hypotheses). Scorers not named (length bonus) are search bookkeeping.
+SCORER_PARTS = {"decoder": "decoder", "ctc": "ctc", "lm": "lm", "ngram": "lm"}
+
 # The methods ESPnet's BeamSearch/BatchBeamSearch call on scorers.
 SCORER_METHODS = (
     "score", "batch_score", "score_partial", "batch_score_partial",
@@ -115,8 +119,7 @@ def time_breakdown(pipeline, search, clock: Clock, count_flops: bool = False):
                 stack.enter_context(_patched(module, "forward", bd.wrap(part, module.forward)))
         scorers = {**search.full_scorers, **search.part_scorers}
         for key, scorer in scorers.items():
-            # the n-gram is language-model scoring too (the search adds both to the same hypotheses)
-            part = "lm" if key == "ngram" else key if key in ("decoder", "ctc", "lm") else None
+            part = SCORER_PARTS.get(key)
             if part is None:  # length bonus and friends are search bookkeeping
                 continue
             for name in SCORER_METHODS:

@@ -56,6 +56,10 @@ def ngram_scored(metrics: dict) -> bool:
     return bool(metrics["model"].get("ngram_file")) and bool(metrics["decode"].get("ngram_weight"))
 
 
+# the file name part of each lm_variant's metrics file in the results folder
+VARIANT_SUFFIX = {"": "", "no LM": ".no_lm", "n-gram only": ".ngram_only"}
+
+
 def lm_variant(metrics: dict) -> str:
     """'' with the LM (and the n-gram, when the model has one), 'no LM' with neither language model
     (decode.lm_weight=0, and decode.ngram_weight=0 when there is an n-gram), 'n-gram only' with the
@@ -88,8 +92,7 @@ def write_baseline(run_dirs: List[Path], out_dir: Path, command: str = "") -> Pa
     sweep.baseline = None  # different test sets: a speed-up between them means nothing
     out_dir.mkdir(parents=True, exist_ok=True)
     for d, m in runs:
-        suffix = "." + lm_variant(m).lower().replace(" ", "_").replace("-", "") if lm_variant(m) else ""
-        shutil.copy(d / "metrics.json", out_dir / f"{m['data']['name']}{suffix}.metrics.json")
+        shutil.copy(d / "metrics.json", out_dir / f"{m['data']['name']}{VARIANT_SUFFIX[lm_variant(m)]}.metrics.json")
     with_lm = [m for m in metrics.values() if not lm_variant(m)]
     first = (with_lm or list(metrics.values()))[0]
     comps = ", ".join(f"{c} {v['params'] / 1e6:.2f}M" for c, v in first["components"].items())

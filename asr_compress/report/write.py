@@ -155,7 +155,7 @@ def _setup(sweep: Sweep, samples: BootstrapSamples, n_resamples: int, seed: int)
     ok = sweep.ok
     first = ok.iloc[0] if len(ok) else sweep.runs.iloc[0]
     get = lambda k: first.get(f"config.{k}", NA)  # noqa: E731
-    ngram = get("model.ngram_file")  # a path, or NA / None / NaN: no n-gram (or runs made before it existed)
+    ngram = get("model.ngram_file")  # a path, or NA ("n/a") / None / NaN: no n-gram (or runs made before it existed)
     lines = [
         f"- model: `{get('model.name')}`, data: `{get('data.name')}`, decoding: beam {get('decode.beam_size')}, "
         f"CTC weight {get('decode.ctc_weight')}, LM weight {get('decode.lm_weight')}, penalty {get('decode.penalty')}"

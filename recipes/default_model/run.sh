@@ -483,4 +483,3 @@ if run_stage 16; then
   done
   (cd "$repo_root" && $python "$recipe_dir/local/gate.py" --out "$gate_rel/GATE.md" "${gate_args[@]}" "${sweeps[@]}")
 fi
-
