@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import sys
+import tempfile
 import warnings
 
 
@@ -31,6 +32,33 @@ def silenced():
             raise
         finally:
             logging.disable(old_disable)
+
+
+@contextlib.contextmanager
+def c_output_silenced():
+    """Silence what C/C++ code writes to the process's stdout and stderr inside the block.
+
+    `silenced()` swaps Python's sys.stdout/sys.stderr, which a C++ library writing to file
+    descriptors 1 and 2 never sees: KenLM prints "Reading <file>" and a 100-star progress bar
+    when it loads an ARPA file, and the same bar before it fails on a bad one. Its errors come
+    back as Python exceptions with the reason in them, so the text written here is dropped.
+    """
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            stream.flush()
+    saved = [os.dup(fd) for fd in (1, 2)]
+    try:
+        with tempfile.TemporaryFile() as sink:
+            for fd in (1, 2):
+                os.dup2(sink.fileno(), fd)
+            try:
+                yield
+            finally:
+                for fd, old in zip((1, 2), saved):
+                    os.dup2(old, fd)
+    finally:
+        for old in saved:
+            os.close(old)
 
 
 def import_quietly(*modules: str):

@@ -52,8 +52,11 @@ def load_ngram_scorer(path: Path, token_list: List[str]):
                 self._cache[out_state] = cached
             return cached.to(y.device), out_state
 
+    from asr_compress.quiet import c_output_silenced
+
     try:
-        scorer = CachedNgramFullScorer(str(path), token_list)
+        with c_output_silenced():  # KenLM's own "Reading ..." and progress bar, written from C++
+            scorer = CachedNgramFullScorer(str(path), token_list)
     except (OSError, RuntimeError, ValueError) as e:  # KenLM raises OSError for unreadable or bad files
         raise ModelLoadError(f"{path}: KenLM cannot read it as an n-gram model (model.ngram_file): {e}") from e
     # KenLM scores a unit it does not know as <unk> and says nothing: an n-gram over another

@@ -9,7 +9,7 @@ short names are spelled out in the report's tables.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import matplotlib
 
@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 
 from asr_compress.analysis.attribution import Attribution, Grid  # noqa: E402
 from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, simulated_runs  # noqa: E402
+from asr_compress.report.tables import NA  # noqa: E402
 
 DPI = 150
 # latency in these figures comes from a sweep, whose runs are timed one after another: machine drift
@@ -31,6 +32,20 @@ COLORS = {"frontend": "#7f7f7f", "encoder": "#1f77b4", "decoder": "#ff7f0e", "ct
           "search_other": "#9467bd"}
 PART_NAMES = {"frontend": "frontend (features)", "encoder": "encoder forward", "decoder": "decoder scoring",
               "ctc": "CTC prefix scoring", "lm": "LM scoring", "search_other": "rest of search"}
+
+
+def part_names(sweep: Sweep) -> Dict[str, str]:
+    """PART_NAMES, with the LM part named "LM + n-gram scoring" when a run searched with an n-gram.
+
+    The timing code counts the token n-gram's scoring with the neural LM's (timing.SCORER_PARTS:
+    both language models, added to the same hypotheses); the legend says so rather than letting a
+    reader take the n-gram's time for the Transformer LM's.
+    """
+    ok = sweep.ok
+    files = ok.get("config.model.ngram_file", pd.Series(dtype=object))
+    weights = pd.to_numeric(ok.get("config.decode.ngram_weight", pd.Series(dtype=float)), errors="coerce")
+    with_ngram = (files.map(lambda f: isinstance(f, str) and f not in ("", NA)) & weights.fillna(0).ne(0)).any()
+    return {**PART_NAMES, "lm": "LM + n-gram scoring"} if with_ngram else PART_NAMES
 
 
 def short_label(sweep: Sweep, run_id: str) -> str:
@@ -278,9 +293,10 @@ def plot_time_breakdown(sweep: Sweep, path: Path) -> Optional[Path]:
     fig, ax = plt.subplots(figsize=(9.5, 0.45 * len(ok) + 1.6))
     left = np.zeros(len(ok))
     ys = np.arange(len(ok))[::-1]
+    names = part_names(sweep)
     for p in parts:
         v = ok[f"time_breakdown_ms.{p}"].to_numpy(float)
-        ax.barh(ys, np.nan_to_num(v), left=left, color=COLORS[p], label=PART_NAMES[p], edgecolor="white", lw=0.5)
+        ax.barh(ys, np.nan_to_num(v), left=left, color=COLORS[p], label=names[p], edgecolor="white", lw=0.5)
         left += np.nan_to_num(v)
     if "time_breakdown_ms.total" in ok:
         tot = ok["time_breakdown_ms.total"].to_numpy(float)

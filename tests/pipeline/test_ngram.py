@@ -63,6 +63,21 @@ def test_a_big_weight_changes_the_hypothesis(tiny, ngram_file):
     assert tokens[0.0] != tokens[50.0]
 
 
+def test_loading_keeps_kenlms_progress_bar_out_of_the_console(tiny, tmp_path, ngram_file, capfd):
+    # KenLM writes "Reading <file>" and a row of 100 stars from C++ when it reads an ARPA file,
+    # and the same before it fails on a bad one: nothing Python-level silencing can catch
+    capfd.readouterr()
+    load_pipeline(_model(tiny, ngram_file))
+    bad = tmp_path / "bad.arpa"
+    bad.write_text("not an ARPA file\n")
+    with pytest.raises(ModelLoadError):
+        load_pipeline(_model(tiny, bad))
+    out, err = capfd.readouterr()
+    assert "*" * 20 not in out + err and "Reading" not in out + err
+    print("after")  # the console works again once the scorer is built
+    assert capfd.readouterr().out == "after\n"
+
+
 def test_missing_or_unreadable_ngram_names_the_parameter(tiny, tmp_path):
     with pytest.raises(ModelLoadError, match=r"nope\.bin: file not found \(model\.ngram_file\)"):
         load_pipeline(_model(tiny, tmp_path / "nope.bin"))
