@@ -1,6 +1,7 @@
 """Quantization: int8_dynamic (PyTorch kernels), fp16/bf16 casts, int8/int4 weight-only (simulated)."""
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from dataclasses import dataclass
@@ -112,14 +113,49 @@ class HalfLinear(_CastIO, nn.Linear):
         return F.linear(self._cast_in(x), self.weight, self.bias).to(x.dtype)
 
 
+def _onednn_may_hang(conv: nn.Module, x: torch.Tensor) -> bool:
+    """True for a float16 grouped (depthwise) convolution on CPU.
+
+    On CPUs with AVX512-FP16 (Intel Sapphire Rapids and later) PyTorch 2.12 sends it to oneDNN's
+    brdgmm depthwise kernel, whose just-in-time code generation never finishes for some input
+    lengths when more than one thread runs: a Conformer's Conv1d(144, 144, 15, groups=144) in
+    float16 on 56, 64, 112 or 128 frames, 2 threads, stuck for minutes in
+    `jit_brdgmm_kernel_base_t::generate` (found here: `encoder=fp16` stopped at the 31st test
+    utterance); 55, 60, 72 or 100 frames, one thread, bfloat16 or float32 all pass.
+    Without oneDNN, ATen's own half-precision convolution runs, which is what CPUs without
+    AVX512-FP16 (AMD EPYC, older Xeons) run anyway: the same kernel on every host.
+    """
+    return conv.groups > 1 and x.dtype == torch.float16 and x.device.type == "cpu"
+
+
+@contextlib.contextmanager
+def _without_onednn():
+    # only the switch itself: torch.backends.mkldnn.flags() also resets TF32 and precision flags,
+    # and warns about Intel GPUs on every machine
+    old = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = old
+
+
 class HalfConv1d(_CastIO, nn.Conv1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(self._cast_in(x), self.weight, self.bias).to(x.dtype)
+        h = self._cast_in(x)
+        if _onednn_may_hang(self, h):
+            with _without_onednn():
+                return self._conv_forward(h, self.weight, self.bias).to(x.dtype)
+        return self._conv_forward(h, self.weight, self.bias).to(x.dtype)
 
 
 class HalfConv2d(_CastIO, nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(self._cast_in(x), self.weight, self.bias).to(x.dtype)
+        h = self._cast_in(x)
+        if _onednn_may_hang(self, h):
+            with _without_onednn():
+                return self._conv_forward(h, self.weight, self.bias).to(x.dtype)
+        return self._conv_forward(h, self.weight, self.bias).to(x.dtype)
 
 
 class HalfEmbedding(nn.Embedding):

@@ -114,3 +114,31 @@ def test_int8_dynamic_after_fp16_is_an_error_not_a_silent_noop(make):
     compress_(m, make_config("fp16"), "ctc")
     with pytest.raises(CompressionConfigError, match=r"^ctc: int8_dynamic targets=\[\] ignore=\[\] select no uncompressed Linear/LSTM"):
         compress_(m, make_config("int8_dynamic"), "ctc")
+
+
+def test_fp16_depthwise_conv_finishes_on_every_length_with_two_threads():
+    # oneDNN's float16 depthwise kernel (AVX512-FP16 CPUs) never finished generating its code for
+    # 56, 64, 112 or 128 frames on 2 threads: encoder=fp16 hung on the 31st test utterance.
+    # In a subprocess with a deadline, so that a regression fails instead of hanging the suite.
+    import subprocess
+    import sys
+
+    code = """
+import torch
+from torch import nn
+from asr_compress.compress.quantize import _half_copy
+torch.set_num_threads(2)
+torch.manual_seed(0)
+conv = nn.Conv1d(144, 144, 15, padding=7, groups=144)
+half = _half_copy(conv, torch.float16)
+for frames in (55, 56, 64, 112, 128):
+    x = torch.randn(1, frames, 144).transpose(1, 2)  # a Conformer's layout: transposed, not copied
+    with torch.no_grad():
+        y, ref = half(x), conv(x)
+    assert y.dtype == torch.float32 and y.shape == ref.shape
+    assert (y - ref).abs().max() < 1e-2 * ref.abs().max(), frames
+assert torch.backends.mkldnn.enabled  # switched off only inside the call
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
