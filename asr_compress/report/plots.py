@@ -34,18 +34,22 @@ PART_NAMES = {"frontend": "frontend (features)", "encoder": "encoder forward", "
               "ctc": "CTC prefix scoring", "lm": "LM scoring", "search_other": "rest of search"}
 
 
+def searched_with_ngram(sweep: Sweep) -> bool:
+    """Whether a finished run of the sweep searched with a token n-gram (a file and a weight)."""
+    ok = sweep.ok
+    files = ok.get("config.model.ngram_file", pd.Series(dtype=object))
+    weights = pd.to_numeric(ok.get("config.decode.ngram_weight", pd.Series(dtype=float)), errors="coerce")
+    return bool((files.map(lambda f: isinstance(f, str) and f not in ("", NA)) & weights.fillna(0).ne(0)).any())
+
+
 def part_names(sweep: Sweep) -> Dict[str, str]:
     """PART_NAMES, with the LM part named "LM + n-gram scoring" when a run searched with an n-gram.
 
     The timing code counts the token n-gram's scoring with the neural LM's (timing.SCORER_PARTS:
-    both language models, added to the same hypotheses); the legend says so rather than letting a
-    reader take the n-gram's time for the Transformer LM's.
+    both language models, added to the same hypotheses); the figures and the report's sentences
+    say so rather than letting a reader take the n-gram's time for the Transformer LM's.
     """
-    ok = sweep.ok
-    files = ok.get("config.model.ngram_file", pd.Series(dtype=object))
-    weights = pd.to_numeric(ok.get("config.decode.ngram_weight", pd.Series(dtype=float)), errors="coerce")
-    with_ngram = (files.map(lambda f: isinstance(f, str) and f not in ("", NA)) & weights.fillna(0).ne(0)).any()
-    return {**PART_NAMES, "lm": "LM + n-gram scoring"} if with_ngram else PART_NAMES
+    return {**PART_NAMES, "lm": "LM + n-gram scoring"} if searched_with_ngram(sweep) else PART_NAMES
 
 
 def short_label(sweep: Sweep, run_id: str) -> str:
@@ -152,8 +156,11 @@ def _pad(ax, x, y):
     ax.set_ylim(y.min() - 0.15 * dy, y.max() + 0.15 * dy)
 
 
-def plot_shapley(att: Attribution, grid: Grid, path: Path) -> Optional[Path]:
-    """Shapley value per component for WER, latency, size, and each time part, with 95% CI bars."""
+def plot_shapley(att: Attribution, grid: Grid, path: Path, names: Dict[str, str] = PART_NAMES) -> Optional[Path]:
+    """Shapley value per component for WER, latency, size, and each time part, with 95% CI bars.
+
+    `names`: the time parts' labels (`part_names(sweep)` names the n-gram when the runs used one).
+    """
     t = att.table[(att.table["grid"] == grid.name) & (att.table["kind"] == "shapley")]
     if t.empty:
         return None
@@ -209,7 +216,7 @@ def plot_shapley(att: Attribution, grid: Grid, path: Path) -> Optional[Path]:
         tp = t[t["metric"].str.startswith("time_breakdown_ms.") & t["term"].isin(comps)]
         if tp["value"].isna().all():
             _not_computable(ax, tp["blocked_by"])
-        ax.set_xticks(xs, [PART_NAMES[p] for p in parts], fontsize=9.5)
+        ax.set_xticks(xs, [names[p] for p in parts], fontsize=9.5)
         ax.set_ylabel("Δ time per utterance (ms)")
         ax.set_title(f"where the time changed, per time part ({SEQUENTIAL})", fontsize=10.5)
         ax.legend(fontsize=9, loc="best", title="component", title_fontsize=9)

@@ -147,8 +147,9 @@ def shapley_table(att: Attribution, grid: str, metric: str) -> str:
     return out
 
 
-def metrics_shapley_table(att: Attribution, grid: str, metrics: Sequence[str]) -> str:
-    """One row per metric: total change and each component's Shapley value with its CI."""
+def metrics_shapley_table(att: Attribution, grid: str, metrics: Sequence[str],
+                          names: Dict[str, str] = METRIC_NAMES) -> str:
+    """One row per metric (named by `names`): total change and each component's Shapley value with its CI."""
     t = _grid_table(att, grid)
     g = next(g for g in att.grids if g.name == grid)
     rows = []
@@ -157,7 +158,7 @@ def metrics_shapley_table(att: Attribution, grid: str, metrics: Sequence[str]) -
         if m.empty:
             continue
         tot = m[m["kind"] == "total"].iloc[0]
-        row = {"metric": METRIC_NAMES.get(metric, metric), "total change": with_ci(tot)}
+        row = {"metric": names.get(metric, metric), "total change": with_ci(tot)}
         for c in g.factors:
             row[pretty(c)] = with_ci(m[(m["kind"] == "shapley") & (m["term"] == c)].iloc[0])
         rows.append(row)

@@ -68,7 +68,8 @@ def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = 
                                           wer_ci[wer_ci["metric"] == "wer_pct"])
         for i, g in enumerate(att.grids):
             sfx = "" if i == 0 else f"_{i}"
-            figures[f"Shapley values{_grid_note(att, g)}"] = _safe(plots.plot_shapley, att, g, out / f"shapley{sfx}.png")
+            figures[f"Shapley values{_grid_note(att, g)}"] = _safe(plots.plot_shapley, att, g, out / f"shapley{sfx}.png",
+                                                                   plots.part_names(sweep))
             figures[f"Interactions{_grid_note(att, g)}"] = _safe(plots.plot_interactions, att, g,
                                                                   out / f"interactions{sfx}.png")
         figures["Time breakdown"] = _safe(plots.plot_time_breakdown, sweep, out / "time_breakdown.png")
@@ -259,7 +260,7 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
     parts = [p for p in ("frontend", "encoder", "decoder", "ctc", "lm", "search_other")
              if f"time_breakdown_ms.{p}" in set(t["metric"])]
     if parts:
-        sents = []
+        sents, names = [], plots.part_names(sweep)
         for c in g.factors:
             vals = {}
             for p in parts:
@@ -271,9 +272,9 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
                 if abs(vals[p]) < 0.05:
                     sents.append(f"the {pretty(c)} cut changed no time part by 0.05 ms/utt or more")
                 elif vals[p] < 0:
-                    sents.append(f"the {pretty(c)} cut saved {abs(vals[p]):.1f} ms/utt in {plots.PART_NAMES[p]}")
+                    sents.append(f"the {pretty(c)} cut saved {abs(vals[p]):.1f} ms/utt in {names[p]}")
                 else:  # compressed but slower (e.g. int8 kernels on a small CPU model): say so plainly
-                    sents.append(f"the {pretty(c)} cut made {plots.PART_NAMES[p]} SLOWER by {vals[p]:.1f} ms/utt")
+                    sents.append(f"the {pretty(c)} cut made {names[p]} SLOWER by {vals[p]:.1f} ms/utt")
         if sents:
             out.append("**Where the time went** (Shapley, time breakdown): " + "; ".join(sents) + ".")
     if not out:
@@ -363,13 +364,16 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
           "Alone: cutting only that component vs the baseline; interaction: the extra change when both "
           "are cut beyond the sum of each alone (0 = they add up). Main effect: mean change over the "
           "other components' settings. Brackets: 95% paired-bootstrap CIs. Full table: `attribution.csv`.", ""]
+    metric_names = ({**METRIC_NAMES, "time_breakdown_ms.lm": "time: LM + n-gram scoring (ms/utt)"}
+                    if plots.searched_with_ngram(sweep) else METRIC_NAMES)
     for g in att.grids:
         if len(att.grids) > 1:
             s += [f"### Sub-grid `{g.name}`", ""]
         for metric in ("wer_pct", "latency_ms.mean"):
             if metric in set(att.table["metric"]):
                 s += [f"**{METRIC_NAMES.get(metric, metric)}**", "", shapley_table(att, g.name, metric), ""]
-        every = metrics_shapley_table(att, g.name, [m for m in SUMMARY_METRICS if m in set(att.table["metric"])])
+        every = metrics_shapley_table(att, g.name, [m for m in SUMMARY_METRICS if m in set(att.table["metric"])],
+                                      metric_names)
         if every:
             s += ["**Shapley values for every metric** (total change and each component's share)", "", every, ""]
     s += ["## Per utterance", ""]

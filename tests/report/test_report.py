@@ -67,7 +67,7 @@ def test_setup_names_the_ngram_when_the_runs_have_one(make_sweep):
     assert "penalty 0.0, n-gram `exp/ngram/6gram.bin` at weight 0.3" in text
 
 
-def test_time_legend_says_the_lm_part_holds_the_ngram_when_a_run_used_one(make_sweep):
+def test_time_parts_say_the_lm_part_holds_the_ngram_when_a_run_used_one(make_sweep):
     import yaml
 
     from asr_compress.analysis.collect import collect
@@ -75,13 +75,16 @@ def test_time_legend_says_the_lm_part_holds_the_ngram_when_a_run_used_one(make_s
 
     root = make_sweep()
     assert part_names(collect(root))["lm"] == "LM scoring"
+    assert "LM + n-gram" not in write_report(root, n_resamples=50).read_text()
     for weight in (0.0, 0.3):  # a file named but weight 0: the search never called it
         for cfg_file in root.glob("*/.hydra/config.yaml"):
             cfg = yaml.safe_load(cfg_file.read_text())
             cfg["model"]["ngram_file"], cfg["decode"]["ngram_weight"] = "exp/ngram/4gram.bin", weight
             cfg_file.write_text(yaml.safe_dump(cfg))
         assert part_names(collect(root))["lm"] == ("LM + n-gram scoring" if weight else "LM scoring")
-
+    text = write_report(root, n_resamples=50).read_text()  # the summary's sentences and the Shapley table too
+    assert "the LM cut saved" in text and "ms/utt in LM + n-gram scoring" in text
+    assert "|time: LM + n-gram scoring (ms/utt)|" in text and "time: LM scoring" not in text
 
 def test_report_with_missing_cell_and_out_dir(make_sweep, tmp_path):
     root = make_sweep(interaction=True, failed=[("int8_dynamic", "none", "int8_dynamic")],
