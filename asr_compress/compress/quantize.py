@@ -140,22 +140,19 @@ def _without_onednn():
         torch.backends.mkldnn.enabled = old
 
 
-class HalfConv1d(_CastIO, nn.Conv1d):
+class _HalfConv(_CastIO):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self._cast_in(x)
-        if _onednn_may_hang(self, h):
-            with _without_onednn():
-                return self._conv_forward(h, self.weight, self.bias).to(x.dtype)
-        return self._conv_forward(h, self.weight, self.bias).to(x.dtype)
+        with _without_onednn() if _onednn_may_hang(self, h) else contextlib.nullcontext():
+            return self._conv_forward(h, self.weight, self.bias).to(x.dtype)
 
 
-class HalfConv2d(_CastIO, nn.Conv2d):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self._cast_in(x)
-        if _onednn_may_hang(self, h):
-            with _without_onednn():
-                return self._conv_forward(h, self.weight, self.bias).to(x.dtype)
-        return self._conv_forward(h, self.weight, self.bias).to(x.dtype)
+class HalfConv1d(_HalfConv, nn.Conv1d):
+    pass
+
+
+class HalfConv2d(_HalfConv, nn.Conv2d):
+    pass
 
 
 class HalfEmbedding(nn.Embedding):

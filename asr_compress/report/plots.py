@@ -32,6 +32,8 @@ COLORS = {"frontend": "#7f7f7f", "encoder": "#1f77b4", "decoder": "#ff7f0e", "ct
           "search_other": "#9467bd"}
 PART_NAMES = {"frontend": "frontend (features)", "encoder": "encoder forward", "decoder": "decoder scoring",
               "ctc": "CTC prefix scoring", "lm": "LM scoring", "search_other": "rest of search"}
+# the LM part's name when a run also searched with a token n-gram (its time is counted there)
+LM_WITH_NGRAM = "LM + n-gram scoring"
 
 
 def searched_with_ngram(sweep: Sweep) -> bool:
@@ -49,7 +51,7 @@ def part_names(sweep: Sweep) -> Dict[str, str]:
     both language models, added to the same hypotheses); the figures and the report's sentences
     say so rather than letting a reader take the n-gram's time for the Transformer LM's.
     """
-    return {**PART_NAMES, "lm": "LM + n-gram scoring"} if searched_with_ngram(sweep) else PART_NAMES
+    return {**PART_NAMES, "lm": LM_WITH_NGRAM} if searched_with_ngram(sweep) else PART_NAMES
 
 
 def short_label(sweep: Sweep, run_id: str) -> str:

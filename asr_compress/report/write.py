@@ -364,7 +364,7 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
           "Alone: cutting only that component vs the baseline; interaction: the extra change when both "
           "are cut beyond the sum of each alone (0 = they add up). Main effect: mean change over the "
           "other components' settings. Brackets: 95% paired-bootstrap CIs. Full table: `attribution.csv`.", ""]
-    metric_names = ({**METRIC_NAMES, "time_breakdown_ms.lm": "time: LM + n-gram scoring (ms/utt)"}
+    metric_names = ({**METRIC_NAMES, "time_breakdown_ms.lm": f"time: {plots.LM_WITH_NGRAM} (ms/utt)"}
                     if plots.searched_with_ngram(sweep) else METRIC_NAMES)
     for g in att.grids:
         if len(att.grids) > 1:
