@@ -19,7 +19,7 @@ from typing import List, Optional
 
 from asr_compress.analysis.collect import collect
 from asr_compress.config import PROJECT_ROOT
-from asr_compress.report.tables import wer_table
+from asr_compress.report.tables import ngram_in_search, wer_table
 from asr_compress.report.write import environment_block
 
 
@@ -53,7 +53,7 @@ def shown_path(path: str) -> str:
 
 def ngram_scored(metrics: dict) -> bool:
     """Whether the run's search added an n-gram's scores (a file and a weight other than 0)."""
-    return bool(metrics["model"].get("ngram_file")) and bool(metrics["decode"].get("ngram_weight"))
+    return ngram_in_search(metrics["model"].get("ngram_file"), metrics["decode"].get("ngram_weight"))
 
 
 # the file name part of each lm_variant's metrics file in the results folder

@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 
 from asr_compress.analysis.attribution import Attribution, Grid  # noqa: E402
 from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, simulated_runs  # noqa: E402
-from asr_compress.report.tables import NA  # noqa: E402
+from asr_compress.report.tables import ngram_in_search  # noqa: E402
 
 DPI = 150
 # latency in these figures comes from a sweep, whose runs are timed one after another: machine drift
@@ -39,9 +39,9 @@ LM_WITH_NGRAM = "LM + n-gram scoring"
 def searched_with_ngram(sweep: Sweep) -> bool:
     """Whether a finished run of the sweep searched with a token n-gram (a file and a weight)."""
     ok = sweep.ok
-    files = ok.get("config.model.ngram_file", pd.Series(dtype=object))
-    weights = pd.to_numeric(ok.get("config.decode.ngram_weight", pd.Series(dtype=float)), errors="coerce")
-    return bool((files.map(lambda f: isinstance(f, str) and f not in ("", NA)) & weights.fillna(0).ne(0)).any())
+    files = ok.get("config.model.ngram_file", pd.Series(None, index=ok.index, dtype=object))
+    weights = ok.get("config.decode.ngram_weight", pd.Series(None, index=ok.index, dtype=object))
+    return any(ngram_in_search(f, w) for f, w in zip(files, weights))
 
 
 def part_names(sweep: Sweep) -> Dict[str, str]:

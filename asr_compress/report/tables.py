@@ -18,6 +18,21 @@ from asr_compress.analysis.collect import Sweep, same_machine_as_baseline, simul
 
 NA = "n/a"
 
+
+def ngram_in_search(ngram_file, ngram_weight) -> bool:
+    """Whether a run's search added an n-gram's scores: a file named and a weight other than 0.
+
+    Read from metrics.json (None when no file) or from a sweep's config columns (NA, None or NaN
+    for runs without one, or made before model.ngram_file existed).
+    """
+    if not isinstance(ngram_file, str) or ngram_file in ("", NA):
+        return False
+    try:
+        weight = float(ngram_weight)
+    except (TypeError, ValueError):
+        return False
+    return weight == weight and weight != 0  # NaN (a missing column value) is no weight
+
 # Display names of components and metrics (units in the name)
 PRETTY = {"lm": "LM", "ctc": "CTC", "frontend": "frontend", "encoder": "encoder", "decoder": "decoder"}
 METRIC_NAMES = {

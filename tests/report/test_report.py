@@ -337,3 +337,13 @@ def test_one_factor_sweep_summary_says_no_together(make_sweep):
     summary = text.split("## Summary")[1].split("\n## ")[0]
     assert "together" not in summary and "moved mean latency" in summary
     assert "Shapley attribution: cutting the encoder" not in text
+
+
+@pytest.mark.parametrize("ngram_file, weight, expected", [
+    ("models/default/ngram/4gram.bin", 0.3, True), ("models/default/ngram/4gram.bin", 0.0, False),
+    ("models/default/ngram/4gram.bin", float("nan"), False), (None, 0.3, False), ("n/a", 0.3, False),
+    (float("nan"), 0.3, False), ("", 0.3, False), ("x.bin", None, False)])
+def test_ngram_in_search_reads_metrics_and_sweep_columns_alike(ngram_file, weight, expected):
+    from asr_compress.report.tables import ngram_in_search
+
+    assert ngram_in_search(ngram_file, weight) is expected
