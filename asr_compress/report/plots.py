@@ -98,13 +98,18 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
         yerr = np.vstack([y - ci["ci_low"].to_numpy(float), ci["ci_high"].to_numpy(float) - y])
         ax.errorbar(x, y, yerr=np.clip(np.nan_to_num(yerr), 0.0, None), fmt="none", ecolor="0.6", elinewidth=1, capsize=3, zorder=1)
     dom = ~front & ~sim
-    ax.scatter(x[dom], y[dom], s=45, color="0.55", zorder=2, label="dominated run")
+    # a legend entry only for a kind of point the plot has: "dominated run" over a sweep where
+    # every run is on the front would tell the reader something false
+    if dom.any():
+        ax.scatter(x[dom], y[dom], s=45, color="0.55", zorder=2, label="dominated run")
     if sim.any():
         ax.scatter(x[sim], y[sim], s=55, facecolors="none", edgecolors="0.35", zorder=2,
                    label="simulated kernel (latency = dense float32)")
-    ax.scatter(x[front], y[front], s=70, color="#d62728", zorder=3, label="Pareto-optimal run")
-    order = np.argsort(x[front])
-    ax.plot(x[front][order], y[front][order], "--", color="#d62728", lw=1.2, zorder=2, label="Pareto front")
+    if front.any():
+        ax.scatter(x[front], y[front], s=70, color="#d62728", zorder=3, label="Pareto-optimal run")
+    if front.sum() > 1:  # one point makes no line
+        order = np.argsort(x[front])
+        ax.plot(x[front][order], y[front][order], "--", color="#d62728", lw=1.2, zorder=2, label="Pareto front")
     ax.set_xlabel(f"mean latency per utterance (ms; {SEQUENTIAL})")
     ax.set_ylabel("WER (%)")
     ax.set_title("WER vs latency (lower left is better; bars: 95% bootstrap CI)", fontsize=10.5)

@@ -135,6 +135,39 @@ def test_pareto_front():
     assert pareto_front(x, y).tolist() == [True, True, True, False]
 
 
+def _legend_of_wer_vs_latency(make_sweep, name, monkeypatch, edit=None):
+    """The legend texts of the WER-vs-latency plot of a one-factor sweep (run 0 baseline, run 1 cut)."""
+    from asr_compress.report import plots
+
+    root = make_sweep(name, levels={"encoder": ["none", "int8_dynamic"]})
+    if edit:
+        m = json.loads((root / "1" / "metrics.json").read_text())
+        edit(m)
+        (root / "1" / "metrics.json").write_text(json.dumps(m))
+    seen = {}
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (seen.setdefault("legend", [
+        t.get_text() for t in fig.axes[0].get_legend().get_texts()]), save(fig, path))[1])
+    assert plots.plot_wer_vs_latency(collect(root), root / "p.png").is_file()
+    return seen["legend"]
+
+
+def test_wer_vs_latency_legend_names_only_what_is_plotted(make_sweep, monkeypatch):
+    # the synthetic cut is 2 ms faster and 2.5 points worse: both runs are on the front
+    legend = _legend_of_wer_vs_latency(make_sweep, "a", monkeypatch)
+    assert legend == ["Pareto-optimal run", "Pareto front"]
+
+    def slower(m):  # now the cut is slower and worse than the baseline: dominated
+        m["latency_ms"]["mean"] += 10.0
+    legend = _legend_of_wer_vs_latency(make_sweep, "b", monkeypatch, slower)
+    assert legend == ["dominated run", "Pareto-optimal run"]  # one point on the front: no line
+
+    def simulated(m):
+        m["components"]["encoder"]["kernel"] = "simulated"
+    legend = _legend_of_wer_vs_latency(make_sweep, "c", monkeypatch, simulated)
+    assert legend == ["simulated kernel (latency = dense float32)", "Pareto-optimal run"]
+
+
 def test_cli_bad_directory_exit_2_one_line(tmp_path, capsys):
     missing = tmp_path / "no_such_sweep"
     with pytest.raises(SystemExit) as exc:  # the console-script entry exits by itself
