@@ -78,7 +78,8 @@ def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = 
                      (bench, interleaved) if bench is not None else None)
     path = out / "REPORT.md"
     path.write_text(text)
-    log.info("report written to %s", path)
+    # debug: the callers say it once (the sweep callback logs "Report written", the CLI prints the path)
+    log.debug("report written to %s", path)
     return path
 
 
