@@ -304,6 +304,23 @@ def test_summary_says_when_a_cut_made_decoding_slower(make_sweep):
     assert "the encoder cut made encoder forward SLOWER by 8.0 ms/utt" in text
 
 
+def test_summary_leads_with_the_cut_components_own_time_part(make_sweep):
+    # every run with the encoder cut also met a faster machine: LM scoring 6 ms quicker. The
+    # summary names the encoder's own part first and the LM part as one the encoder does not run
+    root = make_sweep()
+    for num in ("4", "5", "6", "7"):
+        m = json.loads((root / num / "metrics.json").read_text())
+        m["time_breakdown_ms"]["lm"] -= 6.0
+        m["latency_ms"]["mean"] -= 6.0
+        (root / num / "metrics.json").write_text(json.dumps(m))
+    text = write_report(root, n_resamples=10, plots_enabled=False).read_text()
+    where = next(line for line in text.splitlines() if line.startswith("**Where the time went**"))
+    enc = next(s for s in where.split(": ", 1)[1].split("; ") if "the encoder cut" in s)
+    assert enc.startswith("the encoder cut saved 2.0 ms/utt in encoder forward, while LM scoring, "
+                          "which the encoder does not run, moved by -6.0 ms/utt"), enc
+    assert "the decoder cut saved 18.5 ms/utt in decoder scoring" in where  # its own part, the biggest
+
+
 def test_simulated_runs_show_no_speedup(make_sweep):
     root = make_sweep()
     m = json.loads((root / "1" / "metrics.json").read_text())
