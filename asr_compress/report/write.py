@@ -261,7 +261,7 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
     parts = [p for p in ("frontend", "encoder", "decoder", "ctc", "lm", "search_other")
              if f"time_breakdown_ms.{p}" in set(t["metric"])]
     if parts:
-        sents, names = [], plots.part_names(sweep)
+        sents, names, elsewhere = [], plots.part_names(sweep), False
         for c in g.factors:
             vals = {}
             for p in parts:
@@ -281,11 +281,13 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
                 else:  # compressed but slower (e.g. int8 kernels on a small CPU model): say so plainly
                     sent = f"the {pretty(c)} cut made {names[p]} SLOWER by {vals[p]:.1f} ms/utt"
                 if big != p and abs(vals[big]) >= 0.05:
-                    sent += (f", while {names[big]}, which the {pretty(c)} does not run, moved by {vals[big]:+.1f} ms/utt "
-                             f"(a search that took other paths, or the machine's drift between runs)")
+                    sent += f", while {names[big]}, which the {pretty(c)} does not run, moved by {vals[big]:+.1f} ms/utt"
+                    elsewhere = True
                 sents.append(sent)
         if sents:
-            out.append("**Where the time went** (Shapley, time breakdown): " + "; ".join(sents) + ".")
+            out.append("**Where the time went** (Shapley, time breakdown): " + "; ".join(sents) + "." + (
+                " A part that the cut component does not run moves when the search takes other paths, or when the"
+                " machine drifts between runs." if elsewhere else ""))
     if not out:
         why = ("no run of this grid finished" if "ok" not in g.status else
                "the baseline (nothing compressed) did not finish" if g.status[0] != "ok" else
