@@ -123,7 +123,9 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
         labels = [lb if front[i] or rid == sweep.baseline else "" for i, (lb, rid) in enumerate(zip(labels, ok.index))]
         ax.set_title(ax.get_title() + f"\nlabels on the Pareto front and the baseline only ({len(x)} runs)", fontsize=10.5)
     _place_labels(ax, x, y, labels)
-    ax.legend(loc="best", fontsize=9, framealpha=0.9)
+    # outside, to the right: loc="best" put it over a run's marker when the runs filled the axes
+    # (the committed factorial study's slowest run was hidden under it)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     return _save(fig, path)
 
 

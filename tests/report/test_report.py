@@ -146,8 +146,14 @@ def _legend_of_wer_vs_latency(make_sweep, name, monkeypatch, edit=None):
         (root / "1" / "metrics.json").write_text(json.dumps(m))
     seen = {}
     save = plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path: (seen.setdefault("legend", [
-        t.get_text() for t in fig.axes[0].get_legend().get_texts()]), save(fig, path))[1])
+    def _save(fig, path):
+        ax = fig.axes[0]
+        legend = ax.get_legend()
+        seen["legend"] = [t.get_text() for t in legend.get_texts()]
+        renderer = fig.canvas.get_renderer()  # the legend never covers a run's marker: it is beside the axes
+        assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+        return save(fig, path)
+    monkeypatch.setattr(plots, "_save", _save)
     assert plots.plot_wer_vs_latency(collect(root), root / "p.png").is_file()
     return seen["legend"]
 
