@@ -223,6 +223,13 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
         verb = "cost" if metric == "wer_pct" else "saved" if tot["value"] < 0 else "added"
         level = {"points": "%", "ms": " ms", "MB": " MB"}[unit]
         digits = 1 if unit == "ms" else 2
+        cells = [sweep.runs.at[r, metric] for r, st in zip(g.run_ids, g.status) if st == "ok"]
+        if "absent" not in g.status and "failed" not in g.status and len(set(cells)) == 1:
+            # every cell the same (a short test set, a cut too light to flip a word): say so, rather
+            # than "cutting the encoder cost 0.00 points of the 0.00 points"
+            out.append(f"**{noun}**: {cells[0]:.{digits}f}{level} in every run of "
+                       f"this grid: no cut, alone or together, changed it.")
+            continue
         # "together" and a Shapley split only say something when two or more components were cut:
         # with one factor its Shapley value is the total itself
         together = " together" if len(g.factors) > 1 else ""

@@ -310,6 +310,14 @@ def test_summary_says_when_a_cut_made_decoding_slower(make_sweep):
     assert "the encoder cut made encoder forward SLOWER by 8.0 ms/utt" in text
 
 
+def test_summary_says_plainly_when_no_cut_changed_wer(make_sweep):
+    # the synthetic CTC cut changes no word: one sentence, not "cost 0.00 points of the 0.00 points"
+    root = make_sweep(levels={"ctc": ["none", "int8_dynamic"]})
+    text = write_report(root, n_resamples=10, plots_enabled=False).read_text()
+    assert "**WER**: 5.00% in every run of this grid: no cut, alone or together, changed it." in text
+    assert "**mean latency**: cutting the CTC moved mean latency from 101.0 ms to 89.0 ms" in text
+
+
 def test_summary_leads_with_the_cut_components_own_time_part(make_sweep):
     # every run with the encoder cut also met a faster machine: LM scoring 6 ms quicker. The
     # summary names the encoder's own part first and the LM part as one the encoder does not run
