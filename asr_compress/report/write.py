@@ -210,6 +210,15 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
         tot = m[m["kind"] == "total"].iloc[0]
         shap = m[m["kind"] == "shapley"].set_index("term").reindex(g.factors)
         alone = m[(m["kind"] == "moebius") & (m["order"] == 1)].set_index("term").reindex(g.factors)
+        level = {"points": "%", "ms": " ms", "MB": " MB"}[unit]
+        digits = 1 if unit == "ms" else 2
+        cells = [sweep.runs.at[r, metric] for r, st in zip(g.run_ids, g.status) if st == "ok"]
+        if len(cells) > 1 and len(set(cells)) == 1:
+            # every finished cell the same (a short test set, a cut too light to flip a word): say
+            # so, rather than "cutting the encoder cost 0.00 points of the 0.00 points"
+            every = "every run" if set(g.status) == {"ok"} else "every finished run"
+            out.append(f"**{noun}**: {cells[0]:.{digits}f}{level} in {every} of this grid: no cut changed it.")
+            continue
         if np.isnan(tot["value"]):
             if alone["value"].notna().any():
                 parts = [f"cutting the {pretty(c)} alone changed {noun} by {_signed(a['value'], unit)}{_ci_text(a)}"
@@ -221,15 +230,6 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
         b = sweep.runs.at[base_id, metric] if g.status[0] == "ok" else np.nan
         f = sweep.runs.at[full_id, metric] if g.status[-1] == "ok" else np.nan
         verb = "cost" if metric == "wer_pct" else "saved" if tot["value"] < 0 else "added"
-        level = {"points": "%", "ms": " ms", "MB": " MB"}[unit]
-        digits = 1 if unit == "ms" else 2
-        cells = [sweep.runs.at[r, metric] for r, st in zip(g.run_ids, g.status) if st == "ok"]
-        if "absent" not in g.status and "failed" not in g.status and len(set(cells)) == 1:
-            # every cell the same (a short test set, a cut too light to flip a word): say so, rather
-            # than "cutting the encoder cost 0.00 points of the 0.00 points"
-            out.append(f"**{noun}**: {cells[0]:.{digits}f}{level} in every run of "
-                       f"this grid: no cut, alone or together, changed it.")
-            continue
         # "together" and a Shapley split only say something when two or more components were cut:
         # with one factor its Shapley value is the total itself
         together = " together" if len(g.factors) > 1 else ""
