@@ -8,6 +8,8 @@ Numbers that were not measured are written `n/a`, never 0.
 """
 from __future__ import annotations
 
+import re
+
 from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
@@ -154,6 +156,19 @@ def shapley_table(att: Attribution, grid: str, metric: str) -> str:
     rows.append({"term": "**total (all cut vs baseline)**", "Shapley": sv(tot["value"]),
                  "Shapley 95% CI": fmt_ci(tot["ci_low"], tot["ci_high"]), "alone vs baseline": "",
                  "alone 95% CI": "", "main effect": ""})
+    if t[t["kind"] == "shapley"]["value"].isna().all():
+        # a one-at-a-time study (or a factorial that lost many cells): only the effects alone and
+        # any interaction whose cells all finished are numbers; a table of n/a rows hides them
+        k = len(g.factors)
+        keep = rows[:k] + [r for r in rows[k:-1] if r["alone vs baseline"] != NA]
+        df = pd.DataFrame(keep)[["term", "alone vs baseline", "alone 95% CI"]]
+        why = sorted({m.group(1) for b in t["blocked_by"] if b for e in b.split("; ")
+                      for m in [re.search(r"\(([^()]*)\)$", e)] if m})
+        see = "; see Missing runs" if {"absent", "failed"} & set(why) else ""
+        return (markdown_table(df, align=["---", "---:", "---"]) + "\n\nShapley values and main effects need "
+                f"every combination of cuts measured, and here some are not ({', '.join(why)}{see}): the table "
+                "shows the effects that were measured, `attribution.csv` has every term."
+                + (" `study=factorial` runs every combination." if "absent" in why else ""))
     out = markdown_table(pd.DataFrame(rows), align=["---", "---:", "---", "---:", "---", "---:"])
     blocked = t[t["blocked_by"] != ""]
     if len(blocked):
@@ -177,8 +192,8 @@ def metrics_shapley_table(att: Attribution, grid: str, metrics: Sequence[str],
         for c in g.factors:
             row[pretty(c)] = with_ci(m[(m["kind"] == "shapley") & (m["term"] == c)].iloc[0])
         rows.append(row)
-    if not rows:
-        return ""
+    if not rows or all(v == NA for r in rows for k, v in r.items() if k != "metric"):
+        return ""  # nothing computable (a one-at-a-time study): no table of n/a
     return markdown_table(pd.DataFrame(rows), align=["---"] + ["---:"] * (len(g.factors) + 1))
 
 

@@ -323,6 +323,29 @@ def test_summary_says_plainly_when_no_cut_changed_wer(make_sweep):
     assert "**WER**: 5.00% in every finished run of this grid: no cut changed it." in text
 
 
+def test_one_at_a_time_attribution_shows_the_effects_alone_not_rows_of_na(make_sweep):
+    import itertools
+
+    levels = {c: ["none", "int8_dynamic"] for c in ("encoder", "decoder", "lm")}
+    two_or_more = [cell for cell in itertools.product(*levels.values()) if cell.count("int8_dynamic") >= 2]
+    text = write_report(make_sweep(levels=levels, missing=two_or_more), n_resamples=20,
+                        plots_enabled=False).read_text()
+    attribution = text.split("## Attribution")[1].split("## Per utterance")[0]
+    assert "|term|alone vs baseline|alone 95% CI|" in attribution
+    assert "|encoder (int8_dynamic)|+2.50|" in attribution and "|LM (int8_dynamic)|+3.50|" in attribution
+    assert "|interaction" not in attribution and "n/a" not in attribution
+    assert "Shapley values for every metric" not in attribution
+    assert "need every combination of cuts measured, and here some are not (absent; see Missing runs)" in attribution
+    # a factorial that lost its all-cut cell: no Shapley value, but the pairwise interactions it has
+    lost = write_report(make_sweep("lost", levels=levels, failed=[("int8_dynamic",) * 3]), n_resamples=20,
+                        plots_enabled=False).read_text()
+    assert "|interaction encoder x decoder|+0.00|" in lost and "|interaction encoder x decoder x LM|" not in lost
+    assert "here some are not (failed; see Missing runs)" in lost
+    # a complete factorial keeps the full table
+    full = write_report(make_sweep("full", levels=levels), n_resamples=20, plots_enabled=False).read_text()
+    assert "|term|Shapley|Shapley 95% CI|alone vs baseline|alone 95% CI|main effect|" in full
+
+
 def test_summary_leads_with_the_cut_components_own_time_part(make_sweep):
     # every run with the encoder cut also met a faster machine: LM scoring 6 ms quicker. The
     # summary names the encoder's own part first and the LM part as one the encoder does not run
@@ -350,6 +373,9 @@ def test_simulated_runs_show_no_speedup(make_sweep):
     (root / "1" / "metrics.json").write_text(json.dumps(m))
     row = next(line for line in wer_table(collect(root)).splitlines() if line.startswith("|lm=int8_dynamic (1)"))
     assert "|simulated|" in row
+    latency = write_report(root, n_resamples=20, plots_enabled=False).read_text().split("**latency (ms/utt)**")[1]
+    assert "|LM (int8_dynamic)|n/a|n/a|" in latency  # its time is dense float32's: no effect claimed
+    assert "here some are not (simulated kernel, no speed-up): the table" in latency
 
 
 def _bench(path: Path, components=("encoder", "decoder", "lm"), method="int8_dynamic", model="tiny_conformer"):
