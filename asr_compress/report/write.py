@@ -185,6 +185,8 @@ def _ci_text(row: pd.Series, unit_fmt: str = "+.2f") -> str:
     if np.isnan(row["ci_low"]):
         return ""
     lo, hi = row["ci_low"], row["ci_high"]
+    if lo == hi == 0:  # nothing moved on any resample (e.g. no utterance's errors changed)
+        return " (0 on every bootstrap resample)"
     note = "; CI includes 0, so not distinguishable from noise" if lo <= 0 <= hi else ""
     return f" (95% CI {fmt(lo, unit_fmt)} to {fmt(hi, unit_fmt)}{note})"
 
@@ -223,9 +225,11 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
             if alone["value"].notna().any():
                 parts = [f"cutting the {pretty(c)} alone changed {noun} by {_signed(a['value'], unit)}{_ci_text(a)}"
                          for c, a in alone.iterrows() if not np.isnan(a["value"])]
-                out.append(f"**{noun}**: the sweep has no finished all-compressed run (a one-at-a-time study, or "
-                           f"a failed run), so only one-at-a-time effects are known, and they need not add up: "
-                           + "; ".join(parts) + ".")
+                why = ("a one-at-a-time study: no run cuts two components" if all(
+                    st == "absent" for i, st in enumerate(g.status) if bin(i).count("1") >= 2)
+                    else f"the all-compressed run is {g.status[-1]}")
+                out.append(f"**{noun}**: {why}, so only the effects of each cut alone are known, and they need "
+                           f"not add up: " + "; ".join(parts) + ".")
             continue
         b = sweep.runs.at[base_id, metric] if g.status[0] == "ok" else np.nan
         f = sweep.runs.at[full_id, metric] if g.status[-1] == "ok" else np.nan

@@ -270,7 +270,7 @@ def test_report_three_levels_and_one_at_a_time(make_sweep):
     for num in ("3", "5", "6", "7"):
         shutil.rmtree(oat / num)
     text = write_report(oat, n_resamples=20, plots_enabled=False).read_text()
-    assert "only one-at-a-time effects are known" in text
+    assert "a one-at-a-time study: no run cuts two components, so only the effects of each cut alone are known" in text
     assert "cutting the LM alone changed WER by +3.50 points" in text
     assert "as in a one-at-a-time study" in text
 
@@ -316,6 +316,11 @@ def test_summary_says_plainly_when_no_cut_changed_wer(make_sweep):
     text = write_report(root, n_resamples=10, plots_enabled=False).read_text()
     assert "**WER**: 5.00% in every run of this grid: no cut changed it." in text
     assert "**mean latency**: cutting the CTC moved mean latency from 101.0 ms to 89.0 ms" in text
+    # beside a cut that changes WER, the CTC's share is exactly 0 on every resample: said so once
+    text = write_report(make_sweep("two", levels={"encoder": ["none", "int8_dynamic"], "ctc": ["none", "int8_dynamic"]}),
+                        n_resamples=10, plots_enabled=False).read_text()
+    wer = next(line for line in text.splitlines() if line.startswith("**WER**"))
+    assert "the CTC cost 0.00 points (0 on every bootstrap resample)" in wer, wer
     # one at a time (the all-cut cell absent): the same sentence over the runs that exist
     root = make_sweep("oat", levels={"ctc": ["none", "int8_dynamic"], "frontend": ["none", "int8_dynamic"]},
                       missing=[("int8_dynamic", "int8_dynamic")])
@@ -336,11 +341,14 @@ def test_one_at_a_time_attribution_shows_the_effects_alone_not_rows_of_na(make_s
     assert "|interaction" not in attribution and "n/a" not in attribution
     assert "Shapley values for every metric" not in attribution
     assert "need every combination of cuts measured, and here some are not (absent; see Missing runs)" in attribution
+    assert ("**WER**: a one-at-a-time study: no run cuts two components, so only the effects of each cut alone "
+            "are known") in text
     # a factorial that lost its all-cut cell: no Shapley value, but the pairwise interactions it has
     lost = write_report(make_sweep("lost", levels=levels, failed=[("int8_dynamic",) * 3]), n_resamples=20,
                         plots_enabled=False).read_text()
     assert "|interaction encoder x decoder|+0.00|" in lost and "|interaction encoder x decoder x LM|" not in lost
     assert "here some are not (failed; see Missing runs)" in lost
+    assert "**WER**: the all-compressed run is failed, so only the effects of each cut alone are known" in lost
     # a complete factorial keeps the full table
     full = write_report(make_sweep("full", levels=levels), n_resamples=20, plots_enabled=False).read_text()
     assert "|term|Shapley|Shapley 95% CI|alone vs baseline|alone 95% CI|main effect|" in full
