@@ -9,7 +9,6 @@ Numbers that were not measured are written `n/a`, never 0.
 from __future__ import annotations
 
 import re
-
 from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
@@ -166,7 +165,7 @@ def shapley_table(att: Attribution, grid: str, metric: str) -> str:
                       for m in [re.search(r"\(([^()]*)\)$", e)] if m})
         see = "; see Missing runs" if {"absent", "failed"} & set(why) else ""
         return (markdown_table(df, align=["---", "---:", "---"]) + "\n\nShapley values and main effects need "
-                f"every combination of cuts measured, and here some are not ({', '.join(why)}{see}): the table "
+                f"every combination of cuts measured, and here some are not ({'; '.join(why)}{see}): the table "
                 "shows the effects that were measured, `attribution.csv` has every term."
                 + (" `study=factorial` runs every combination." if "absent" in why else ""))
     out = markdown_table(pd.DataFrame(rows), align=["---", "---:", "---", "---:", "---", "---:"])
