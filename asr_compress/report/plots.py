@@ -92,7 +92,7 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
     front = np.zeros(len(x), bool)
     if (~sim).any():  # simulated kernels time dense float32: never on the front
         front[~sim] = pareto_front(x[~sim], y[~sim])
-    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    fig, ax = plt.subplots(figsize=(10.5, 5.0))  # 3 inches of it for the legend, beside the axes
     if wer_ci is not None and len(wer_ci):
         ci = wer_ci.set_index("run_id").reindex(ok.index)
         yerr = np.vstack([y - ci["ci_low"].to_numpy(float), ci["ci_high"].to_numpy(float) - y])
