@@ -61,3 +61,29 @@ def test_bad_sweeps_fail_with_one_line_errors(lm_sweep, tmp_path, capsys):
     assert tuning_main([str(one), "--out", str(tmp_path / "r")]) == 2
     assert "data differs" in capsys.readouterr().err
     assert not (tmp_path / "r" / "TUNING.md").exists()
+
+
+def test_tuning_on_a_set_named_test_warns_everywhere_it_writes(lm_sweep, tmp_path, capsys):
+    conf = tmp_path / "tuned.yaml"
+    assert tuning_main([str(lm_sweep), "--out", str(tmp_path / "dev"), "--write-conf", str(conf)]) == 0
+    assert "warning" not in capsys.readouterr().err  # data.name=tiny: no warning
+    assert "Warning" not in (tmp_path / "dev" / "TUNING.md").read_text()
+    sweep = tmp_path / "on_test"
+    shutil.copytree(lm_sweep, sweep)
+    for p in sweep.glob("*/metrics.json"):
+        m = json.loads(p.read_text())
+        m["data"]["name"] = "test_clean"
+        p.write_text(json.dumps(m))
+    assert tuning_main([str(sweep), "--out", str(tmp_path / "res"), "--write-conf", str(conf)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: these weights were tuned on `test_clean`" in err and "is optimistic" in err
+    assert "**Warning**: these weights were tuned on `test_clean`" in (tmp_path / "res" / "TUNING.md").read_text()
+    assert "# WARNING: these weights were tuned on `test_clean`" in conf.read_text()
+
+
+@pytest.mark.parametrize("name,warns", [("test_clean", True), ("synth_test", True), ("eval92", True),
+                                         ("dev93", False), ("dev_clean", False), ("contest", False)])
+def test_test_set_names(name, warns):
+    from asr_compress.report.tuning import test_set_warning
+
+    assert bool(test_set_warning({"name": name, "dir": "/data/x"})) is warns
