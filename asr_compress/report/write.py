@@ -246,8 +246,9 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
             first, rest = order[0], order[1:]
             s0 = shap.loc[first]
             verb0 = _verb(metric, s0["value"])
-            sent = (f" Shapley attribution: cutting the {pretty(first)} {verb0} {_amount(s0['value'], unit)} of the "
-                    f"{_amount(tot['value'], unit)}{_ci_text(s0)}")
+            of_total = f" of the {_amount(tot['value'], unit)}" if tot["value"] != 0 else ""
+            sent = (f" Shapley attribution{' (the shares cancel)' if not of_total else ''}: cutting the "
+                    f"{pretty(first)} {verb0} {_amount(s0['value'], unit)}{of_total}{_ci_text(s0)}")
             for c in rest:
                 sc = shap.loc[c]
                 sent += f"; the {pretty(c)} {_verb(metric, sc['value'])} {_amount(sc['value'], unit)}{_ci_text(sc)}"

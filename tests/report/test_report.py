@@ -316,6 +316,24 @@ def test_summary_says_plainly_when_no_cut_changed_wer(make_sweep):
     text = write_report(root, n_resamples=10, plots_enabled=False).read_text()
     assert "**WER**: 5.00% in every run of this grid: no cut changed it." in text
     assert "**mean latency**: cutting the CTC moved mean latency from 101.0 ms to 89.0 ms" in text
+    # shares that cancel: the encoder cut costs 2.5 points, the LM cut gains them back (all-cut = baseline)
+    root = make_sweep("cancel", levels={"encoder": ["none", "int8_dynamic"], "lm": ["none", "int8_dynamic"]})
+    for num in ("1", "3"):  # every run with the LM cut: 5 of the encoder's extra errors fixed
+        path = root / num / "utterances.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        for r in rows:
+            r["insertions"] = 0
+            if int(r["id"][3:]) % 4 == 0 and num == "3":
+                r["substitutions"] -= 1
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        m = json.loads((root / num / "metrics.json").read_text())
+        n_err = sum(r["substitutions"] + r["deletions"] + r["insertions"] for r in rows)
+        m.update(wer=n_err / 200, substitutions=sum(r["substitutions"] for r in rows), insertions=0)
+        (root / num / "metrics.json").write_text(json.dumps(m))
+    wer = next(line for line in write_report(root, n_resamples=10, plots_enabled=False).read_text().splitlines()
+               if line.startswith("**WER**"))
+    assert "+0.00 points (0 on every bootstrap resample). Shapley attribution (the shares cancel): cutting the" in wer
+    assert "of the 0.00 points" not in wer
     # beside a cut that changes WER, the CTC's share is exactly 0 on every resample: said so once
     text = write_report(make_sweep("two", levels={"encoder": ["none", "int8_dynamic"], "ctc": ["none", "int8_dynamic"]}),
                         n_resamples=10, plots_enabled=False).read_text()
