@@ -274,10 +274,14 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
              if f"time_breakdown_ms.{p}" in set(t["metric"])]
     if parts:
         sents, names, elsewhere = [], plots.part_names(sweep), False
+        # Shapley shares where the grid has them; in a one-at-a-time study each cut's effect alone
+        # (Möbius order 1), the only time effect it measured
+        kind = "shapley" if t[(t["kind"] == "shapley") & t["metric"].str.startswith("time_breakdown_ms.")][
+            "value"].notna().any() else "moebius"
         for c in g.factors:
             vals = {}
             for p in parts:
-                row = t[(t["metric"] == f"time_breakdown_ms.{p}") & (t["kind"] == "shapley") & (t["term"] == c)]
+                row = t[(t["metric"] == f"time_breakdown_ms.{p}") & (t["kind"] == kind) & (t["term"] == c)]
                 if len(row) and not np.isnan(row["value"].iloc[0]):
                     vals[p] = row["value"].iloc[0]
             if vals:
@@ -297,7 +301,8 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
                     elsewhere = True
                 sents.append(sent)
         if sents:
-            out.append("**Where the time went** (Shapley, time breakdown): " + "; ".join(sents) + "." + (
+            how = "Shapley" if kind == "shapley" else "each cut alone"
+            out.append(f"**Where the time went** ({how}, time breakdown): " + "; ".join(sents) + "." + (
                 " A part that the cut component does not run moves when the search takes other paths, or when the"
                 " machine drifts between runs." if elsewhere else ""))
     if not out:
