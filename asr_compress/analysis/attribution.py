@@ -89,6 +89,11 @@ class Grid:
     def k(self) -> int:
         return len(self.factors)
 
+    @property
+    def one_at_a_time(self) -> bool:
+        """No run of this grid cuts two components (a one-at-a-time design, not lost runs)."""
+        return all(st == "absent" for i, st in enumerate(self.status) if bin(i).count("1") >= 2)
+
     def cell_label(self, mask: int) -> str:
         cut = [f"{c}={self.levels[c]}" for i, c in enumerate(self.factors) if mask >> i & 1]
         return "+".join(cut) if cut else "baseline"

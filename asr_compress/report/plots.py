@@ -75,6 +75,10 @@ def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return keep
 
 
+# why a grid has no Shapley values when it was designed without them (figure title, report summary)
+ONE_AT_A_TIME = "a one-at-a-time study: no run cuts two components"
+
+
 # Above this many runs, point labels overlap into noise.
 MAX_POINT_LABELS = 15
 
@@ -176,7 +180,9 @@ def plot_shapley(att: Attribution, grid: Grid, path: Path, names: Dict[str, str]
     title = "Shapley attribution of the change vs baseline (bars: 95% bootstrap CI)"
     if t["value"].isna().all():  # grid incomplete: show what is known, and say so
         t = att.table[(att.table["grid"] == grid.name) & (att.table["kind"] == "moebius") & (att.table["order"] == 1)]
-        title = ("Shapley values not computable (grid cells missing, see REPORT.md);\n"
+        why = (ONE_AT_A_TIME if grid.one_at_a_time
+               else "grid cells missing, see REPORT.md")
+        title = (f"Shapley values not computable ({why});\n"
                  "showing the effect of cutting each component ALONE vs baseline (bars: 95% bootstrap CI)")
     panels = [(m, lab) for m, lab in (("wer_pct", "Δ WER (points)"), ("latency_ms.mean", "Δ latency (ms/utt)"),
                                       ("size_mb", "Δ size (MB)")) if m in set(t["metric"])]

@@ -225,9 +225,8 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
             if alone["value"].notna().any():
                 parts = [f"cutting the {pretty(c)} alone changed {noun} by {_signed(a['value'], unit)}{_ci_text(a)}"
                          for c, a in alone.iterrows() if not np.isnan(a["value"])]
-                why = ("a one-at-a-time study: no run cuts two components" if all(
-                    st == "absent" for i, st in enumerate(g.status) if bin(i).count("1") >= 2)
-                    else f"the all-compressed run is {g.status[-1]}")
+                why = (plots.ONE_AT_A_TIME if g.one_at_a_time
+                       else f"the all-compressed run is {g.status[-1]}")
                 out.append(f"**{noun}**: {why}, so only the effects of each cut alone are known, and they need "
                            f"not add up: " + "; ".join(parts) + ".")
             continue

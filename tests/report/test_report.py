@@ -260,7 +260,7 @@ def test_callback_fires_at_the_end_of_a_real_hydra_multirun(tmp_path, breaks):
     assert dict(zip(att["term"], att["value"])) == pytest.approx({"encoder": 2.5, "lm": 3.5})
 
 
-def test_report_three_levels_and_one_at_a_time(make_sweep):
+def test_report_three_levels_and_one_at_a_time(make_sweep, monkeypatch):
     three = make_sweep("three", levels={"encoder": ["none", "int8_dynamic", "prune"], "lm": ["none", "int8_dynamic"]})
     text = write_report(three, n_resamples=20, plots_enabled=False).read_text()
     assert "**Sub-grid `encoder=prune,lm=int8_dynamic`**" in text
@@ -274,6 +274,15 @@ def test_report_three_levels_and_one_at_a_time(make_sweep):
     assert "cutting the LM alone changed WER by +3.50 points" in text
     assert ("**Where the time went** (each cut alone, time breakdown): the encoder cut saved 2.0 ms/utt in encoder "
             "forward; the decoder cut saved 18.5 ms/utt in decoder scoring; the LM cut saved 12.5 ms/utt") in text
+    from asr_compress.analysis.attribution import attribute
+    from asr_compress.report import plots
+
+    titles, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (titles.append(fig._suptitle.get_text()), save(fig, path))[1])
+    sweep = collect(oat)
+    att = attribute(sweep)
+    plots.plot_shapley(att, att.grids[0], oat / "s.png", plots.part_names(sweep))
+    assert titles[0].startswith("Shapley values not computable (a one-at-a-time study: no run cuts two components)")
     assert "as in a one-at-a-time study" in text
 
 
