@@ -244,6 +244,12 @@ def cell_values(sweep: Sweep, grid: Grid, metric: str) -> Tuple[np.ndarray, List
     return vals, why
 
 
+def blocked_reasons(blocked_by) -> List[str]:
+    """The distinct reasons ("absent", "failed", "simulated kernel, no speed-up"...) in `blocked_by`
+    strings as `attribute` writes them ("<cell> (<why>)", joined by "; "), sorted."""
+    return sorted({e[e.rindex("(") + 1:-1] for b in blocked_by if b for e in b.split("; ") if e.endswith(")")})
+
+
 def attribute(sweep: Sweep, metrics: Optional[Sequence[str]] = None,
               samples: Optional[BootstrapSamples] = None, alpha: float = 0.05) -> Attribution:
     """Attribution table for every sub-grid and metric, with bootstrap CIs when `samples` is given.
@@ -282,7 +288,7 @@ def attribute(sweep: Sweep, metrics: Optional[Sequence[str]] = None,
                 hi = np.where(np.isnan(point), np.nan, hi)
                 n_res = stat.shape[0]
             for j, t in enumerate(terms):
-                blocked_by = [f"{g.cell_label(m)} ({why[m]})" for m in range(len(vals))
+                blocked_by = [f"{g.cell_label(m)} ({why[m]})" for m in range(len(vals))  # read by blocked_reasons
                               if uses[j, m] and np.isnan(vals[m])]
                 rows.append({"grid": g.name, "metric": metric, "kind": t.kind, "term": t.name, "order": t.order,
                              "components": "+".join(t.components), "value": point[j], "ci_low": lo[j],

@@ -8,13 +8,12 @@ Numbers that were not measured are written `n/a`, never 0.
 """
 from __future__ import annotations
 
-import re
 from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from asr_compress.analysis.attribution import Attribution
+from asr_compress.analysis.attribution import Attribution, blocked_reasons
 from asr_compress.analysis.collect import Sweep, same_machine_as_baseline, simulated_runs
 
 NA = "n/a"
@@ -161,8 +160,7 @@ def shapley_table(att: Attribution, grid: str, metric: str) -> str:
         k = len(g.factors)
         keep = rows[:k] + [r for r in rows[k:-1] if r["alone vs baseline"] != NA]
         df = pd.DataFrame(keep)[["term", "alone vs baseline", "alone 95% CI"]]
-        why = sorted({m.group(1) for b in t["blocked_by"] if b for e in b.split("; ")
-                      for m in [re.search(r"\(([^()]*)\)$", e)] if m})
+        why = blocked_reasons(t["blocked_by"])
         see = "; see Missing runs" if {"absent", "failed"} & set(why) else ""
         return (markdown_table(df, align=["---", "---:", "---"]) + "\n\nShapley values and main effects need "
                 f"every combination of cuts measured, and here some are not ({'; '.join(why)}{see}): the table "
