@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 import pandas as pd
 
-from asr_compress.analysis.attribution import Attribution, Grid, attribute
+from asr_compress.analysis.attribution import Attribution, Grid, attribute, blocked_reasons
 from asr_compress.analysis.bootstrap import BootstrapSamples, paired_bootstrap
 from asr_compress import COMPONENTS
 from asr_compress.analysis.collect import NONE, Sweep, collect, same_machine_as_baseline, simulated_runs
@@ -225,8 +225,8 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
             if alone["value"].notna().any():
                 parts = [f"cutting the {pretty(c)} alone changed {noun} by {_signed(a['value'], unit)}{_ci_text(a)}"
                          for c, a in alone.iterrows() if not np.isnan(a["value"])]
-                why = (plots.ONE_AT_A_TIME if g.one_at_a_time
-                       else f"the all-compressed run is {g.status[-1]}")
+                why = (plots.ONE_AT_A_TIME if g.one_at_a_time else f"the all-compressed run has no usable "
+                       f"{noun} ({'; '.join(blocked_reasons([tot['blocked_by']]))})")
                 out.append(f"**{noun}**: {why}, so only the effects of each cut alone are known, and they need "
                            f"not add up: " + "; ".join(parts) + ".")
             continue
