@@ -69,3 +69,9 @@ def report_main() -> None:
     from asr_compress.report.cli import report_main as _report_main
 
     _report_main()
+
+
+def retime_main() -> None:
+    from asr_compress.report.retime import retime_main as _retime_main
+
+    _retime_main()

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import numpy as np
 
-PARTS = ("frontend", "encoder", "decoder", "ctc", "lm", "search_other")
+from asr_compress.analysis.collect import TIME_PARTS as PARTS
+from asr_compress.evaluate.interleave import decode_timed, spread, time_interleaved
 
 
 def parse_args(argv=None):
@@ -60,7 +60,7 @@ def build_variants(base, components: List[str], methods: List[str]):
             cfg = method_config(m)
             try:
                 applicable(comp, cfg, base.component(comp))
-                p = _clone(base)
+                p = base.copy()
                 report = p.compress_(comp, cfg)
             except CompressionConfigError as e:
                 print(f"skip {comp}={m}: {e}", file=sys.stderr)
@@ -81,7 +81,7 @@ def build_factorial_variants(base, components: List[str], method: str):
     out = []
     for mask in range(1 << len(components)):
         cut = tuple(bool(mask >> i & 1) for i in range(len(components)))
-        p = _clone(base) if any(cut) else base
+        p = base.copy() if any(cut) else base
         reports = [(c, p.compress_(c, cfg)) for c, on in zip(components, cut) if on]
         name = "+".join(f"{c}={method}" for c, _ in reports) or "baseline"
         out.append((name, cut, method, p, reports))
@@ -99,17 +99,8 @@ def shapley_over_rounds(variants, times, components: List[str], n_utts: int):
                      for r in range(len(times["baseline"]))]
         for c in components:
             vals = [sv[c] for sv in per_round]
-            out[c][part] = {"median": float(np.median(vals)), "min": float(min(vals)), "max": float(max(vals))}
+            out[c][part] = spread(vals)
     return out
-
-
-def _clone(base):
-    import copy
-
-    from asr_compress.pipeline import Pipeline
-
-    return Pipeline(copy.deepcopy(base.asr_model), base.asr_args, copy.deepcopy(base.lm_model),
-                    files=base.files, device=base.device, ngram=base.ngram)
 
 
 def espnet_variants(files, decode):
@@ -142,7 +133,6 @@ def main(argv=None) -> Path:
     from asr_compress.compress import component_stats
     from asr_compress.config import PROJECT_ROOT, register_configs
     from asr_compress.evaluate.data import load_test_set, read_audio
-    from asr_compress.evaluate.decode import _decode_one
     from asr_compress.evaluate.environment import environment
     from asr_compress.evaluate.scoring import TextNormalizer, corpus_scores, utterance_errors
     from asr_compress.evaluate.timing import Clock
@@ -172,15 +162,6 @@ def main(argv=None) -> Path:
     espnet = [] if args.no_espnet or factors else espnet_variants(base.files, cfg.decode)
     clock = Clock(cfg.eval.device)
 
-    def run_ours(p):
-        hyps, parts = [], {k: 0.0 for k in (*PARTS, "total")}
-        for a in audio:
-            text, bd = _decode_one(p, a, cfg.decode, clock)
-            hyps.append(text)
-            for k in parts:
-                parts[k] += bd[k]
-        return hyps, parts
-
     def run_espnet(s2t):
         hyps, t0 = [], clock()
         for a in audio:
@@ -188,24 +169,13 @@ def main(argv=None) -> Path:
             hyps.append(res[0][0] if res else "")
         return hyps, {"total": (clock() - t0) * 1000}
 
-    jobs = [(n, lambda p=p: run_ours(p)) for n, _, _, p, _ in variants] + [(n, lambda s=s: run_espnet(s)) for n, s in espnet]
-    for _, fn in jobs:  # warm-up: one utterance each, untimed
-        fn()
-    times: Dict[str, List[Dict[str, float]]] = {n: [] for n, _ in jobs}
-    hyps: Dict[str, List[str]] = {}
-    rng = random.Random(0)
-    for r in range(args.rounds):
-        order = list(jobs)
-        rng.shuffle(order)
-        for n, fn in order:
-            h, parts = fn()
-            times[n].append(parts)
-            hyps.setdefault(n, h)
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+    jobs = {n: (lambda p=p: decode_timed(p, audio, cfg.decode, clock)) for n, _, _, p, _ in variants}
+    jobs.update({n: (lambda s=s: run_espnet(s)) for n, s in espnet})
+    times, hyps = time_interleaved(jobs, args.rounds, progress=lambda msg: print(msg, file=sys.stderr))
 
     def ratio(n, key, ref):
         vals = [b[key] / v[key] for b, v in zip(times[ref], times[n]) if v.get(key) and b.get(key)]
-        return None if not vals else {"median": float(np.median(vals)), "min": float(min(vals)), "max": float(max(vals))}
+        return spread(vals) if vals else None
 
     rows = []
     for n, comp, method, p, reports in variants:
@@ -279,20 +249,15 @@ def render(result) -> str:
 
 
 def render_factorial(f) -> List[str]:
-    def ms(r):
-        return f"{r['median']:+.1f} [{r['min']:+.1f} to {r['max']:+.1f}]"
+    from asr_compress.report.interleaved import interleaved_table
 
-    lines = ["", f"## Where the time went: Shapley attribution, measured interleaved ({f['method']})", "",
-             "Each component's Shapley value of the time per utterance (ms; negative = the cut saves time), "
-             "computed from the cells of one round, all timed side by side, then median [min to max] over "
-             "rounds. A part's column is the time spent in that part: a cut that changes another part's "
-             "time by more than the rounds' range shows an interaction, not noise.", "",
-             "| component cut | total | " + " | ".join(PARTS) + " |",
-             "|---|---|" + "---|" * len(PARTS)]
-    for c in f["components"]:
-        sv = f["shapley_ms"][c]
-        lines.append(f"| {c} | {ms(sv['total'])} | " + " | ".join(ms(sv[k]) for k in PARTS) + " |")
-    return lines
+    grid = {"components": f["components"], "ms": f["shapley_ms"], "kind": "shapley"}
+    return ["", f"## Where the time went: Shapley attribution, measured interleaved ({f['method']})", "",
+            "Each component's Shapley value of the time per utterance (ms; negative = the cut saves time), "
+            "computed from the cells of one round, all timed side by side, then median [min to max] over "
+            "rounds. A part's column is the time spent in that part: a cut that changes another part's "
+            "time by more than the rounds' range shows an interaction, not noise.", "",
+            *interleaved_table(grid)]
 
 
 if __name__ == "__main__":

@@ -91,6 +91,14 @@ class Pipeline:
         self.changed()
         return report
 
+    def copy(self) -> "Pipeline":
+        """An independent copy to compress differently (weights deep-copied; files and the n-gram,
+        which no method changes, shared): side-by-side timing keeps every variant in one process."""
+        import copy
+
+        return Pipeline(copy.deepcopy(self.asr_model), self.asr_args, copy.deepcopy(self.lm_model),
+                        files=self.files, device=self.device, ngram=self.ngram)
+
     def _describe_source(self) -> str:
         return "no files" if self.files is None else str(self.files.asr_config)
 

@@ -7,6 +7,13 @@ Wire it in the main config (or on the command line):
         report:
           _target_: asr_compress.report.callback.ReportCallback
           # out_dir: results/my_study   # default: the sweep dir itself
+          # retime_rounds: 6             # time the finished cells again side by side first
+
+`retime_rounds=N` (e.g. `hydra.callbacks.report.retime_rounds=6` on the command line) runs
+`asr-compress-retime` on the sweep before the report: every finished cell decodes the first
+`retime_utterances` utterances in N shuffled interleaved rounds in this process, so the report's
+latency attribution is free of the machine's drift between the sequential runs. It costs about
+N x retime_utterances decodes per cell, and one copy of the model per cell in memory.
 
 The runs are already safe on disk when the callback fires, so a failing report does not fail the
 sweep: it is logged at ERROR level with the traceback and the command that retries it. (Hydra 1.3
@@ -27,14 +34,20 @@ log = logging.getLogger(__name__)
 
 class ReportCallback(Callback):
     def __init__(self, out_dir: Optional[str] = None, n_resamples: int = 1000, seed: int = 0,
-                 plots: bool = True) -> None:
+                 plots: bool = True, retime_rounds: int = 0, retime_utterances: int = 16) -> None:
         self.out_dir = out_dir
         self.n_resamples = n_resamples
         self.seed = seed
         self.plots = plots
+        # 0: no side-by-side timing (the report then warns that its latency carries the drift)
+        self.retime_rounds = retime_rounds
+        # utterances per cell per round: the first N of the test set
+        self.retime_utterances = retime_utterances
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
+        if self.retime_rounds > 0:
+            self._retime(sweep_dir)
         try:
             from asr_compress.report.write import write_report  # lazy: matplotlib only when reporting
 
@@ -46,3 +59,16 @@ class ReportCallback(Callback):
                           sweep_dir, type(exc).__name__, exc, retry)
             return
         log.info("Report written: %s", path)
+
+    def _retime(self, sweep_dir: Path) -> None:
+        """Side-by-side timing before the report; a failure leaves the report uncited, not unwritten."""
+        try:
+            from asr_compress.report.retime import retime
+
+            log.info("Retiming the sweep's cells side by side: %d rounds of %d utterances",
+                     self.retime_rounds, self.retime_utterances)
+            retime(sweep_dir, rounds=self.retime_rounds, utterances=self.retime_utterances)
+        except Exception as exc:
+            log.exception("RETIME FAILED for sweep %s (%s: %s); the report cites the sequential timing; retry "
+                          "with: asr-compress-retime %s --rounds %d --utterances %d", sweep_dir,
+                          type(exc).__name__, exc, sweep_dir, self.retime_rounds, self.retime_utterances)

@@ -1,34 +1,56 @@
-"""The latency attribution of a factorial timed side by side, for the report of the same sweep.
+"""The latency attribution of a sweep timed side by side, for the report of the same sweep.
 
 A sweep runs its cells one after another, so the machine's drift between runs lands on the
 components the later runs cut, and the report's bootstrap intervals (over utterances) do not see
-it. `benchmarks/bench_methods.py --factorial` times every cell in each of several shuffled rounds
-in one process and writes each component's Shapley value of the time per round to bench.json;
-`asr-compress-report --interleaved bench.json` puts those numbers in the summary, next to the
-sweep's. The file must describe the same study: same components, method, model and data.
+it. Two tools time the cells again in one process, in shuffled interleaved rounds, and attribute the
+time within each round:
+- `asr-compress-retime SWEEP` (`report/retime.py`) rebuilds every finished cell of any sweep from its
+  own config and writes `SWEEP/interleaved/bench.json` with a `sweep` section, one entry per grid;
+- `benchmarks/bench_methods.py --factorial` times every on/off combination of some components under
+  one method, without a sweep, and writes a `factorial` section.
+`asr-compress-report --interleaved bench.json` (or, without the flag, `SWEEP/interleaved/bench.json`
+when it is there) puts those numbers in the summary. The file must describe the same study: same
+model and data, and the same components and methods (grids).
 """
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, List, Optional, Tuple, Union
 
+from asr_compress.analysis.attribution import grids
 from asr_compress.analysis.collect import NONE, Sweep
 from asr_compress.errors import InterleavedMismatch
 from asr_compress.report.tables import pretty
 
+log = logging.getLogger(__name__)
+
 
 def load_interleaved(path: Union[str, Path], sweep: Sweep) -> Dict:
-    """bench.json's factorial section and header, checked against the sweep; errors name the field."""
+    """bench.json's header and its grids (a `factorial` section becomes one grid), checked against the
+    sweep; errors name the field."""
     path = Path(path)
     try:
         bench = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InterleavedMismatch(f"{path}: not readable as JSON ({exc})") from exc
-    fact = bench.get("factorial") if isinstance(bench, dict) else None
-    if not fact:
-        raise InterleavedMismatch(f"{path}: no 'factorial' section (write it with "
-                                  "benchmarks/bench_methods.py --factorial)")
+    if not isinstance(bench, dict) or not (bench.get("sweep") or bench.get("factorial")):
+        raise InterleavedMismatch(f"{path}: no 'sweep' or 'factorial' section (write it with asr-compress-retime "
+                                  "SWEEP, or benchmarks/bench_methods.py --factorial)")
+    first = sweep.ok.iloc[0] if len(sweep.ok) else sweep.runs.iloc[0]
+    for key in ("model", "data"):
+        ours = first.get(f"config.{key}.name")
+        if ours is not None and bench.get(key) != ours:
+            raise InterleavedMismatch(f"{path}: {key} {bench.get(key)} differs from the sweep's {ours}")
+    if bench.get("sweep"):
+        theirs = [g["grid"] for g in bench["sweep"]["grids"]]
+        ours = [g.name for g in grids(sweep)]
+        if theirs != ours:
+            raise InterleavedMismatch(f"{path}: grids {'; '.join(theirs) or 'none'} differ from the sweep's "
+                                      f"{'; '.join(ours) or 'none'} (retime it again: asr-compress-retime SWEEP)")
+        return dict(bench, grids=bench["sweep"]["grids"], source="sweep")
+    fact = bench["factorial"]
     if set(fact["components"]) != set(sweep.factors):
         raise InterleavedMismatch(f"{path}: components {', '.join(fact['components'])} differ from the "
                                   f"sweep's factors {', '.join(sweep.factors) or 'none'}")
@@ -36,27 +58,78 @@ def load_interleaved(path: Union[str, Path], sweep: Sweep) -> Dict:
     if methods != {fact["method"]}:
         raise InterleavedMismatch(f"{path}: method {fact['method']} differs from the sweep's "
                                   f"{', '.join(sorted(methods))}")
-    first = sweep.ok.iloc[0] if len(sweep.ok) else sweep.runs.iloc[0]
-    for key in ("model", "data"):
-        ours = first.get(f"config.{key}.name")
-        if ours is not None and bench.get(key) != ours:
-            raise InterleavedMismatch(f"{path}: {key} {bench.get(key)} differs from the sweep's {ours}")
-    return bench
+    grid = {"grid": ",".join(f"{c}={fact['method']}" for c in fact["components"]),
+            "components": fact["components"], "kind": "shapley", "ms": fact["shapley_ms"], "untimed": []}
+    return dict(bench, grids=[grid], source="factorial")
+
+
+def default_out(sweep_dir: Union[str, Path]) -> Path:
+    """Where `asr-compress-retime` writes bench.json unless told otherwise, and where the report looks."""
+    return Path(sweep_dir) / "interleaved"
+
+
+def find_interleaved(sweep_dir: Path, sweep: Sweep) -> Optional[Tuple[Dict, Path]]:
+    """`SWEEP/interleaved/bench.json` when `asr-compress-retime` wrote one for this sweep; a stale one
+    (the sweep has changed since) is named in a warning and left out."""
+    path = default_out(sweep_dir) / "bench.json"
+    if not path.is_file():
+        return None
+    try:
+        return load_interleaved(path, sweep), path
+    except InterleavedMismatch as exc:
+        log.warning("not citing the side-by-side timing: %s", exc)
+        return None
+
+
+def _grid_sentence(g: Dict) -> Optional[str]:
+    ms = g["ms"]
+    order = sorted(ms, key=lambda c: -abs(ms[c]["total"]["median"]))
+    if not order:
+        return None
+    alone = " alone" if g["kind"] == "alone" else ""
+
+    def one(c: str) -> str:
+        t = ms[c]["total"]
+        verb = "saved" if t["median"] < 0 else "added"
+        note = "; the range includes 0" if t["min"] <= 0 <= t["max"] else ""
+        return f"the {pretty(c)} cut{alone} {verb} {abs(t['median']):.1f} ms ({t['min']:+.1f} to {t['max']:+.1f}{note})"
+
+    return "; ".join(one(c) for c in order)
 
 
 def interleaved_summary(bench: Dict, path: Union[str, Path]) -> str:
-    """One summary paragraph: each component's Shapley value of the time, median [min to max] over rounds."""
-    shap = bench["factorial"]["shapley_ms"]
-    order = sorted(shap, key=lambda c: -abs(shap[c]["total"]["median"]))
+    """One summary paragraph: per grid, each component's time effect, median [min to max] over rounds."""
+    what = ("every finished cell with real kernels" if bench["source"] == "sweep" else "every combination")
+    kinds = {g["kind"] for g in bench["grids"]}
+    value = ("Shapley value of the time per round" if kinds == {"shapley"} else
+             "each cut alone against the baseline per round (no Shapley split: not every cell of the grid "
+             "was timed)"
+             if kinds == {"alone"} else
+             "per round the Shapley value where every cell of the grid was timed, else the cut alone")
+    head = (f"**mean latency, timed side by side** (`{path}`: {what} in each of {bench['rounds']} shuffled "
+            f"rounds of {bench['utterances']} utterances in one process; {value}, median and range over rounds): ")
+    several = len(bench["grids"]) > 1
+    sentences: List[str] = []
+    for g in bench["grids"]:
+        s = _grid_sentence(g) or "no cut could be timed (" + ", ".join(g.get("untimed", [])) + " untimed)"
+        sentences.append(f"`{g['grid']}`: {s}." if several else f"{s}.")
+    return head + " ".join(sentences) + (" Cite these for latency: the sequential runs above also carry the "
+                                         "machine's drift between runs.")
 
-    def one(c: str) -> str:
-        t = shap[c]["total"]
-        verb = "saved" if t["median"] < 0 else "added"
-        note = "; the range includes 0" if t["min"] <= 0 <= t["max"] else ""
-        return f"the {pretty(c)} cut {verb} {abs(t['median']):.1f} ms ({t['min']:+.1f} to {t['max']:+.1f}{note})"
 
-    return (f"**mean latency, timed side by side** (`{path}`: every combination in each of "
-            f"{bench['rounds']} shuffled rounds of {bench['utterances']} utterances in one process; Shapley "
-            f"value of the time per round, median and range over rounds): " + "; ".join(one(c) for c in order)
-            + ". Cite these for latency: the sequential runs above also carry the machine's drift "
-            "between runs.")
+def interleaved_table(grid: Dict) -> List[str]:
+    """Markdown lines: per component cut, its time effect in total and per time part (ms/utt; negative =
+    the cut saves time), median [min to max] over rounds. A cut that moves another part by more than
+    the rounds' range shows an interaction (the search took other paths), not noise."""
+    from asr_compress.analysis.collect import TIME_PARTS
+
+    def cell(span: Optional[Dict[str, float]]) -> str:
+        return "n/a" if span is None else f"{span['median']:+.1f} [{span['min']:+.1f} to {span['max']:+.1f}]"
+
+    head = "component cut" + (" (alone)" if grid["kind"] == "alone" else "")
+    lines = [f"| {head} | total | " + " | ".join(TIME_PARTS) + " |", "|---|---|" + "---|" * len(TIME_PARTS)]
+    for c in grid["components"]:
+        if c in grid["ms"]:
+            sv = grid["ms"][c]
+            lines.append(f"| {c} | {cell(sv.get('total'))} | " + " | ".join(cell(sv.get(k)) for k in TIME_PARTS) + " |")
+    return lines

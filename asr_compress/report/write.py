@@ -22,7 +22,8 @@ from asr_compress import COMPONENTS
 from asr_compress.analysis.collect import NONE, Sweep, collect, same_machine_as_baseline, simulated_runs
 from asr_compress.analysis.utterances import broken_utterances, error_shift, group_sweeps, group_wer
 from asr_compress.report import plots
-from asr_compress.report.interleaved import interleaved_summary, load_interleaved
+from asr_compress.report.interleaved import (
+    find_interleaved, interleaved_summary, interleaved_table, load_interleaved)
 from asr_compress.report.tables import (
     METRIC_NAMES, NA, fmt, fmt_ci, markdown_table, metrics_shapley_table, missing_table, pretty, with_ci,
     shapley_table, wer_table)
@@ -41,13 +42,15 @@ def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = 
     """Collect the runs under `sweep_dir`, attribute, and write the report; returns the REPORT.md path.
 
     `plots_enabled=False` skips the PNGs (tables only; rendering is most of the time on a small CPU).
-    `interleaved`: bench.json of `bench_methods.py --factorial` over the same study; the summary
-    cites its latency attribution (checked before anything is written: InterleavedMismatch).
+    `interleaved`: bench.json of `asr-compress-retime` or `bench_methods.py --factorial` over the same
+    study; the summary cites its latency attribution (checked before anything is written:
+    InterleavedMismatch). Without it, `SWEEP/interleaved/bench.json` is cited when it matches the sweep.
     """
     sweep_dir = Path(sweep_dir)
     out = Path(out_dir) if out_dir is not None else sweep_dir
     sweep = collect(sweep_dir)
-    bench = load_interleaved(interleaved, sweep) if interleaved is not None else None
+    found = (load_interleaved(interleaved, sweep), Path(interleaved)) if interleaved is not None else \
+        find_interleaved(sweep_dir, sweep)
     out.mkdir(parents=True, exist_ok=True)
     samples = paired_bootstrap(sweep, n_resamples=n_resamples, seed=seed)
     att = attribute(sweep, samples=samples)
@@ -74,8 +77,8 @@ def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = 
                                                                   out / f"interactions{sfx}.png")
         figures["Time breakdown"] = _safe(plots.plot_time_breakdown, sweep, out / "time_breakdown.png")
 
-    text = _markdown(sweep, sweep_dir, out, att, samples, broken, figures, n_resamples, seed,
-                     (bench, interleaved) if bench is not None else None)
+    text = _markdown(sweep, sweep_dir, out, att, samples, broken, figures, n_resamples, seed, found,
+                     explicit=interleaved is not None)
     path = out / "REPORT.md"
     path.write_text(text)
     # debug: the callers say it once (the sweep callback logs "Report written", the CLI prints the path)
@@ -346,33 +349,53 @@ def _signed(v: float, unit: str) -> str:
     return f"{v:+.1f} ms" if unit == "ms" else f"{v:+.2f} {unit}"
 
 
-def _latency_note(att: Attribution, interleaved) -> str:
+def _latency_note(att: Attribution, interleaved, sweep_dir: Path, out: Path) -> str:
     """After the summary: the side-by-side latency attribution, or why the sweep's needs one."""
     if interleaved is not None:
         return interleaved_summary(*interleaved)
     if not att.grids or "latency_ms.mean" not in set(att.table["metric"]):
         return ""
+    retime = f"asr-compress-retime {shlex.quote(str(sweep_dir))}" + (
+        f" --report-out {shlex.quote(str(out))}" if out.resolve() != sweep_dir.resolve() else "")
     return ("**Latency caveat**: these runs were timed one after another, and the intervals above cover "
             "which utterances were drawn, not the machine's drift between runs, which lands on the "
             "components the later runs cut. Before citing a latency attribution, time the cells side by "
-            "side (`benchmarks/bench_methods.py --factorial`) and regenerate this report with "
-            "`--interleaved` and its bench.json.")
+            f"side (`{retime}`, which rewrites this report to cite "
+            "them) or add `hydra.callbacks.report.retime_rounds=6` to the sweep.")
+
+
+def _interleaved_section(bench: Dict) -> List[str]:
+    """The side-by-side timing per time part, one table per grid."""
+    s = ["## Latency timed side by side", "",
+         f"Each cut's effect on the time per utterance (ms; negative = the cut saves time), in total and in "
+         f"each part of the decode, computed within each of {bench['rounds']} rounds in which every cell "
+         f"decoded the same {bench['utterances']} utterances in one process, then median [min to max] over "
+         "rounds. A cut that moves a part it does not run by more than the rounds' range points to an "
+         "interaction: the search took other paths.", ""]
+    for g in bench["grids"]:
+        head = [f"`{g['grid']}`"] if len(bench["grids"]) > 1 else []
+        if g.get("untimed"):
+            head.append(f"not timed (failed, absent or simulated): {', '.join(g['untimed'])}")
+        s += ([": ".join(head) if len(head) == 2 else head[0], ""] if head else []) + [*interleaved_table(g), ""]
+    return s
 
 
 def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, samples: BootstrapSamples,
               broken: pd.DataFrame, figures: Dict[str, Optional[Path]], n_resamples: int, seed: int,
-              interleaved=None) -> str:
+              interleaved=None, explicit: bool = False) -> str:
     cmd = f"asr-compress-report {shlex.quote(str(sweep_dir))}" + (
         f" --out {shlex.quote(str(out))}" if out.resolve() != sweep_dir.resolve() else "") + (
-        f" --interleaved {shlex.quote(str(interleaved[1]))}" if interleaved is not None else "")
+        f" --interleaved {shlex.quote(str(interleaved[1]))}" if interleaved is not None and explicit else "")
     s = [f"# Compression study: `{sweep_dir.name}`", "",
          f"Generated by `{cmd}` from the run directories; do not edit by hand.", "",
          "## Environment", "", environment_block(sweep), "",
          "## Setup", "", _setup(sweep, samples, n_resamples, seed), "",
          "## Summary", "", summary(sweep, att), ""]
-    note = _latency_note(att, interleaved)
+    note = _latency_note(att, interleaved, sweep_dir, out)
     if note:
         s += [note, ""]
+    if interleaved is not None:
+        s += _interleaved_section(interleaved[0])
     s += ["## WER per run", "",
           "Percent of reference words (Corr, Sub, Del, Ins, Err) and of sentences (S.Err), ESPnet style.", "",
           wer_table(sweep), ""]

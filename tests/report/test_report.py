@@ -470,7 +470,7 @@ def test_cli_refuses_an_interleaved_file_of_another_study(make_sweep, tmp_path, 
     assert "nope.json: --interleaved: no such file" in capsys.readouterr().err
     (tmp_path / "plain.json").write_text('{"rows": []}')
     assert run_report([str(root), "--interleaved", str(tmp_path / "plain.json")]) == 2
-    assert "no 'factorial' section" in capsys.readouterr().err
+    assert "no 'sweep' or 'factorial' section (write it with asr-compress-retime SWEEP" in capsys.readouterr().err
 
 
 def test_one_factor_sweep_summary_says_no_together(make_sweep):

@@ -1,0 +1,238 @@
+"""`asr-compress-retime SWEEP`: time a finished sweep's cells again, side by side, for its report.
+
+    asr-compress-retime multirun/default/synth_test/2026-12-06_22-40-00            # 6 rounds x 16 utterances
+    asr-compress-retime SWEEP --rounds 10 --utterances 30 --out results/my_study/interleaved
+    asr-compress -m encoder=none,int8_dynamic lm=none,int8_dynamic hydra.callbacks.report.retime_rounds=6
+
+A sweep decodes its cells one after another, so the machine's drift between runs (warming up,
+throttling, a neighbour's job) lands on whichever component the later cells cut, and the report's
+bootstrap intervals, which resample utterances, cannot see it. This rebuilds every finished cell of
+the sweep from its own `.hydra/config.yaml` (same model, data and decoding; each component compressed
+as that run was) in one process and decodes the first `--utterances` utterances with all of them in
+`--rounds` shuffled interleaved rounds (`asr_compress.evaluate.interleave`). Each grid's attribution
+of the time is computed within each round, where every cell saw the same machine, and reported as the
+median and range over rounds: the exact Shapley values where every cell of the grid was timed, else
+each cut alone against the baseline (a one-at-a-time study). Writes `<out>/bench.json` (default out:
+`SWEEP/interleaved`, which `asr-compress-report SWEEP` then finds by itself) and rewrites the report.
+
+Not retimed: failed runs, and runs with a `simulated` kernel (their time is dense float32's, never a
+speed-up claim). Every cell lives in memory at once (one copy of the model per cell); on a large
+model, retime a sub-grid by pointing at a sweep directory that holds only its runs.
+
+Exit codes: 0 written, 2 bad sweep directory or options (one error line naming them), 1 timing failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from asr_compress import COMPONENTS
+from asr_compress.analysis.attribution import Grid, apply_terms, grids, terms_and_coefficients
+from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, collect, simulated_runs
+from asr_compress.errors import AsrCompressError
+from asr_compress.report.interleaved import default_out
+
+PROG = "asr-compress-retime"
+log = logging.getLogger(__name__)
+
+# config values that change what is timed or how: every retimed cell must share them (the method of
+# each component is what differs); bookkeeping such as eval.progress or eval.repeats may differ
+SHARED_CONTEXT = ("config.model.", "config.data.dir", "config.decode.", "config.eval.device", "config.eval.num_threads")
+
+
+def cells_to_time(sweep: Sweep) -> Dict[str, str]:
+    """{run_id: why not} for the runs that are not retimed; raises when there is nothing to compare."""
+    if sweep.baseline is None:
+        raise AsrCompressError(f"{sweep.root}: no finished baseline run (every component `none`); the "
+                               "attribution compares each cell with it")
+    simulated = simulated_runs(sweep)
+    skipped = {rid: "failed" for rid in sweep.runs.index if sweep.runs.at[rid, "status"] != "ok"}
+    skipped.update({rid: "simulated kernel, no speed-up" for rid in sweep.ok.index if simulated.get(rid, False)})
+    varying = [k for k in sweep.varying_context if k.startswith(SHARED_CONTEXT)]
+    if varying:
+        raise AsrCompressError(f"{sweep.root}: the runs differ in {', '.join(varying)}; side-by-side timing "
+                               "compares the methods of one study (same model, data, decoding, device, threads)")
+    if len(sweep.runs) - len(skipped) < 2:
+        raise AsrCompressError(f"{sweep.root}: fewer than two runs with real kernels to time side by side")
+    return skipped
+
+
+def _run_config(run_dir: Path):
+    """The run's typed model/data/decode/eval sections and its component methods (plain mappings,
+    validated by the registry when applied), from `.hydra/config.yaml`."""
+    from omegaconf import OmegaConf
+
+    from asr_compress.config import Config
+    from asr_compress.run import to_config
+
+    saved = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    conf = to_config(OmegaConf.merge(OmegaConf.structured(Config), saved))
+    methods = {c: OmegaConf.to_container(saved[c], resolve=True) if c in saved else {"name": NONE} for c in COMPONENTS}
+    return conf, methods
+
+
+def _per_utt(times: List[Dict[str, float]], n: int) -> List[Dict[str, float]]:
+    return [{k: v / n for k, v in t.items()} for t in times]
+
+
+def grid_attribution(g: Grid, ms: Dict[str, List[Dict[str, float]]]) -> Dict[str, Any]:
+    """One grid's time attribution from per-round ms/utt of its cells (`ms`: run_id -> rounds): per
+    component and time part, median/min/max over rounds of the Shapley value (every cell timed) or
+    of the cut alone against the baseline (`kind`: "shapley" or "alone")."""
+    from asr_compress.evaluate.interleave import spread
+
+    timed = [rid is not None and st == "ok" and rid in ms for rid, st in zip(g.run_ids, g.status)]
+    rounds = len(next(iter(ms.values())))
+    full = all(timed)
+    terms, coef = terms_and_coefficients(g.factors)
+    if full:
+        rows = [j for j, t in enumerate(terms) if t.kind == "shapley"]
+    else:  # Möbius order 1: each cut alone, where its cell was timed
+        rows = [j for j, t in enumerate(terms) if t.kind == "moebius" and t.order == 1]
+    out: Dict[str, Dict[str, Dict[str, float]]] = {}
+    for part in (*TIME_PARTS, "total"):
+        vals = np.array([[ms[rid][r][part] if ok else np.nan for rid, ok in zip(g.run_ids, timed)]
+                         for r in range(rounds)])
+        per_round = apply_terms(vals, coef)  # rounds x terms; a term on an untimed cell is NaN
+        for j in rows:
+            comp = terms[j].components[0]
+            if not np.isnan(per_round[:, j]).any():
+                out.setdefault(comp, {})[part] = spread(per_round[:, j])
+    return {"grid": g.name, "components": list(g.factors), "levels": dict(g.levels),
+            "kind": "shapley" if full else "alone", "ms": out,
+            "untimed": [g.cell_label(m) for m, ok in enumerate(timed) if not ok]}
+
+
+def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, out: Union[str, Path, None] = None,
+           seed: int = 0, command: Optional[str] = None) -> Path:
+    """Time the sweep's cells side by side; writes and returns `<out>/bench.json`."""
+    import torch
+
+    from asr_compress.evaluate.data import load_test_set, read_audio
+    from asr_compress.evaluate.environment import environment
+    from asr_compress.evaluate.interleave import decode_timed, time_interleaved
+    from asr_compress.evaluate.timing import Clock
+    from asr_compress.pipeline import load_pipeline
+    from asr_compress.quiet import silenced
+
+    if rounds < 1 or utterances < 1:
+        raise AsrCompressError(f"--rounds {rounds} --utterances {utterances}: both must be >= 1")
+    sweep_dir = Path(sweep_dir)
+    sweep = collect(sweep_dir)
+    skipped = cells_to_time(sweep)
+    run_ids = [rid for rid in sweep.runs.index if rid not in skipped]
+    conf, _ = _run_config(Path(sweep.runs.at[sweep.baseline, "run_dir"]))
+    torch.set_num_threads(conf.eval.num_threads or os.cpu_count() or 1)  # as the runs were (run.py)
+    utts = load_test_set(conf.data)[:utterances]
+    base = load_pipeline(conf.model, device=conf.eval.device)
+    audio = [read_audio(u.audio, base.sample_rate) for u in utts]
+    cells = {}
+    for rid in run_ids:  # each as its run compressed it; the baseline is the loaded pipeline itself
+        _, methods = _run_config(Path(sweep.runs.at[rid, "run_dir"]))
+        cut = {c: m for c, m in methods.items() if m.get("name", NONE) != NONE}
+        p = base.copy() if cut else base
+        with silenced():
+            for c, m in cut.items():
+                p.compress_(c, m)
+        cells[rid] = p
+    clock = Clock(conf.eval.device)
+    jobs = {rid: (lambda p=p: decode_timed(p, audio, conf.decode, clock)) for rid, p in cells.items()}
+    log.info("timing %d cells side by side: %d rounds of %d utterances", len(jobs), rounds, len(audio))
+    times, hyps = time_interleaved(jobs, rounds, seed=seed, progress=log.info)
+    ms = {rid: _per_utt(t, len(audio)) for rid, t in times.items()}
+    runs = {}
+    for rid in run_ids:
+        ids = [u.id for u in utts]
+        mismatch = _hyp_mismatches(sweep, rid, ids, hyps[rid])
+        if mismatch:
+            log.warning("%s decoded %d of %d utterances differently from its run: its kernel's result depends "
+                        "on the machine or the threads", sweep.runs.at[rid, "label"], mismatch, len(ids))
+        runs[rid] = {"label": sweep.runs.at[rid, "label"], "ms_per_utt": ms[rid], "hyp_mismatches": mismatch}
+    result = {
+        "command": command or f"{PROG} {sweep_dir} --rounds {rounds} --utterances {utterances}",
+        "environment": environment(conf.eval.device), "model": conf.model.name, "data": conf.data.name,
+        "utterances": len(audio), "rounds": rounds, "seed": seed,
+        "sweep": {"dir": str(sweep_dir), "runs": runs, "skipped": skipped,
+                  "grids": [grid_attribution(g, ms) for g in grids(sweep)]},
+    }
+    out = Path(out) if out is not None else default_out(sweep_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "bench.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def _hyp_mismatches(sweep: Sweep, rid: str, ids: Sequence[str], hyps: Sequence[str]) -> Optional[int]:
+    """Utterances whose retimed hypothesis differs from the run's own (None: the run has no utterances.jsonl)."""
+    table = sweep.utterances.get(rid)
+    if table is None or "hyp_raw" not in table:
+        return None
+    theirs = dict(zip(table["id"], table["hyp_raw"]))
+    return sum(1 for i, h in zip(ids, hyps) if i in theirs and theirs[i] != h)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Time a finished sweep's cells side by side in one process "
+                                "(shuffled interleaved rounds) and cite that latency attribution in its report.")
+    p.add_argument("sweep_dir", help="a Hydra multirun directory whose runs finished")
+    p.add_argument("--rounds", type=int, default=6, help="interleaved rounds, each in its own shuffled order (default 6)")
+    p.add_argument("--utterances", type=int, default=16,
+                   help="utterances per cell per round: the first N of the sweep's test set (default 16)")
+    p.add_argument("--out", default=None, help="folder for bench.json (default: SWEEP/interleaved)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the rounds' orders (default 0)")
+    p.add_argument("--report-out", default=None, help="where the report is rewritten (default: the sweep directory)")
+    p.add_argument("--no-report", action="store_true", help="write bench.json only")
+    return p
+
+
+def retime_main(argv: Optional[List[str]] = None) -> None:
+    """Console-script entry."""
+    sys.exit(run_retime(argv))
+
+
+def run_retime(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    from asr_compress.analysis.collect import find_run_dirs
+
+    sweep = Path(args.sweep_dir)
+    problem = None
+    if not sweep.is_dir():
+        problem = "no such directory"
+    elif not find_run_dirs(sweep):
+        problem = "no run directories in it (expected <run>/.hydra/config.yaml)"
+    elif args.rounds < 1 or args.utterances < 1:
+        problem = f"--rounds {args.rounds} --utterances {args.utterances}: both must be >= 1"
+    if problem:
+        print(f"{PROG}: error: {sweep}: {problem}", file=sys.stderr)
+        return 2
+    # our progress at INFO; ESPnet's beam search logs every hypothesis at INFO, which is noise here
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asr_compress").setLevel(logging.INFO)
+    command = " ".join([PROG, *(argv if argv is not None else sys.argv[1:])])
+    try:
+        bench = retime(sweep, rounds=args.rounds, utterances=args.utterances, out=args.out, seed=args.seed,
+                       command=command)
+    except AsrCompressError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one clear line, then the traceback for debugging
+        log.exception("timing failed for %s", sweep)
+        print(f"{PROG}: error: {sweep}: timing failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
+    print(bench)
+    if not args.no_report:
+        from asr_compress.report.write import write_report
+
+        print(write_report(sweep, args.report_out, interleaved=bench))
+    return 0
+
+
+if __name__ == "__main__":
+    retime_main()

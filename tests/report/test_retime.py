@@ -1,0 +1,142 @@
+"""asr-compress-retime: a finished sweep's cells timed again side by side, and the report citing it."""
+import json
+import logging
+
+import pytest
+import yaml
+
+from asr_compress.analysis.attribution import grids
+from asr_compress.analysis.collect import TIME_PARTS, collect
+from asr_compress.report.retime import grid_attribution, run_retime
+from asr_compress.report.write import write_report
+from support import run_cli, tiny_overrides
+
+
+def _round(enc, lm, drift, interaction=0.0):
+    """ms/utt per part of one cell in one round: the machine's drift slows every part alike."""
+    parts = {k: 0.0 for k in TIME_PARTS}
+    parts["encoder"] = 100 + enc + drift
+    parts["lm"] = 50 + lm + drift / 2 + interaction
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def test_grid_attribution_is_blind_to_drift_between_rounds(make_sweep):
+    sweep = collect(make_sweep(levels={"encoder": ["none", "int8_dynamic"], "lm": ["none", "int8_dynamic"]}))
+    (g,) = grids(sweep)
+    drift = [0, 300, 40]  # the machine slows down in round 2: every cell of that round alike
+    cuts = dict(zip(g.run_ids, [(0, 0), (1, 0), (0, 1), (1, 1)]))
+    ms = {rid: [_round(-10 * e, 4 * lm, d, interaction=3 * (e and lm)) for d in drift] for rid, (e, lm) in cuts.items()}
+    att = grid_attribution(g, ms)
+    assert att["kind"] == "shapley" and att["untimed"] == []
+    assert att["ms"]["encoder"]["encoder"] == {"median": -10.0, "min": -10.0, "max": -10.0}
+    assert att["ms"]["encoder"]["lm"]["median"] == pytest.approx(1.5)  # half the interaction each
+    assert att["ms"]["lm"]["total"] == {"median": pytest.approx(5.5), "min": pytest.approx(5.5),
+                                        "max": pytest.approx(5.5)}
+
+
+def test_one_at_a_time_grid_reports_each_cut_alone(make_sweep):
+    sweep = collect(make_sweep(levels={"encoder": ["none", "int8_dynamic"], "lm": ["none", "int8_dynamic"]},
+                               missing=[("int8_dynamic", "int8_dynamic")]))
+    (g,) = grids(sweep)
+    ms = {rid: [_round(-10 * (i == 1), 4 * (i == 2), d) for d in (0, 50)]
+          for i, rid in enumerate(g.run_ids) if rid is not None}
+    att = grid_attribution(g, ms)
+    assert att["kind"] == "alone" and att["untimed"] == ["encoder=int8_dynamic+lm=int8_dynamic"]
+    assert att["ms"]["encoder"]["total"]["median"] == pytest.approx(-10)
+    assert att["ms"]["lm"]["lm"]["median"] == pytest.approx(4)
+
+
+@pytest.fixture(scope="module")
+def retimed_sweep(tiny, tmp_path_factory):
+    """A real 2x2 sweep of the tiny model whose callback retimes it (2 rounds of 2 utterances)."""
+    root = tmp_path_factory.mktemp("retime")
+    sweep = root / "sweep"
+    res = run_cli(["-m", "encoder=none,int8_dynamic", "lm=none,int8_dynamic", f"hydra.sweep.dir={sweep}",
+                   "hydra.callbacks.report.retime_rounds=2", "hydra.callbacks.report.retime_utterances=2",
+                   "hydra.callbacks.report.n_resamples=20", "hydra.callbacks.report.plots=false",
+                   *tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0")], root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return sweep
+
+
+def test_sweep_callback_retimes_and_the_report_cites_it(retimed_sweep):
+    bench = json.loads((retimed_sweep / "interleaved" / "bench.json").read_text())
+    assert (bench["model"], bench["data"], bench["rounds"], bench["utterances"]) == ("tiny", "tiny", 2, 2)
+    runs = bench["sweep"]["runs"]
+    assert sorted(r["label"] for r in runs.values()) == [
+        "baseline", "encoder=int8_dynamic", "encoder=int8_dynamic+lm=int8_dynamic", "lm=int8_dynamic"]
+    # each cell was rebuilt as its run compressed it: it decodes the same words
+    assert all(r["hyp_mismatches"] == 0 for r in runs.values())
+    assert all(len(r["ms_per_utt"]) == 2 for r in runs.values())
+    (g,) = bench["sweep"]["grids"]
+    assert g["grid"] == "encoder=int8_dynamic,lm=int8_dynamic" and g["kind"] == "shapley"
+    report = (retimed_sweep / "REPORT.md").read_text()
+    assert "**mean latency, timed side by side** (`" in report and "Latency caveat" not in report
+    assert "## Latency timed side by side" in report and "| component cut | total | frontend |" in report
+
+
+def test_retime_cli_efficiency_within_a_round(retimed_sweep, tmp_path, capsys):
+    out = tmp_path / "one"
+    assert run_retime([str(retimed_sweep), "--rounds", "1", "--utterances", "1", "--out", str(out),
+                       "--no-report"]) == 0
+    bench = json.loads((out / "bench.json").read_text())
+    runs = {r["label"]: r["ms_per_utt"][0]["total"] for r in bench["sweep"]["runs"].values()}
+    ms = bench["sweep"]["grids"][0]["ms"]
+    # one round: the Shapley values add up to the all-cut cell minus the baseline, exactly
+    assert ms["encoder"]["total"]["median"] + ms["lm"]["total"]["median"] == pytest.approx(
+        runs["encoder=int8_dynamic+lm=int8_dynamic"] - runs["baseline"])
+    assert capsys.readouterr().out.strip() == str(out / "bench.json")  # --no-report: no report path
+
+
+def test_report_leaves_out_a_stale_retiming_and_says_so(retimed_sweep, tmp_path, caplog):
+    stale = tmp_path / "stale"
+    (stale / "interleaved").mkdir(parents=True)
+    bench = json.loads((retimed_sweep / "interleaved" / "bench.json").read_text())
+    bench["sweep"]["grids"][0]["grid"] = "encoder=fp16,lm=int8_dynamic"
+    (stale / "interleaved" / "bench.json").write_text(json.dumps(bench))
+    for run in retimed_sweep.glob("[0-9]*"):
+        (stale / run.name).symlink_to(run)
+    with caplog.at_level(logging.WARNING):
+        text = write_report(stale, out_dir=tmp_path / "out", n_resamples=10, plots_enabled=False).read_text()
+    assert "Latency caveat" in text and "timed side by side**" not in text
+    assert "grids encoder=fp16,lm=int8_dynamic differ from the sweep's encoder=int8_dynamic,lm=int8_dynamic" \
+        in caplog.text
+    assert f"`asr-compress-retime {stale} --report-out {tmp_path / 'out'}`" in text
+
+
+def _edit_config(run_dir, **changes):
+    path = run_dir / ".hydra" / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    for key, value in changes.items():
+        section, field = key.split("__")
+        cfg[section][field] = value
+    path.write_text(yaml.safe_dump(cfg))
+
+
+@pytest.mark.parametrize("setup, needle", [
+    ("nodir", "no such directory"),
+    ("rounds0", "--rounds 0 --utterances 16: both must be >= 1"),
+    ("nobaseline", "no finished baseline run (every component `none`)"),
+    ("varying", "the runs differ in config.decode.beam_size; side-by-side timing compares the methods of one study"),
+    ("simulated", "fewer than two runs with real kernels to time side by side"),
+])
+def test_retime_bad_inputs_are_one_line_errors(make_sweep, tmp_path, capsys, setup, needle):
+    root = make_sweep(levels={"lm": ["none", "int8_dynamic"]})
+    args = [str(root)]
+    if setup == "nodir":
+        args = [str(tmp_path / "nope")]
+    elif setup == "rounds0":
+        args += ["--rounds", "0"]
+    elif setup == "nobaseline":
+        (root / "0" / "metrics.json").unlink()
+    elif setup == "varying":
+        _edit_config(root / "1", decode__beam_size=10)
+    elif setup == "simulated":
+        m = json.loads((root / "1" / "metrics.json").read_text())
+        m["components"]["lm"]["kernel"] = "simulated"
+        (root / "1" / "metrics.json").write_text(json.dumps(m))
+    assert run_retime(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("asr-compress-retime: error: ") and needle in err[0], err
+    assert not (root / "interleaved").exists()
