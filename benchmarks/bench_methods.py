@@ -8,8 +8,8 @@
 
 All variants (baseline, each method on each component, and ESPnet's own whole-model
 dynamic quantization through Speech2Text(quantize_asr_model, quantize_lm)) live in one
-process and are timed in interleaved rounds, in a shuffled order per round, on the same
-utterances. Reported are ratios to the baseline of the same round (median and range over
+process and are timed in rounds on the same utterances: in each round every utterance is decoded
+by every variant back to back, in a shuffled order (asr_compress/evaluate/interleave.py). Reported are ratios to the baseline of the same round (median and range over
 rounds), never absolute seconds compared across runs: these machines are noisy.
 With --factorial, the variants are every on/off combination of the listed components under one
 method, and the time is attributed to the components by exact Shapley values per round (median
@@ -29,7 +29,8 @@ from typing import List
 import numpy as np
 
 from asr_compress.analysis.collect import TIME_PARTS as PARTS
-from asr_compress.evaluate.interleave import decode_timed, spread, time_interleaved
+from asr_compress.evaluate.interleave import decoder_of, spread, time_interleaved
+from asr_compress.report.interleaved import PER_UTTERANCE
 
 
 def parse_args(argv=None):
@@ -162,16 +163,16 @@ def main(argv=None) -> Path:
     espnet = [] if args.no_espnet or factors else espnet_variants(base.files, cfg.decode)
     clock = Clock(cfg.eval.device)
 
-    def run_espnet(s2t):
-        hyps, t0 = [], clock()
-        for a in audio:
-            res = s2t(a.astype(np.float32))
-            hyps.append(res[0][0] if res else "")
-        return hyps, {"total": (clock() - t0) * 1000}
+    def espnet_job(s2t):
+        def one(i):
+            t0 = clock()
+            res = s2t(audio[i].astype(np.float32))
+            return (res[0][0] if res else ""), {"total": (clock() - t0) * 1000}
+        return one
 
-    jobs = {n: (lambda p=p: decode_timed(p, audio, cfg.decode, clock)) for n, _, _, p, _ in variants}
-    jobs.update({n: (lambda s=s: run_espnet(s)) for n, s in espnet})
-    times, hyps = time_interleaved(jobs, args.rounds, progress=lambda msg: print(msg, file=sys.stderr))
+    jobs = {n: decoder_of(p, audio, cfg.decode, clock) for n, _, _, p, _ in variants}
+    jobs.update({n: espnet_job(s) for n, s in espnet})
+    times, hyps = time_interleaved(jobs, len(audio), args.rounds, progress=lambda msg: print(msg, file=sys.stderr))
 
     def ratio(n, key, ref):
         vals = [b[key] / v[key] for b, v in zip(times[ref], times[n]) if v.get(key) and b.get(key)]
@@ -204,7 +205,7 @@ def main(argv=None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/bench_methods.py " + " ".join(argv if argv is not None else sys.argv[1:])
     result = {"command": command.strip(), "environment": env, "model": cfg.model.name, "data": cfg.data.name,
-              "utterances": len(audio), "rounds": args.rounds, "decode": vars(cfg.decode), "rows": rows}
+              "utterances": len(audio), "rounds": args.rounds, "interleave": PER_UTTERANCE, "decode": vars(cfg.decode), "rows": rows}
     if factors:
         result["factorial"] = {"components": factors, "method": methods[0],
                                "shapley_ms": shapley_over_rounds(cells, times, factors, len(audio))}

@@ -10,7 +10,7 @@ change.
 from __future__ import annotations
 
 from dataclasses import astuple
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch

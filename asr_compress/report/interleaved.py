@@ -81,6 +81,18 @@ def find_interleaved(sweep_dir: Path, sweep: Sweep) -> Optional[Tuple[Dict, Path
         return None
 
 
+# bench.json's `interleave`: how the cells took turns (files written before it was recorded: per round)
+PER_UTTERANCE = "per utterance"
+
+
+def schedule(bench: Dict) -> str:
+    """How the cells took turns, in words, for the file at hand."""
+    if bench.get("interleave") == PER_UTTERANCE:
+        return (f"each of {bench['utterances']} utterances decoded by every cell back to back in a shuffled "
+                f"order, {bench['rounds']} rounds in one process")
+    return f"in each of {bench['rounds']} shuffled rounds of {bench['utterances']} utterances in one process"
+
+
 def _grid_sentence(g: Dict) -> Optional[str]:
     ms = g["ms"]
     order = sorted(ms, key=lambda c: -abs(ms[c]["total"]["median"]))
@@ -106,15 +118,27 @@ def interleaved_summary(bench: Dict, path: Union[str, Path]) -> str:
              "was timed)"
              if kinds == {"alone"} else
              "per round the Shapley value where every cell of the grid was timed, else the cut alone")
-    head = (f"**mean latency, timed side by side** (`{path}`: {what} in each of {bench['rounds']} shuffled "
-            f"rounds of {bench['utterances']} utterances in one process; {value}, median and range over rounds): ")
+    head = (f"**mean latency, timed side by side** (`{path}`: {what}, {schedule(bench)}; "
+            f"{value}, median and range over rounds): ")
     several = len(bench["grids"]) > 1
-    sentences: List[str] = []
+    sentences, untimed = [], []
     for g in bench["grids"]:
-        s = _grid_sentence(g) or "no cut could be timed (" + ", ".join(g.get("untimed", [])) + " untimed)"
-        sentences.append(f"`{g['grid']}`: {s}." if several else f"{s}.")
+        s = _grid_sentence(g)
+        if s is None:
+            untimed.append(g)
+        else:
+            sentences.append(f"`{g['grid']}`: {s}." if several else f"{s}.")
+    if untimed:
+        sentences.append("Not timed: " + "; ".join(
+            (f"`{g['grid']}` ({untimed_reasons(g)})" if several else untimed_reasons(g)) for g in untimed) + ".")
     return head + " ".join(sentences) + (" Cite these for latency: the sequential runs above also carry the "
                                          "machine's drift between runs.")
+
+
+def untimed_reasons(g: Dict) -> str:
+    """The untimed cells' reasons, once each: "simulated kernel, no speed-up" for a kernel-less method."""
+    reasons = sorted({u[u.rindex("(") + 1:-1] for u in g.get("untimed", []) if u.endswith(")")})
+    return ", ".join(reasons) or "no cell"
 
 
 def interleaved_table(grid: Dict) -> List[str]:

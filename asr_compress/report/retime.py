@@ -37,7 +37,7 @@ from asr_compress import COMPONENTS
 from asr_compress.analysis.attribution import Grid, apply_terms, grids, terms_and_coefficients
 from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, collect, simulated_runs
 from asr_compress.errors import AsrCompressError
-from asr_compress.report.interleaved import default_out
+from asr_compress.report.interleaved import PER_UTTERANCE, default_out
 
 PROG = "asr-compress-retime"
 log = logging.getLogger(__name__)
@@ -82,10 +82,11 @@ def _per_utt(times: List[Dict[str, float]], n: int) -> List[Dict[str, float]]:
     return [{k: v / n for k, v in t.items()} for t in times]
 
 
-def grid_attribution(g: Grid, ms: Dict[str, List[Dict[str, float]]]) -> Dict[str, Any]:
+def grid_attribution(g: Grid, ms: Dict[str, List[Dict[str, float]]], skipped: Dict[str, str]) -> Dict[str, Any]:
     """One grid's time attribution from per-round ms/utt of its cells (`ms`: run_id -> rounds): per
     component and time part, median/min/max over rounds of the Shapley value (every cell timed) or
-    of the cut alone against the baseline (`kind`: "shapley" or "alone")."""
+    of the cut alone against the baseline (`kind`: "shapley" or "alone"). `untimed`: the cells the
+    reported terms needed and did not get, each with why (`skipped`: run_id -> why; else "absent")."""
     from asr_compress.evaluate.interleave import spread
 
     timed = [rid is not None and st == "ok" and rid in ms for rid, st in zip(g.run_ids, g.status)]
@@ -93,8 +94,10 @@ def grid_attribution(g: Grid, ms: Dict[str, List[Dict[str, float]]]) -> Dict[str
     full = all(timed)
     terms, coef = terms_and_coefficients(g.factors)
     if full:
+        kind, order = "shapley", g.k
         rows = [j for j, t in enumerate(terms) if t.kind == "shapley"]
-    else:  # Möbius order 1: each cut alone, where its cell was timed
+    else:  # each cut alone: the Möbius terms of order 1, which need the baseline and that one cell
+        kind, order = "alone", 1
         rows = [j for j, t in enumerate(terms) if t.kind == "moebius" and t.order == 1]
     out: Dict[str, Dict[str, Dict[str, float]]] = {}
     for part in (*TIME_PARTS, "total"):
@@ -105,9 +108,10 @@ def grid_attribution(g: Grid, ms: Dict[str, List[Dict[str, float]]]) -> Dict[str
             comp = terms[j].components[0]
             if not np.isnan(per_round[:, j]).any():
                 out.setdefault(comp, {})[part] = spread(per_round[:, j])
-    return {"grid": g.name, "components": list(g.factors), "levels": dict(g.levels),
-            "kind": "shapley" if full else "alone", "ms": out,
-            "untimed": [g.cell_label(m) for m, ok in enumerate(timed) if not ok]}
+    untimed = [f"{g.cell_label(m)} ({skipped.get(rid, 'absent') if rid else 'absent'})"
+               for m, (rid, ok) in enumerate(zip(g.run_ids, timed)) if not ok and bin(m).count("1") <= order]
+    return {"grid": g.name, "components": list(g.factors), "levels": dict(g.levels), "kind": kind, "ms": out,
+            "untimed": untimed}
 
 
 def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, out: Union[str, Path, None] = None,
@@ -117,7 +121,7 @@ def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, o
 
     from asr_compress.evaluate.data import load_test_set, read_audio
     from asr_compress.evaluate.environment import environment
-    from asr_compress.evaluate.interleave import decode_timed, time_interleaved
+    from asr_compress.evaluate.interleave import decoder_of, time_interleaved
     from asr_compress.evaluate.timing import Clock
     from asr_compress.pipeline import load_pipeline
     from asr_compress.quiet import silenced
@@ -143,9 +147,9 @@ def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, o
                 p.compress_(c, m)
         cells[rid] = p
     clock = Clock(conf.eval.device)
-    jobs = {rid: (lambda p=p: decode_timed(p, audio, conf.decode, clock)) for rid, p in cells.items()}
+    jobs = {rid: decoder_of(p, audio, conf.decode, clock) for rid, p in cells.items()}
     log.info("timing %d cells side by side: %d rounds of %d utterances", len(jobs), rounds, len(audio))
-    times, hyps = time_interleaved(jobs, rounds, seed=seed, progress=log.info)
+    times, hyps = time_interleaved(jobs, len(audio), rounds, seed=seed, progress=log.info)
     ms = {rid: _per_utt(t, len(audio)) for rid, t in times.items()}
     runs = {}
     for rid in run_ids:
@@ -158,9 +162,9 @@ def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, o
     result = {
         "command": command or f"{PROG} {sweep_dir} --rounds {rounds} --utterances {utterances}",
         "environment": environment(conf.eval.device), "model": conf.model.name, "data": conf.data.name,
-        "utterances": len(audio), "rounds": rounds, "seed": seed,
+        "utterances": len(audio), "rounds": rounds, "interleave": PER_UTTERANCE, "seed": seed,
         "sweep": {"dir": str(sweep_dir), "runs": runs, "skipped": skipped,
-                  "grids": [grid_attribution(g, ms) for g in grids(sweep)]},
+                  "grids": [grid_attribution(g, ms, skipped) for g in grids(sweep)]},
     }
     out = Path(out) if out is not None else default_out(sweep_dir)
     out.mkdir(parents=True, exist_ok=True)

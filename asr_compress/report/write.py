@@ -23,7 +23,7 @@ from asr_compress.analysis.collect import NONE, Sweep, collect, same_machine_as_
 from asr_compress.analysis.utterances import broken_utterances, error_shift, group_sweeps, group_wer
 from asr_compress.report import plots
 from asr_compress.report.interleaved import (
-    find_interleaved, interleaved_summary, interleaved_table, load_interleaved)
+    find_interleaved, interleaved_summary, interleaved_table, load_interleaved, schedule, untimed_reasons)
 from asr_compress.report.tables import (
     METRIC_NAMES, NA, fmt, fmt_ci, markdown_table, metrics_shapley_table, missing_table, pretty, with_ci,
     shapley_table, wer_table)
@@ -235,7 +235,6 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
             continue
         b = sweep.runs.at[base_id, metric] if g.status[0] == "ok" else np.nan
         f = sweep.runs.at[full_id, metric] if g.status[-1] == "ok" else np.nan
-        verb = "cost" if metric == "wer_pct" else "saved" if tot["value"] < 0 else "added"
         # "together" and a Shapley split only say something when two or more components were cut:
         # with one factor its Shapley value is the total itself
         together = " together" if len(g.factors) > 1 else ""
@@ -368,15 +367,22 @@ def _interleaved_section(bench: Dict) -> List[str]:
     """The side-by-side timing per time part, one table per grid."""
     s = ["## Latency timed side by side", "",
          f"Each cut's effect on the time per utterance (ms; negative = the cut saves time), in total and in "
-         f"each part of the decode, computed within each of {bench['rounds']} rounds in which every cell "
-         f"decoded the same {bench['utterances']} utterances in one process, then median [min to max] over "
+         f"each part of the decode, computed within each round ({schedule(bench)}), then median [min to max] over "
          "rounds. A cut that moves a part it does not run by more than the rounds' range points to an "
          "interaction: the search took other paths.", ""]
+    blank = []
     for g in bench["grids"]:
-        head = [f"`{g['grid']}`"] if len(bench["grids"]) > 1 else []
-        if g.get("untimed"):
-            head.append(f"not timed (failed, absent or simulated): {', '.join(g['untimed'])}")
-        s += ([": ".join(head) if len(head) == 2 else head[0], ""] if head else []) + [*interleaved_table(g), ""]
+        if not g["ms"]:  # nothing timed (e.g. a kernel-less method): named once below, no empty table
+            blank.append(g)
+            continue
+        untimed = f"not timed: {', '.join(g['untimed'])}" if g.get("untimed") else ""
+        if len(bench["grids"]) > 1:
+            s += [f"`{g['grid']}`" + (f": {untimed}" if untimed else ""), ""]
+        elif untimed:
+            s += [untimed[0].upper() + untimed[1:], ""]
+        s += [*interleaved_table(g), ""]
+    if blank:
+        s += ["No cut timed in " + "; ".join(f"`{g['grid']}` ({untimed_reasons(g)})" for g in blank) + ".", ""]
     return s
 
 

@@ -14,7 +14,7 @@ methods=all
 limit=null      # utterances of the test set (null = all)
 extra=""
 rounds=6        # stage 2: interleaved rounds, each in its own shuffled order
-utterances=16   # stage 2: utterances per cell per round (26 cells with real kernels: ~11 min on 2 cores)
+utterances=16   # stage 2: utterances per cell per round (26 cells with real kernels: ~14 min on 2 cores)
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage="$2"; shift 2 ;;

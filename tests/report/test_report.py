@@ -446,8 +446,8 @@ def test_report_cites_the_interleaved_latency_and_otherwise_warns(make_sweep, tm
                         interleaved=bench).read_text()
     assert "Latency caveat" not in text
     assert f"--interleaved {bench}" in text.split("\n")[2]  # the regenerate command names the file
-    assert (f"**mean latency, timed side by side** (`{bench}`: every combination in each of 3 shuffled rounds "
-            "of 8 utterances") in text
+    assert (f"**mean latency, timed side by side** (`{bench}`: every combination, in each of 3 shuffled rounds "
+            "of 8 utterances") in text  # a file without `interleave` was timed block-wise per round
     # largest effect first; a range that includes 0 is said to
     assert ("the encoder cut saved 38.6 ms (-41.6 to -36.6); the LM cut added 12.0 ms (+9.0 to +14.0); "
             "the decoder cut added 0.4 ms (-2.6 to +2.4; the range includes 0)") in text

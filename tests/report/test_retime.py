@@ -27,7 +27,7 @@ def test_grid_attribution_is_blind_to_drift_between_rounds(make_sweep):
     drift = [0, 300, 40]  # the machine slows down in round 2: every cell of that round alike
     cuts = dict(zip(g.run_ids, [(0, 0), (1, 0), (0, 1), (1, 1)]))
     ms = {rid: [_round(-10 * e, 4 * lm, d, interaction=3 * (e and lm)) for d in drift] for rid, (e, lm) in cuts.items()}
-    att = grid_attribution(g, ms)
+    att = grid_attribution(g, ms, {})
     assert att["kind"] == "shapley" and att["untimed"] == []
     assert att["ms"]["encoder"]["encoder"] == {"median": -10.0, "min": -10.0, "max": -10.0}
     assert att["ms"]["encoder"]["lm"]["median"] == pytest.approx(1.5)  # half the interaction each
@@ -41,8 +41,9 @@ def test_one_at_a_time_grid_reports_each_cut_alone(make_sweep):
     (g,) = grids(sweep)
     ms = {rid: [_round(-10 * (i == 1), 4 * (i == 2), d) for d in (0, 50)]
           for i, rid in enumerate(g.run_ids) if rid is not None}
-    att = grid_attribution(g, ms)
-    assert att["kind"] == "alone" and att["untimed"] == ["encoder=int8_dynamic+lm=int8_dynamic"]
+    att = grid_attribution(g, ms, {})
+    # the two-cut cell a one-at-a-time design leaves out is not needed for "alone": not listed
+    assert att["kind"] == "alone" and att["untimed"] == []
     assert att["ms"]["encoder"]["total"]["median"] == pytest.approx(-10)
     assert att["ms"]["lm"]["lm"]["median"] == pytest.approx(4)
 
@@ -140,3 +141,59 @@ def test_retime_bad_inputs_are_one_line_errors(make_sweep, tmp_path, capsys, set
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("asr-compress-retime: error: ") and needle in err[0], err
     assert not (root / "interleaved").exists()
+
+
+def test_each_utterance_is_decoded_by_every_job_back_to_back():
+    from asr_compress.evaluate.interleave import time_interleaved
+
+    calls = []
+
+    def job(name, ms):
+        def one(i):
+            calls.append((name, i))
+            return f"{name}{i}", {"encoder": ms, "total": ms + 1}
+        return one
+
+    times, hyps = time_interleaved({"a": job("a", 2.0), "b": job("b", 5.0)}, n_utts=3, rounds=2)
+    assert calls[:2] in ([("a", 0), ("b", 0)], [("b", 0), ("a", 0)])  # warm-up, untimed
+    timed = calls[2:]
+    assert len(timed) == 12
+    # utterance by utterance: both jobs decode utterance i before either moves on
+    assert [i for _, i in timed] == [0, 0, 1, 1, 2, 2] * 2
+    assert times["a"] == [{"encoder": 6.0, "total": 9.0}] * 2 and times["b"][1]["total"] == 18.0
+    assert hyps == {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2"]}
+    with pytest.raises(ValueError, match="rounds=0: must be >= 1"):
+        time_interleaved({"a": job("a", 1.0)}, n_utts=1, rounds=0)
+
+
+def _simulated_lm_sweep(make_sweep):
+    root = make_sweep(levels={"encoder": ["none", "int8_dynamic"], "lm": ["none", "int8_dynamic"]})
+    sweep = collect(root)
+    (g,) = grids(sweep)
+    lm_only = g.run_ids[2]  # bit 1 = lm
+    return root, sweep, g, lm_only
+
+
+def test_untimed_cells_are_named_with_why(make_sweep):
+    _, sweep, g, lm_only = _simulated_lm_sweep(make_sweep)
+    skipped = {lm_only: "simulated kernel, no speed-up", g.run_ids[3]: "simulated kernel, no speed-up"}
+    ms = {rid: [_round(-10 * (m == 1), 0, 0)] for m, rid in enumerate(g.run_ids) if rid not in skipped}
+    att = grid_attribution(g, ms, skipped)
+    assert att["kind"] == "alone" and att["untimed"] == ["lm=int8_dynamic (simulated kernel, no speed-up)"]
+    assert list(att["ms"]) == ["encoder"] and att["ms"]["encoder"]["total"]["median"] == pytest.approx(-10)
+
+
+def test_report_names_a_grid_with_nothing_timed_once(make_sweep):
+    root, sweep, g, _ = _simulated_lm_sweep(make_sweep)
+    bench = {"model": "tiny_conformer", "data": "synthetic", "utterances": 4, "rounds": 2, "interleave": "per utterance",
+             "sweep": {"grids": [{"grid": g.name, "components": g.factors, "kind": "alone", "ms": {},
+                                  "untimed": ["encoder=int8_dynamic (simulated kernel, no speed-up)",
+                                              "lm=int8_dynamic (simulated kernel, no speed-up)"]}]}}
+    (root / "interleaved").mkdir()
+    (root / "interleaved" / "bench.json").write_text(json.dumps(bench))
+    text = write_report(root, n_resamples=10, plots_enabled=False).read_text()
+    assert ("each of 4 utterances decoded by every cell back to back in a shuffled order, 2 rounds in one "
+            "process") in text
+    assert "Not timed: simulated kernel, no speed-up. Cite these for latency" in text
+    assert "No cut timed in `encoder=int8_dynamic,lm=int8_dynamic` (simulated kernel, no speed-up)." in text
+    assert "| component cut" not in text.split("## Latency timed side by side")[1].split("##")[0]
