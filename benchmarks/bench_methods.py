@@ -9,8 +9,9 @@
 All variants (baseline, each method on each component, and ESPnet's own whole-model
 dynamic quantization through Speech2Text(quantize_asr_model, quantize_lm)) live in one
 process and are timed in rounds on the same utterances: in each round every utterance is decoded
-by every variant back to back, in a shuffled order (asr_compress/evaluate/interleave.py). Reported are ratios to the baseline of the same round (median and range over
-rounds), never absolute seconds compared across runs: these machines are noisy.
+by every variant back to back, in a shuffled order (asr_compress/evaluate/interleave.py).
+Reported are ratios to the baseline of the same round (median and range over rounds), never
+absolute seconds compared across runs: these machines are noisy.
 With --factorial, the variants are every on/off combination of the listed components under one
 method, and the time is attributed to the components by exact Shapley values per round (median
 and range over rounds): the factorial study's sweep runs its combinations one after another, so

@@ -10,7 +10,9 @@ whichever component those cells cut. Here, in every round, each utterance is dec
 back to back, in a new random order per utterance: a variant and the baseline meet the same machine
 state within seconds, so a comparison made within one round (a ratio, a Shapley value) sees little
 drift, and the spread over rounds shows what is left. Decoding all utterances with one variant,
-then the next, would leave minutes between a variant and the baseline in a round of 26 variants.
+then the next, left minutes between a variant and the baseline in a round of 26 variants: on the
+2-core machine of 2026-12-06 the int8 LM's range over 6 rounds was -54 to +60 ms that way and -2.9
+to +6.2 ms taking turns per utterance (`results/README.md`).
 Used by `benchmarks/bench_methods.py` and `asr-compress-retime` (`asr_compress/report/retime.py`).
 """
 from __future__ import annotations

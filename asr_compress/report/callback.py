@@ -11,7 +11,8 @@ Wire it in the main config (or on the command line):
 
 `retime_rounds=N` (e.g. `hydra.callbacks.report.retime_rounds=6` on the command line) runs
 `asr-compress-retime` on the sweep before the report: every finished cell decodes the first
-`retime_utterances` utterances in N shuffled interleaved rounds in this process, so the report's
+`retime_utterances` utterances in N rounds in this process, every utterance by every cell back to
+back in a shuffled order, so the report's
 latency attribution is free of the machine's drift between the sequential runs. It costs about
 N x retime_utterances decodes per cell, and one copy of the model per cell in memory.
 

@@ -2,7 +2,8 @@
 
 A sweep runs its cells one after another, so the machine's drift between runs lands on the
 components the later runs cut, and the report's bootstrap intervals (over utterances) do not see
-it. Two tools time the cells again in one process, in shuffled interleaved rounds, and attribute the
+it. Two tools time the cells again in one process, taking turns per utterance in shuffled order
+(`asr_compress/evaluate/interleave.py`) over several rounds, and attribute the
 time within each round:
 - `asr-compress-retime SWEEP` (`report/retime.py`) rebuilds every finished cell of any sweep from its
   own config and writes `SWEEP/interleaved/bench.json` with a `sweep` section, one entry per grid;

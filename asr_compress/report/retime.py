@@ -9,7 +9,8 @@ throttling, a neighbour's job) lands on whichever component the later cells cut,
 bootstrap intervals, which resample utterances, cannot see it. This rebuilds every finished cell of
 the sweep from its own `.hydra/config.yaml` (same model, data and decoding; each component compressed
 as that run was) in one process and decodes the first `--utterances` utterances with all of them in
-`--rounds` shuffled interleaved rounds (`asr_compress.evaluate.interleave`). Each grid's attribution
+`--rounds` rounds, every utterance by every cell back to back in a shuffled order
+(`asr_compress.evaluate.interleave`). Each grid's attribution
 of the time is computed within each round, where every cell saw the same machine, and reported as the
 median and range over rounds: the exact Shapley values where every cell of the grid was timed, else
 each cut alone against the baseline (a one-at-a-time study). Writes `<out>/bench.json` (default out:
@@ -184,9 +185,9 @@ def _hyp_mismatches(sweep: Sweep, rid: str, ids: Sequence[str], hyps: Sequence[s
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Time a finished sweep's cells side by side in one process "
-                                "(shuffled interleaved rounds) and cite that latency attribution in its report.")
+                                "(each utterance by every cell back to back, in rounds) and cite that latency attribution in its report.")
     p.add_argument("sweep_dir", help="a Hydra multirun directory whose runs finished")
-    p.add_argument("--rounds", type=int, default=6, help="interleaved rounds, each in its own shuffled order (default 6)")
+    p.add_argument("--rounds", type=int, default=6, help="rounds; in each, every utterance is decoded by every cell in a shuffled order (default 6)")
     p.add_argument("--utterances", type=int, default=16,
                    help="utterances per cell per round: the first N of the sweep's test set (default 16)")
     p.add_argument("--out", default=None, help="folder for bench.json (default: SWEEP/interleaved)")

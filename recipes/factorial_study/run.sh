@@ -26,7 +26,7 @@ resamples=1000           # bootstrap resamples for the confidence intervals
 # run and -4.0 ms in the next, each with a range on one side of 0 or near it; 6 x 16 (about 8 min
 # on a 2-core CPU) is the most that keeps the stage short
 utterances=16            # stage 5: utterances per combination per round (16 combinations)
-rounds=6                 # stage 5: interleaved rounds, each in its own shuffled order
+rounds=6                 # stage 5: rounds; in each, every utterance is decoded by every combination in a shuffled order
 # PYTHON (environment): the interpreter with asr_compress installed; default `python`
 
 while [ $# -gt 0 ]; do
