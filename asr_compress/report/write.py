@@ -194,16 +194,22 @@ def _ci_text(row: pd.Series, unit_fmt: str = "+.2f") -> str:
     return f" (95% CI {fmt(lo, unit_fmt)} to {fmt(hi, unit_fmt)}{note})"
 
 
-def summary(sweep: Sweep, att: Attribution) -> str:
-    """A few plain-language sentences per grid: WER, latency and size, and which cut is responsible."""
+def summary(sweep: Sweep, att: Attribution, side_by_side: bool = False) -> str:
+    """A few plain-language sentences per grid: WER, latency and size, and which cut is responsible.
+    `side_by_side`: the report also cites the cells timed side by side, so the sequential runs'
+    latency sentences say what they are."""
     if not att.grids:
         return "No component varies in this sweep (or none runs uncompressed), so there is nothing to attribute."
     if len(att.grids) == 1:
-        return _grid_summary(sweep, att, att.grids[0])
-    return "\n\n".join(f"**Sub-grid `{g.name}`**\n\n" + _grid_summary(sweep, att, g) for g in att.grids)
+        return _grid_summary(sweep, att, att.grids[0], side_by_side)
+    return "\n\n".join(f"**Sub-grid `{g.name}`**\n\n" + _grid_summary(sweep, att, g, side_by_side)
+                       for g in att.grids)
 
 
-def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
+SEQUENTIAL = " (sequential runs, drift included; cite the side-by-side timing below)"
+
+
+def _grid_summary(sweep: Sweep, att: Attribution, g: Grid, side_by_side: bool = False) -> str:
     t = att.table[att.table["grid"] == g.name]
     out: List[str] = []
     base_id, full_id = g.run_ids[0], g.run_ids[-1]
@@ -212,6 +218,7 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
         m = t[t["metric"] == metric]
         if m.empty:
             continue
+        tag = SEQUENTIAL if side_by_side and metric == "latency_ms.mean" else ""
         tot = m[m["kind"] == "total"].iloc[0]
         shap = m[m["kind"] == "shapley"].set_index("term").reindex(g.factors)
         alone = m[(m["kind"] == "moebius") & (m["order"] == 1)].set_index("term").reindex(g.factors)
@@ -222,7 +229,7 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
             # every finished cell the same (a short test set, a cut too light to flip a word): say
             # so, rather than "cutting the encoder cost 0.00 points of the 0.00 points"
             every = "every run" if set(g.status) == {"ok"} else "every finished run"
-            out.append(f"**{noun}**: {cells[0]:.{digits}f}{level} in {every} of this grid: no cut changed it.")
+            out.append(f"**{noun}**{tag}: {cells[0]:.{digits}f}{level} in {every} of this grid: no cut changed it.")
             continue
         if np.isnan(tot["value"]):
             if alone["value"].notna().any():
@@ -230,7 +237,7 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
                          for c, a in alone.iterrows() if not np.isnan(a["value"])]
                 why = (plots.ONE_AT_A_TIME if g.one_at_a_time else f"the all-compressed run has no usable "
                        f"{noun} ({'; '.join(blocked_reasons([tot['blocked_by']]))})")
-                out.append(f"**{noun}**: {why}, so only the effects of each cut alone are known, and they need "
+                out.append(f"**{noun}**{tag}: {why}, so only the effects of each cut alone are known, and they need "
                            f"not add up: " + "; ".join(parts) + ".")
             continue
         b = sweep.runs.at[base_id, metric] if g.status[0] == "ok" else np.nan
@@ -238,7 +245,7 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
         # "together" and a Shapley split only say something when two or more components were cut:
         # with one factor its Shapley value is the total itself
         together = " together" if len(g.factors) > 1 else ""
-        head = (f"**{noun}**: cutting the {_and(g.factors)}{together} moved {noun} from "
+        head = (f"**{noun}**{tag}: cutting the {_and(g.factors)}{together} moved {noun} from "
                 f"{b:.{digits}f}{level} to {f:.{digits}f}{level}: {_signed(tot['value'], unit)}{_ci_text(tot)}.")
         if len(g.factors) == 1:
             pass  # the total above is the one component's effect
@@ -303,7 +310,8 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid) -> str:
                 sents.append(sent)
         if sents:
             how = "Shapley" if kind == "shapley" else "each cut alone"
-            out.append(f"**Where the time went** ({how}, time breakdown): " + "; ".join(sents) + "." + (
+            out.append(f"**Where the time went** ({how}, time breakdown"
+                       f"{' of the sequential runs' if side_by_side else ''}): " + "; ".join(sents) + "." + (
                 " A part that the cut component does not run moves when the search takes other paths, or when the"
                 " machine drifts between runs." if elsewhere else ""))
     if not out:
@@ -396,7 +404,7 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
          f"Generated by `{cmd}` from the run directories; do not edit by hand.", "",
          "## Environment", "", environment_block(sweep), "",
          "## Setup", "", _setup(sweep, samples, n_resamples, seed), "",
-         "## Summary", "", summary(sweep, att), ""]
+         "## Summary", "", summary(sweep, att, side_by_side=interleaved is not None), ""]
     note = _latency_note(att, interleaved, sweep_dir, out)
     if note:
         s += [note, ""]

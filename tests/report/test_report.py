@@ -441,6 +441,7 @@ def test_report_cites_the_interleaved_latency_and_otherwise_warns(make_sweep, tm
     root = make_sweep()
     plain = write_report(root, out_dir=tmp_path / "plain", n_resamples=20, plots_enabled=False).read_text()
     assert "**Latency caveat**: these runs were timed one after another" in plain
+    assert "sequential runs" not in plain  # nothing to contrast them with
     bench = _bench(tmp_path / "bench.json")
     text = write_report(root, out_dir=tmp_path / "with", n_resamples=20, plots_enabled=False,
                         interleaved=bench).read_text()

@@ -75,6 +75,9 @@ def test_sweep_callback_retimes_and_the_report_cites_it(retimed_sweep):
     report = (retimed_sweep / "REPORT.md").read_text()
     assert "**mean latency, timed side by side** (`" in report and "Latency caveat" not in report
     assert "## Latency timed side by side" in report and "| component cut | total | frontend |" in report
+    # the sequential runs' latency sentences say what they are, next to the numbers to cite
+    assert "**mean latency** (sequential runs, drift included; cite the side-by-side timing below): " in report
+    assert "**Where the time went** (Shapley, time breakdown of the sequential runs): " in report
 
 
 def test_retime_cli_efficiency_within_a_round(retimed_sweep, tmp_path, capsys):
