@@ -31,6 +31,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def sweep_dir_problem(sweep: Path) -> Optional[str]:
+    """Why `sweep` is not a sweep (or run) directory the tools can read, else None."""
+    from asr_compress.analysis.collect import find_run_dirs
+
+    if not sweep.exists():
+        return "no such directory"
+    if not sweep.is_dir():
+        return "not a directory"
+    if not find_run_dirs(sweep):
+        return "no run directories in it (expected <run>/.hydra/config.yaml)"
+    return None
+
+
 def report_main(argv: Optional[List[str]] = None) -> None:
     """Console-script entry: exits with run_report's code (also when a wrapper ignores return values)."""
     sys.exit(run_report(argv))
@@ -39,17 +52,9 @@ def report_main(argv: Optional[List[str]] = None) -> None:
 def run_report(argv: Optional[List[str]] = None) -> int:
     """Parse `argv`, write the report; returns the exit code (0 written, 1 report failed, 2 bad dir)."""
     args = _parser().parse_args(argv)
-    from asr_compress.analysis.collect import find_run_dirs
-
     sweep = Path(args.sweep_dir)
-    problem = None
-    if not sweep.exists():
-        problem = "no such directory"
-    elif not sweep.is_dir():
-        problem = "not a directory"
-    elif not find_run_dirs(sweep):
-        problem = "no run directories in it (expected <run>/.hydra/config.yaml)"
-    elif args.interleaved is not None and not Path(args.interleaved).is_file():
+    problem = sweep_dir_problem(sweep)
+    if problem is None and args.interleaved is not None and not Path(args.interleaved).is_file():
         sweep, problem = Path(args.interleaved), "--interleaved: no such file"
     if problem:
         print(f"{PROG}: error: {sweep}: {problem}", file=sys.stderr)

@@ -204,15 +204,11 @@ def retime_main(argv: Optional[List[str]] = None) -> None:
 
 def run_retime(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    from asr_compress.analysis.collect import find_run_dirs
+    from asr_compress.report.cli import sweep_dir_problem
 
     sweep = Path(args.sweep_dir)
-    problem = None
-    if not sweep.is_dir():
-        problem = "no such directory"
-    elif not find_run_dirs(sweep):
-        problem = "no run directories in it (expected <run>/.hydra/config.yaml)"
-    elif args.rounds < 1 or args.utterances < 1:
+    problem = sweep_dir_problem(sweep)
+    if problem is None and (args.rounds < 1 or args.utterances < 1):
         problem = f"--rounds {args.rounds} --utterances {args.utterances}: both must be >= 1"
     if problem:
         print(f"{PROG}: error: {sweep}: {problem}", file=sys.stderr)
