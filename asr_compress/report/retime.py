@@ -152,9 +152,8 @@ def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, o
     log.info("timing %d cells side by side: %d rounds of %d utterances", len(jobs), rounds, len(audio))
     times, hyps = time_interleaved(jobs, len(audio), rounds, seed=seed, progress=log.info)
     ms = {rid: _per_utt(t, len(audio)) for rid, t in times.items()}
-    runs = {}
+    runs, ids = {}, [u.id for u in utts]
     for rid in run_ids:
-        ids = [u.id for u in utts]
         mismatch = _hyp_mismatches(sweep, rid, ids, hyps[rid])
         if mismatch:
             log.warning("%s decoded %d of %d utterances differently from its run: its kernel's result depends "
