@@ -94,6 +94,25 @@ def schedule(bench: Dict) -> str:
     return f"in each of {bench['rounds']} shuffled rounds of {bench['utterances']} utterances in one process"
 
 
+def side_by_side_latency(bench: Dict) -> Optional[Tuple[Dict[str, float], str]]:
+    """({run_id: mean ms per utterance}, how) from an `asr-compress-retime` file, for the WER-vs-latency
+    figure: the baseline's median over rounds plus each run's median difference from the baseline
+    within a round (medians of each run's own times can come from different rounds and put a run
+    that is slower in every round left of the baseline). None for a `--factorial` file, whose cells
+    are not the sweep's runs, or when the baseline was not retimed."""
+    import numpy as np
+
+    runs = bench.get("sweep", {}).get("runs")
+    base = next((r for r in (runs or {}).values() if r["label"] == "baseline"), None)
+    if base is None:
+        return None
+    b = [t["total"] for t in base["ms_per_utt"]]
+    ms = {rid: float(np.median(b) + np.median([t["total"] - bt for t, bt in zip(r["ms_per_utt"], b)]))
+          for rid, r in runs.items()}
+    how = f"first {bench['utterances']} utterances timed side by side, {bench['rounds']} rounds"
+    return ms, how
+
+
 def _grid_sentence(g: Dict) -> Optional[str]:
     ms = g["ms"]
     order = sorted(ms, key=lambda c: -abs(ms[c]["total"]["median"]))

@@ -23,7 +23,8 @@ from asr_compress.analysis.collect import NONE, Sweep, collect, same_machine_as_
 from asr_compress.analysis.utterances import broken_utterances, error_shift, group_sweeps, group_wer
 from asr_compress.report import plots
 from asr_compress.report.interleaved import (
-    find_interleaved, interleaved_summary, interleaved_table, load_interleaved, schedule, untimed_reasons)
+    find_interleaved, interleaved_summary, interleaved_table, load_interleaved, schedule, side_by_side_latency,
+    untimed_reasons)
 from asr_compress.report.tables import (
     METRIC_NAMES, NA, fmt, fmt_ci, markdown_table, metrics_shapley_table, missing_table, pretty, with_ci,
     shapley_table, wer_table)
@@ -68,7 +69,8 @@ def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = 
     if plots_enabled:
         wer_ci = samples.run_ci()
         figures["WER vs latency"] = _safe(plots.plot_wer_vs_latency, sweep, out / "wer_vs_latency.png",
-                                          wer_ci[wer_ci["metric"] == "wer_pct"])
+                                          wer_ci[wer_ci["metric"] == "wer_pct"],
+                                          side_by_side_latency(found[0]) if found is not None else None)
         for i, g in enumerate(att.grids):
             sfx = "" if i == 0 else f"_{i}"
             figures[f"Shapley values{_grid_note(att, g)}"] = _safe(plots.plot_shapley, att, g, out / f"shapley{sfx}.png",

@@ -200,3 +200,23 @@ def test_report_names_a_grid_with_nothing_timed_once(make_sweep):
     assert "Not timed: simulated kernel, no speed-up. Cite these for latency" in text
     assert "No cut timed in `encoder=int8_dynamic,lm=int8_dynamic` (simulated kernel, no speed-up)." in text
     assert "| component cut" not in text.split("## Latency timed side by side")[1].split("##")[0]
+
+
+def test_wer_vs_latency_places_runs_by_their_difference_within_a_round(make_sweep, tmp_path):
+    from asr_compress.report import plots
+    from asr_compress.report.interleaved import side_by_side_latency
+
+    def run(label, totals):
+        return {"label": label, "ms_per_utt": [{"total": t} for t in totals]}
+
+    # the machine slows down in round 2; the cell is 2 ms slower than the baseline in every round
+    bench = {"utterances": 4, "rounds": 3, "sweep": {"runs": {
+        "0": run("baseline", [100, 200, 150]), "1": run("lm=int8_dynamic", [102, 202, 152])}}}
+    ms, how = side_by_side_latency(bench)
+    assert ms == {"0": 150.0, "1": 152.0} and how == "first 4 utterances timed side by side, 3 rounds"
+    assert side_by_side_latency({"factorial": {}}) is None  # a --factorial file: its cells are not runs
+    root = make_sweep(levels={"lm": ["none", "int8_dynamic"]})
+    assert plots.plot_wer_vs_latency(collect(root), tmp_path / "p.png", None, (ms, how)) == tmp_path / "p.png"
+    assert (tmp_path / "p.png").stat().st_size > 0
+    # a run that was not retimed (simulated kernel) has no side-by-side time: left out, not misplaced
+    assert plots.plot_wer_vs_latency(collect(root), tmp_path / "q.png", None, ({"0": 150.0}, how)) == tmp_path / "q.png"
