@@ -208,7 +208,7 @@ def summary(sweep: Sweep, att: Attribution, side_by_side: bool = False) -> str:
                        for g in att.grids)
 
 
-SEQUENTIAL = " (sequential runs, drift included; cite the side-by-side timing below)"
+SEQUENTIAL_TAG = " (sequential runs, drift included; cite the side-by-side timing below)"
 
 
 def _grid_summary(sweep: Sweep, att: Attribution, g: Grid, side_by_side: bool = False) -> str:
@@ -220,7 +220,7 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid, side_by_side: bool = 
         m = t[t["metric"] == metric]
         if m.empty:
             continue
-        tag = SEQUENTIAL if side_by_side and metric == "latency_ms.mean" else ""
+        tag = SEQUENTIAL_TAG if side_by_side and metric == "latency_ms.mean" else ""
         tot = m[m["kind"] == "total"].iloc[0]
         shap = m[m["kind"] == "shapley"].set_index("term").reindex(g.factors)
         alone = m[(m["kind"] == "moebius") & (m["order"] == 1)].set_index("term").reindex(g.factors)
