@@ -126,7 +126,8 @@ def _grid_sentence(g: Dict) -> Optional[str]:
         note = "; the range includes 0" if t["min"] <= 0 <= t["max"] else ""
         return f"the {pretty(c)} cut{alone} {verb} {abs(t['median']):.1f} ms ({t['min']:+.1f} to {t['max']:+.1f}{note})"
 
-    return "; ".join(one(c) for c in order)
+    untimed = "; not timed: " + ", ".join(g["untimed"]) if g.get("untimed") else ""
+    return "; ".join(one(c) for c in order) + untimed
 
 
 def interleaved_summary(bench: Dict, path: Union[str, Path]) -> str:

@@ -184,6 +184,12 @@ def test_untimed_cells_are_named_with_why(make_sweep):
     att = grid_attribution(g, ms, skipped)
     assert att["kind"] == "alone" and att["untimed"] == ["lm=int8_dynamic (simulated kernel, no speed-up)"]
     assert list(att["ms"]) == ["encoder"] and att["ms"]["encoder"]["total"]["median"] == pytest.approx(-10)
+    from asr_compress.report.interleaved import interleaved_summary
+
+    text = interleaved_summary({"source": "sweep", "rounds": 1, "utterances": 2, "grids": [att]}, "b.json")
+    # the cut that could not be timed is named in the sentence, not silently missing
+    assert ("the encoder cut alone saved 10.0 ms (-10.0 to -10.0); not timed: lm=int8_dynamic (simulated "
+            "kernel, no speed-up).") in text
 
 
 def test_report_names_a_grid_with_nothing_timed_once(make_sweep):
