@@ -4,7 +4,7 @@
     python benchmarks/bench_methods.py --utterances 30 --rounds 5 --components decoder,lm
     python benchmarks/bench_methods.py model.exp_dir=... data.dir=...   # any asr-compress override
     python benchmarks/bench_methods.py --factorial encoder,ctc,decoder,lm --methods int8_dynamic \
-        --out results/factorial_study/interleaved/int8_dynamic   # every on/off cell, Shapley of the time
+        --out /tmp/factorial_int8   # every on/off cell, Shapley of the time (a sweep: asr-compress-retime)
 
 All variants (baseline, each method on each component, and ESPnet's own whole-model
 dynamic quantization through Speech2Text(quantize_asr_model, quantize_lm)) live in one

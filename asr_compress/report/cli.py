@@ -2,7 +2,7 @@
 
     asr-compress-report multirun/2026-11-22/21-40-00
     asr-compress-report exp/factorial --out results/factorial_study --resamples 2000
-    asr-compress-report exp/factorial --interleaved results/factorial_study/interleaved/int8_dynamic/bench.json
+    asr-compress-report exp/factorial --interleaved results/factorial_study/interleaved/bench.json
 
 Exit codes: 0 report written, 2 bad directory or --interleaved file (one error line naming it), 1 report failed.
 """

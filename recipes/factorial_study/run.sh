@@ -6,14 +6,14 @@
 #   1  baseline        one uncompressed run (smoke test: fails fast if the setup is broken)
 #   2  one_at_a_time   baseline + each component compressed alone (conf/study/one_at_a_time.yaml)
 #   3  factorial       every on/off combination of encoder, decoder, CTC, LM (conf/study/factorial.yaml)
-#   4  report          attribution report of stages 2 and 3 into results/factorial_study/ (with one
-#                      method, citing stage 5's latency attribution when its bench.json exists)
-#   5  interleaved     stage 3's combinations again, timed side by side in one process, with the
-#                      Shapley attribution of the time per round (benchmarks/bench_methods.py
-#                      --factorial) into results/factorial_study/interleaved/<method>/: stage 3
-#                      runs one combination after another, so machine drift during the sweep
-#                      lands on the components the later runs cut; cite latency from stage 5
-#                      (it rewrites stage 4's report, when stage 3's runs are there, to cite it)
+#   4  report          attribution report of stages 2 and 3 into results/factorial_study/ (citing
+#                      stage 5's latency attribution when its bench.json exists)
+#   5  interleaved     stage 3's runs rebuilt and timed again side by side in one process, taking
+#                      turns per utterance, with the attribution of the time per round
+#                      (asr-compress-retime) into results/factorial_study/interleaved/bench.json:
+#                      stage 3 runs one combination after another, so machine drift during the
+#                      sweep lands on the components the later runs cut; cite latency from stage 5
+#                      (it rewrites stage 4's report and figures to cite it; needs stage 3's runs)
 # Work dirs go to recipes/factorial_study/exp/ (git-ignored); only results/ is committed.
 set -euo pipefail
 
@@ -27,7 +27,6 @@ resamples=1000           # bootstrap resamples for the confidence intervals
 # on a 2-core CPU) is the most that keeps the stage short
 utterances=16            # stage 5: utterances per combination per round (16 combinations)
 rounds=6                 # stage 5: rounds; in each, every utterance is decoded by every combination in a shuffled order
-# PYTHON (environment): the interpreter with asr_compress installed; default `python`
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -75,11 +74,11 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   asr-compress -m ${grid} ${extra} hydra.sweep.dir="${exp}/factorial" </dev/null
 fi
 
-# the factorial's report; with one method and stage 5's bench.json of it, its summary cites the
-# latency attribution timed side by side (without, it warns that the sweep's is sequential)
+# the factorial's report; with stage 5's bench.json, its summary, tables and WER-vs-latency figure
+# cite the latency timed side by side (without, it warns that the sweep's is sequential)
 report_factorial() {
-  local bench="${results}/interleaved/${methods}/bench.json" interleaved=()
-  if [ "${methods}" = "${methods%%,*}" ] && [ -f "${bench}" ]; then interleaved=(--interleaved "${bench}"); fi
+  local bench="${results}/interleaved/bench.json" interleaved=()
+  if [ -f "${bench}" ]; then interleaved=(--interleaved "${bench}"); fi
   asr-compress-report "${exp}/factorial" --out "${results}" --resamples "${resamples}" "${interleaved[@]}"
   echo "report: ${results}/REPORT.md"
 }
@@ -93,10 +92,9 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
 fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
-  echo "stage 5: every combination timed side by side (${methods})"
-  for m in ${methods//,/ }; do
-    "${PYTHON:-python}" benchmarks/bench_methods.py --factorial encoder,decoder,ctc,lm --methods "${m}" \
-      --utterances "${utterances}" --rounds "${rounds}" --out "${results}/interleaved/${m}" ${extra}
-  done
-  if [ -d "${exp}/factorial" ]; then report_factorial; fi  # stage 4's report, now citing these
+  echo "stage 5: stage 3's combinations timed side by side"
+  # the cells are rebuilt from stage 3's run configs (model, data, decoding, methods): no --extra here
+  asr-compress-retime "${exp}/factorial" --rounds "${rounds}" --utterances "${utterances}" \
+    --out "${results}/interleaved" --no-report
+  report_factorial  # stage 4's report, now citing these
 fi
