@@ -92,17 +92,16 @@ def build_factorial_variants(base, components: List[str], method: str):
 
 def shapley_over_rounds(variants, times, components: List[str], n_utts: int):
     """{component: {part: median/min/max ms per utterance}}: exact Shapley values of each part's
-    time, computed within each round (all cells timed side by side) and summarised over rounds."""
-    from asr_compress.analysis.attribution import shapley_values
+    time, computed within each round (all cells timed side by side) and summarised over rounds, by the
+    same code as asr-compress-retime (`variants` are in binary order: bit i = components[i])."""
+    from asr_compress.analysis.attribution import Grid
+    from asr_compress.report.retime import grid_attribution
 
-    out = {c: {} for c in components}
-    for part in (*PARTS, "total"):
-        per_round = [shapley_values({cut: times[name][r][part] / n_utts for name, cut, *_ in variants}, components)
-                     for r in range(len(times["baseline"]))]
-        for c in components:
-            vals = [sv[c] for sv in per_round]
-            out[c][part] = spread(vals)
-    return out
+    names = [name for name, *_ in variants]
+    grid = Grid(factors=list(components), levels={c: "cut" for c in components}, run_ids=names,
+                status=["ok"] * len(names))
+    ms = {n: [{k: v / n_utts for k, v in t.items()} for t in times[n]] for n in names}
+    return grid_attribution(grid, ms, {})["ms"]
 
 
 def espnet_variants(files, decode):

@@ -20,8 +20,8 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-from asr_compress.analysis.attribution import grids
-from asr_compress.analysis.collect import NONE, Sweep
+from asr_compress.analysis.attribution import blocked_reasons, grids
+from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep
 from asr_compress.errors import InterleavedMismatch
 from asr_compress.report.tables import pretty
 
@@ -158,16 +158,36 @@ def interleaved_summary(bench: Dict, path: Union[str, Path]) -> str:
 
 def untimed_reasons(g: Dict) -> str:
     """The untimed cells' reasons, once each: "simulated kernel, no speed-up" for a kernel-less method."""
-    reasons = sorted({u[u.rindex("(") + 1:-1] for u in g.get("untimed", []) if u.endswith(")")})
-    return ", ".join(reasons) or "no cell"
+    return ", ".join(blocked_reasons(["; ".join(g.get("untimed", []))])) or "no cell"
+
+
+def interleaved_section(bench: Dict) -> List[str]:
+    """The side-by-side timing per time part, one table per grid."""
+    s = ["## Latency timed side by side", "",
+         f"Each cut's effect on the time per utterance (ms; negative = the cut saves time), in total and in "
+         f"each part of the decode, computed within each round ({schedule(bench)}), then median [min to max] over "
+         "rounds. A cut that moves a part it does not run by more than the rounds' range points to an "
+         "interaction: the search took other paths.", ""]
+    blank = []
+    for g in bench["grids"]:
+        if not g["ms"]:  # nothing timed (e.g. a kernel-less method): named once below, no empty table
+            blank.append(g)
+            continue
+        untimed = f"not timed: {', '.join(g['untimed'])}" if g.get("untimed") else ""
+        if len(bench["grids"]) > 1:
+            s += [f"`{g['grid']}`" + (f": {untimed}" if untimed else ""), ""]
+        elif untimed:
+            s += [untimed[0].upper() + untimed[1:], ""]
+        s += [*interleaved_table(g), ""]
+    if blank:
+        s += ["No cut timed in " + "; ".join(f"`{g['grid']}` ({untimed_reasons(g)})" for g in blank) + ".", ""]
+    return s
 
 
 def interleaved_table(grid: Dict) -> List[str]:
     """Markdown lines: per component cut, its time effect in total and per time part (ms/utt; negative =
     the cut saves time), median [min to max] over rounds. A cut that moves another part by more than
     the rounds' range shows an interaction (the search took other paths), not noise."""
-    from asr_compress.analysis.collect import TIME_PARTS
-
     def cell(span: Optional[Dict[str, float]]) -> str:
         return "n/a" if span is None else f"{span['median']:+.1f} [{span['min']:+.1f} to {span['max']:+.1f}]"
 

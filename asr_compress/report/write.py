@@ -23,8 +23,7 @@ from asr_compress.analysis.collect import NONE, Sweep, collect, same_machine_as_
 from asr_compress.analysis.utterances import broken_utterances, error_shift, group_sweeps, group_wer
 from asr_compress.report import plots
 from asr_compress.report.interleaved import (
-    find_interleaved, interleaved_summary, interleaved_table, load_interleaved, schedule, side_by_side_latency,
-    untimed_reasons)
+    find_interleaved, interleaved_section, interleaved_summary, load_interleaved, side_by_side_latency)
 from asr_compress.report.tables import (
     METRIC_NAMES, NA, fmt, fmt_ci, markdown_table, metrics_shapley_table, missing_table, pretty, with_ci,
     shapley_table, wer_table)
@@ -373,29 +372,6 @@ def _latency_note(att: Attribution, interleaved, sweep_dir: Path, out: Path) -> 
             "them) or add `hydra.callbacks.report.retime_rounds=6` to the sweep.")
 
 
-def _interleaved_section(bench: Dict) -> List[str]:
-    """The side-by-side timing per time part, one table per grid."""
-    s = ["## Latency timed side by side", "",
-         f"Each cut's effect on the time per utterance (ms; negative = the cut saves time), in total and in "
-         f"each part of the decode, computed within each round ({schedule(bench)}), then median [min to max] over "
-         "rounds. A cut that moves a part it does not run by more than the rounds' range points to an "
-         "interaction: the search took other paths.", ""]
-    blank = []
-    for g in bench["grids"]:
-        if not g["ms"]:  # nothing timed (e.g. a kernel-less method): named once below, no empty table
-            blank.append(g)
-            continue
-        untimed = f"not timed: {', '.join(g['untimed'])}" if g.get("untimed") else ""
-        if len(bench["grids"]) > 1:
-            s += [f"`{g['grid']}`" + (f": {untimed}" if untimed else ""), ""]
-        elif untimed:
-            s += [untimed[0].upper() + untimed[1:], ""]
-        s += [*interleaved_table(g), ""]
-    if blank:
-        s += ["No cut timed in " + "; ".join(f"`{g['grid']}` ({untimed_reasons(g)})" for g in blank) + ".", ""]
-    return s
-
-
 def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, samples: BootstrapSamples,
               broken: pd.DataFrame, figures: Dict[str, Optional[Path]], n_resamples: int, seed: int,
               interleaved=None, explicit: bool = False) -> str:
@@ -411,7 +387,7 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
     if note:
         s += [note, ""]
     if interleaved is not None:
-        s += _interleaved_section(interleaved[0])
+        s += interleaved_section(interleaved[0])
     s += ["## WER per run", "",
           "Percent of reference words (Corr, Sub, Del, Ins, Err) and of sentences (S.Err), ESPnet style.", "",
           wer_table(sweep), ""]
