@@ -62,7 +62,7 @@ def build_variants(base, components: List[str], methods: List[str]):
             cfg = method_config(m)
             try:
                 applicable(comp, cfg, base.component(comp))
-                p = base.copy()
+                p = base.copy(cut=[comp])
                 report = p.compress_(comp, cfg)
             except CompressionConfigError as e:
                 print(f"skip {comp}={m}: {e}", file=sys.stderr)
@@ -83,7 +83,7 @@ def build_factorial_variants(base, components: List[str], method: str):
     out = []
     for mask in range(1 << len(components)):
         cut = tuple(bool(mask >> i & 1) for i in range(len(components)))
-        p = base.copy() if any(cut) else base
+        p = base.copy(cut=[c for c, on in zip(components, cut) if on]) if any(cut) else base
         reports = [(c, p.compress_(c, cfg)) for c, on in zip(components, cut) if on]
         name = "+".join(f"{c}={method}" for c, _ in reports) or "baseline"
         out.append((name, cut, method, p, reports))

@@ -10,7 +10,7 @@ change.
 from __future__ import annotations
 
 from dataclasses import astuple
-from typing import Dict, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -91,12 +91,25 @@ class Pipeline:
         self.changed()
         return report
 
-    def copy(self) -> "Pipeline":
-        """An independent copy to compress differently (weights deep-copied; files and the n-gram,
-        which no method changes, shared): side-by-side timing keeps every variant in one process."""
+    def copy(self, cut: Optional[Iterable[str]] = None) -> "Pipeline":
+        """A copy to compress differently; side-by-side timing keeps every variant in one process.
+
+        `cut`: the components the copy will compress. Only those are deep-copied; the others stay
+        shared with this pipeline (same modules, same weights), so a grid of 16 cells holds one model
+        plus the cut components, not 16 models. Compression methods change only the component they
+        are given (`compress_`), and timing patches a module only for the length of one decode, so
+        sharing is safe as long as the shared components are not compressed through either pipeline.
+        None (the default) deep-copies every component. Files and the n-gram, which no method
+        changes, are always shared."""
         import copy
 
-        return Pipeline(copy.deepcopy(self.asr_model), self.asr_args, copy.deepcopy(self.lm_model),
+        cut = list(COMPONENTS) if cut is None else list(cut)
+        for name in cut:
+            self.component(name)  # validates the name and presence
+        # deepcopy returns an object found in its memo as it is: seeding the memo with the kept
+        # components makes both models' copies point at them, whatever attribute holds them
+        memo = {id(m): m for name, m in self.components().items() if name not in cut}
+        return Pipeline(copy.deepcopy(self.asr_model, memo), self.asr_args, copy.deepcopy(self.lm_model, memo),
                         files=self.files, device=self.device, ngram=self.ngram)
 
     def _describe_source(self) -> str:

@@ -13,8 +13,8 @@ Wire it in the main config (or on the command line):
 `asr-compress-retime` on the sweep before the report: the finished cells decode the first
 `retime_utterances` utterances in N rounds in this process, every utterance by every cell back to
 back in a shuffled order, so the report's latency attribution is free of the machine's drift
-between the sequential runs. It costs about N x retime_utterances decodes per cell, and one copy of
-the model per cell in memory.
+between the sequential runs. It costs about N x retime_utterances decodes per cell, and in memory a copy of
+the components each cell cuts.
 
 The runs are already safe on disk when the callback fires, so a failing report does not fail the
 sweep: it is logged at ERROR level with the traceback and the command that retries it. (Hydra 1.3

@@ -17,8 +17,9 @@ each cut alone against the baseline (a one-at-a-time study). Writes `<out>/bench
 `SWEEP/interleaved`, which `asr-compress-report SWEEP` then finds by itself) and rewrites the report.
 
 Not retimed: failed runs, and runs with a `simulated` kernel (their time is dense float32's, never a
-speed-up claim). Every cell lives in memory at once (one copy of the model per cell); on a large
-model, retime a sub-grid by pointing at a sweep directory that holds only its runs.
+speed-up claim). Every cell lives in memory at once: the loaded model, plus in each cell a copy of
+the components it cuts (the others are shared, `Pipeline.copy(cut=...)`); if that does not fit, retime
+a sub-grid by pointing at a sweep directory that holds only its runs.
 
 Exit codes: 0 written, 2 bad sweep directory or options (one error line naming them), 1 timing failed.
 """
@@ -142,7 +143,7 @@ def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, o
     for rid in run_ids:  # each as its run compressed it; the baseline is the loaded pipeline itself
         _, methods = _run_config(Path(sweep.runs.at[rid, "run_dir"]))
         cut = {c: m for c, m in methods.items() if m.get("name", NONE) != NONE}
-        p = base.copy() if cut else base
+        p = base.copy(cut=cut) if cut else base  # cut components copied, the rest shared
         with silenced():
             for c, m in cut.items():
                 p.compress_(c, m)

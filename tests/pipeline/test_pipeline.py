@@ -76,3 +76,46 @@ def test_unknown_or_absent_component(tiny):
         p.component("joiner")
     with pytest.raises(AsrCompressError, match="'lm' is not present"):
         p.component("lm")
+
+
+def _param_ptrs(module):
+    return {t.data_ptr() for t in module.state_dict().values() if t.numel()}
+
+
+def _dynamic_int8_layers(module):
+    return sum(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in module.modules())
+
+
+def test_copy_shares_what_it_does_not_cut(tiny, tiny_pipeline):
+    from asr_compress.compress import method_config
+
+    p = tiny_pipeline
+    wavs = [read_audio(tiny["data"] / f"utt{i}.flac", 16000) for i in range(2)]
+    before = _outputs(p, wavs)
+    c = p.copy(cut=["lm", "decoder"])
+    for name in ("frontend", "encoder", "ctc"):  # kept: the very same modules, no second copy of weights
+        assert c.component(name) is p.component(name)
+    for name in ("decoder", "lm"):  # cut: own weights
+        assert c.component(name) is not p.component(name)
+        assert not _param_ptrs(c.component(name)) & _param_ptrs(p.component(name))
+    c.compress_("lm", method_config("int8_dynamic"))
+    c.compress_("decoder", method_config("int8_dynamic"))
+    for name in ("decoder", "lm"):  # the copy's components now hold int8 layers, the original's none
+        assert _dynamic_int8_layers(c.component(name)) > 0
+        assert _dynamic_int8_layers(p.component(name)) == 0
+    assert _outputs(p, wavs) == before  # the original is untouched
+    assert c.search(DEC).full_scorers["decoder"] is c.decoder
+    assert c.search(DEC).full_scorers["lm"] is c.lm
+
+
+def test_copy_without_cut_copies_every_component(tiny_pipeline):
+    p = tiny_pipeline
+    c = p.copy()
+    for name, module in p.components().items():
+        assert c.component(name) is not module
+        assert not _param_ptrs(c.component(name)) & _param_ptrs(module)
+
+
+def test_copy_refuses_an_unknown_component(tiny_pipeline):
+    with pytest.raises(AsrCompressError, match="unknown component 'encoders'; valid: frontend"):
+        tiny_pipeline.copy(cut=["encoders"])
