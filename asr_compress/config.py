@@ -55,6 +55,18 @@ class DataConfig:
 
 
 @dataclass
+class CalibrationConfig:
+    # Kaldi-style data dir (wav.scp; text not needed) whose audio methods that learn from data
+    # (distill) run the uncompressed model on; null = none, and such methods fail before anything
+    # loads. Never the test set (refused): training on it would leak the test set into the WER.
+    dir: Optional[str] = None
+    # the first N utterances of it: more recover more of what a cut lost, and take longer to decode
+    limit: Optional[int] = 32
+    # short label for the run's record (metrics.json `calibration`)
+    name: str = "calibration"
+
+
+@dataclass
 class DecodeConfig:
     # hypotheses kept per step; 5 keeps the default study inside its 3-minute budget
     beam_size: int = 5
@@ -96,6 +108,8 @@ class Config:
     model: ModelConfig = MISSING
     data: DataConfig = MISSING
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    # audio for methods that learn from data (distill); unused by every other method
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     # one compression method per component; `none` = leave it as trained
     frontend: Any = MISSING

@@ -14,12 +14,12 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from omegaconf import DictConfig, OmegaConf
 
 from asr_compress import COMPONENTS
-from asr_compress.config import Config
+from asr_compress.config import Config, DataConfig, resolve_path
 from asr_compress.errors import AsrCompressError
 
 log = logging.getLogger("asr_compress")
@@ -75,12 +75,47 @@ def check_methods(cfg: Config, pipeline=None) -> None:
         elif method.name != "none":
             present = ", ".join(pipeline.components())
             raise AsrCompressError(f"{comp}={method.name}: this model has no {comp} (present: {present})")
+    learners = calibration_users(cfg)
+    if learners and cfg.calibration.dir is None:
+        raise AsrCompressError(f"{', '.join(learners)}: learns from data; set calibration.dir=<a Kaldi-style data dir "
+                               f"that is not the test set> (e.g. your dev or training data), calibration.limit=N")
+    if learners and not resolve_path(cfg.calibration.dir).is_dir():
+        raise AsrCompressError(f"calibration.dir={cfg.calibration.dir}: not a directory; valid: a Kaldi-style data dir "
+                               f"with wav.scp (for {', '.join(learners)})")
+    if learners and resolve_path(cfg.calibration.dir) == resolve_path(cfg.data.dir):
+        raise AsrCompressError(f"calibration.dir={cfg.calibration.dir} is the test set (data.dir): training on it would "
+                               f"leak the test set into the WER; valid: any other data dir")
+
+
+def calibration_users(cfg: Config) -> List[str]:
+    """'component=method' for each component whose method learns from calibration data."""
+    from asr_compress.compress import needs_calibration
+    from asr_compress.compress.registry import resolve
+
+    methods = {c: resolve(c, getattr(cfg, c)) for c in COMPONENTS}  # typed, whether given as config or mapping
+    return [f"{c}={m.name}" for c, m in methods.items() if needs_calibration(m, c)]
+
+
+def calibrate(pipeline, cfg: Config):
+    """Decode the calibration utterances with the uncompressed pipeline (None if no method needs them)."""
+    from asr_compress.evaluate.data import load_test_set, read_audio
+    from asr_compress.pipeline.calibration import capture
+
+    if not calibration_users(cfg):
+        return None
+    c = cfg.calibration
+    utts = load_test_set(DataConfig(name=c.name, dir=c.dir, limit=c.limit), key="calibration", require_text=False)
+    log.info("calibration: decoding %d utterances of %s with the uncompressed model", len(utts), c.name)
+    return capture(pipeline, [read_audio(u.audio, pipeline.sample_rate) for u in utts], cfg.decode, source=c.name)
 
 
 def compress_components(pipeline, cfg: Config) -> Dict[str, Any]:
-    """Apply each component's method in place; returns the method reports by component."""
+    """Apply each component's method in place; returns the method reports by component. Methods that
+    learn get the calibration data, decoded by the pipeline before anything is compressed."""
     check_methods(cfg, pipeline)
-    return {comp: pipeline.compress_(comp, getattr(cfg, comp)) for comp in pipeline.components()}
+    calibration = calibrate(pipeline, cfg)
+    return {comp: pipeline.compress_(comp, getattr(cfg, comp), calibration=calibration)
+            for comp in pipeline.components()}
 
 
 def component_table(pipeline, reports) -> Dict[str, Dict[str, Any]]:
@@ -137,6 +172,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
         "groups": group_scores(rows),
         "model": {"name": conf.model.name, **pipeline.files.describe()},
         "data": {"name": conf.data.name, "dir": conf.data.dir, "limit": conf.data.limit},
+        **({"calibration": dataclasses.asdict(conf.calibration)} if calibration_users(conf) else {}),
         "decode": dataclasses.asdict(conf.decode),
         "environment": environment(conf.eval.device),
     }

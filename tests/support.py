@@ -1,6 +1,7 @@
 """Helpers shared by tests (import as `from support import ...`)."""
 import subprocess
 import sys
+from pathlib import Path
 
 
 def compose(overrides=()):
@@ -26,3 +27,18 @@ def run_cli(args, cwd):
     """`python -m asr_compress ARGS` as a user runs it: one thread, a bare PATH, output captured."""
     return subprocess.run([sys.executable, "-m", "asr_compress", *args], cwd=cwd, capture_output=True, text=True,
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+
+
+def calibration_dir(tiny, dest: Path, n: int = 2) -> Path:
+    """A data dir of other audio than the tiny test set (copies of its first n files, other ids),
+    with wav.scp alone: calibration needs no transcripts."""
+    import shutil
+
+    dest.mkdir(parents=True)
+    lines = []
+    for line in (tiny["data"] / "wav.scp").read_text().splitlines()[:n]:
+        uid, path = line.split(maxsplit=1)
+        shutil.copy(path if path.startswith("/") else tiny["data"] / path, dest / f"c_{uid}.flac")
+        lines.append(f"c_{uid} c_{uid}.flac\n")
+    (dest / "wav.scp").write_text("".join(lines))
+    return dest

@@ -29,6 +29,7 @@ def test_every_preset_of_every_group_composes():
     ("decode.beam_sise=3", "beam_sise"),          # typo'd key
     ("decode.beam_size=wide", "beam_size"),       # wrong type
     ("encoder=int9", "int9"),                     # unknown method
+    ("calibration.dirr=x", "dirr"),               # typo'd key of the calibration node
 ])
 def test_typos_fail_at_compose_time(override, needle):
     from hydra.errors import ConfigCompositionException

@@ -5,7 +5,7 @@ import pytest
 
 from asr_compress.errors import AsrCompressError, CompressionConfigError
 from asr_compress.run import run_experiment
-from support import compose, tiny_overrides
+from support import calibration_dir, compose, tiny_overrides
 
 
 @pytest.mark.parametrize("overrides,needle", [
@@ -20,6 +20,11 @@ from support import compose, tiny_overrides
     (["eval.repeats=0"], "eval.repeats=0: must be >= 1"),
     (["lm=int8_dynamic", "eval.device=cuda"], "lm=int8_dynamic: dynamic int8 kernels run on CPU only"),
     (["eval.num_threads=0"], "eval.num_threads=0: must be >= 1"),
+    (["encoder=layer_drop_distill"], "encoder=layer_drop_distill: learns from data; set calibration.dir="),
+    (["decoder=distill", "decoder.steps=[{name: layer_drop}]", "lm=layer_drop_distill"],
+     "decoder=distill, lm=layer_drop_distill: learns from data; set calibration.dir="),
+    (["encoder=layer_drop_distill", "calibration.dir=/nonexistent/dev"],
+     "calibration.dir=/nonexistent/dev: not a directory; valid: a Kaldi-style data dir with wav.scp (for encoder=layer_drop_distill)"),
 ])
 def test_bad_parameters_fail_before_decoding_with_one_line(tiny, tmp_path, overrides, needle):
     cfg = compose(tiny_overrides(tiny, *overrides))
@@ -40,3 +45,23 @@ def test_methods_reach_their_components_and_are_reported(tiny, tmp_path):
     assert comps["lm"]["method"]["name"] == "none" and comps["lm"]["kernel"] == "none"
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["components"]["decoder"]["method"]["sparsity"] == 0.5
+
+
+def test_calibrating_on_the_test_set_is_refused(tiny, tmp_path):
+    cfg = compose(tiny_overrides(tiny, "encoder=layer_drop_distill", f"calibration.dir={tiny['data']}/."))
+    with pytest.raises(AsrCompressError, match=r"calibration.dir=.* is the test set \(data.dir\): training on it would "
+                                               r"leak the test set into the WER; valid: any other data dir$"):
+        run_experiment(cfg, tmp_path / "out")
+
+
+def test_distill_trains_on_calibration_audio_and_records_it(tiny, tmp_path):
+    calib = calibration_dir(tiny, tmp_path / "calib")
+    cfg = compose(tiny_overrides(tiny, "decoder=layer_drop_distill", "decoder.updates=4", f"calibration.dir={calib}",
+                                 "calibration.name=mine", "eval.flops_utterances=0", "eval.warmup=0"))
+    m = run_experiment(cfg, tmp_path / "out")
+    dec = m["components"]["decoder"]
+    assert dec["method"]["name"] == "layer_drop_distill" and dec["kernel"] == "real"
+    assert dec["params"] < dec["baseline_params"]
+    assert any("distilled 4 updates" in n and "on 2 calibration utterances from mine" in n for n in dec["notes"])
+    assert m["calibration"] == {"dir": str(calib), "limit": 32, "name": "mine"}
+    assert m["components"]["encoder"]["method"]["name"] == "none"

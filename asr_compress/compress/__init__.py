@@ -29,6 +29,7 @@ from asr_compress.compress.registry import (
     compress_,
     make_config,
     method_config,
+    needs_calibration,
 )
 
 # each method module registers its configs and handlers on import
@@ -43,6 +44,7 @@ from asr_compress.compress.prune import PruneNMConfig, PruneStructuredConfig, Pr
 from asr_compress.compress.lowrank import LowRankConfig  # noqa: E402
 from asr_compress.compress.layer_drop import LayerDropConfig  # noqa: E402
 from asr_compress.compress.sequence import SequenceConfig  # noqa: E402
+from asr_compress.compress.distill import DistillConfig  # noqa: E402
 from asr_compress.compress.stats import component_stats  # noqa: E402
 from asr_compress.errors import CompressionConfigError  # noqa: E402
 
@@ -51,5 +53,5 @@ __all__ = [
     "MethodConfig", "NoneConfig", "CompressionReport", "CompressionConfigError",
     "Int8DynamicConfig", "Fp16Config", "Bf16Config", "Int8WeightOnlyConfig", "Int4WeightOnlyConfig",
     "PruneUnstructuredConfig", "PruneNMConfig", "PruneStructuredConfig", "LowRankConfig",
-    "LayerDropConfig", "SequenceConfig",
+    "LayerDropConfig", "SequenceConfig", "DistillConfig", "needs_calibration",
 ]

@@ -78,6 +78,8 @@ class _Method:
     components: Tuple[str, ...]
     reasons: Mapping[str, str]
     check: Callable[..., Any] = None
+    # the handler takes `calibration=` (pipeline/calibration.py): data the uncompressed model decoded
+    calibration: bool = False
 
 
 _METHODS: Dict[type, _Method] = {}
@@ -88,16 +90,18 @@ METHOD_PRESETS: Dict[str, MethodConfig] = {}
 
 
 def register_method(config_type: type, components: Tuple[str, ...], reasons: Mapping[str, str] = None,
-                    check: Callable[..., Any] = None):
+                    check: Callable[..., Any] = None, calibration: bool = False):
     """Register the handler for `config_type`; `components` are those it applies to; `check(module,
     config, component)` raises CompressionConfigError if a given module cannot take the method
-    (no layer stack, no targeted Linear, ...) without changing it."""
+    (no layer stack, no targeted Linear, ...) without changing it. `calibration=True`: the handler
+    is called with `calibration=` (a pipeline.calibration.Calibration, or None where the caller has
+    none) and the config needs one unless it defines `uses_calibration()` and that says no."""
 
     def decorator(fn):
         name = config_type.name if isinstance(config_type.name, str) else None
         if not name or name in METHOD_CONFIGS:
             raise RuntimeError(f"method name {name!r} of {config_type.__name__} is empty or already registered")
-        _METHODS[config_type] = _Method(config_type, fn, tuple(components), dict(reasons or {}), check)
+        _METHODS[config_type] = _Method(config_type, fn, tuple(components), dict(reasons or {}), check, calibration)
         METHOD_CONFIGS[name] = config_type
         return fn
 
@@ -192,14 +196,29 @@ def applicable(component: str, config: Any, module: Any = None) -> None:
         check(module, config, component)
 
 
-def compress_(module, config: Any, component: str = "encoder") -> CompressionReport:
+def needs_calibration(config: Any, component: str = "encoder") -> bool:
+    """Whether applying `config` needs calibration data (a method that learns, or a recipe with one)."""
+    config = resolve(component, config)
+    uses = getattr(config, "uses_calibration", None)
+    return _METHODS[type(config)].calibration and (uses is None or uses())
+
+
+def compress_(module, config: Any, component: str = "encoder", calibration: Any = None) -> CompressionReport:
     """Apply `config` to `module` in place and say what was done.
 
     `config` is a MethodConfig, or a mapping / Hydra node with a `name`. Invalid configs and
     method/component pairs that do not apply raise CompressionConfigError before anything changes.
+    `calibration` (pipeline/calibration.py) is passed to methods that learn from data (`distill`),
+    which refuse to run without it.
     """
     config = resolve(component, config)
-    report = _METHODS[type(config)].handler(module, config, component)
+    method = _METHODS[type(config)]
+    if needs_calibration(config, component) and not calibration:
+        raise CompressionConfigError(f"{component}: {config.name} learns from data and was given no calibration "
+                                     f"utterances; valid: set calibration.dir to a Kaldi-style data dir that is "
+                                     f"not the test set (compress_(..., calibration=...) from Python)")
+    extra = {"calibration": calibration} if method.calibration else {}
+    report = method.handler(module, config, component, **extra)
     if report.kernel not in KERNELS:
         raise RuntimeError(f"handler for {config.name} returned kernel={report.kernel!r}; valid: {KERNELS}")
     report.method = dataclasses.asdict(config)
@@ -223,14 +242,18 @@ def method_config(name: str) -> MethodConfig:
 def applicable_methods(component: str, names=None) -> list:
     """Names of the methods and presets (default settings) that apply to `component`.
 
-    `sequence` is left out: it has no default steps. Used by sweeps that try everything.
+    `sequence` and `distill` are left out: they have no default steps. So are methods that learn
+    from data (`layer_drop_distill`): a sweep that tries everything has no calibration set to give
+    them. Used by sweeps that try everything.
     """
     out = []
     for name in names or [*METHOD_CONFIGS, *METHOD_PRESETS]:
-        if name in ("none", "sequence"):
+        if name in ("none", "sequence", "distill"):
             continue
         try:
             applicable(component, method_config(name))
+            if needs_calibration(method_config(name), component):
+                continue
         except CompressionConfigError:
             continue
         out.append(name)

@@ -52,6 +52,11 @@ class SequenceConfig(MethodConfig):
     def step_configs(self) -> List[MethodConfig]:
         return [self.step_config(i, s) for i, s in enumerate(self.steps)]
 
+    def uses_calibration(self) -> bool:
+        from asr_compress.compress.registry import needs_calibration
+
+        return any(needs_calibration(c) for c in self.step_configs())
+
     def check_components(self, component: str) -> None:
         for i, cfg in enumerate(self.step_configs()):
             try:
@@ -77,11 +82,11 @@ def _check_first_step(module, config: SequenceConfig, component: str) -> None:
         raise CompressionConfigError(f"{exc} [in {config.name} steps[0]]") from None
 
 
-@register_method(SequenceConfig, components=COMPONENTS, check=_check_first_step)
-def _sequence(module, config: SequenceConfig, component: str) -> CompressionReport:
+@register_method(SequenceConfig, components=COMPONENTS, check=_check_first_step, calibration=True)
+def _sequence(module, config: SequenceConfig, component: str, calibration=None) -> CompressionReport:
     kernels, notes = [], []
     for i, cfg in enumerate(config.step_configs()):
-        report = compress_(module, cfg, component)
+        report = compress_(module, cfg, component, calibration=calibration)
         kernels.append(report.kernel)
         notes += [f"step {i} {cfg.name} ({report.kernel}): {n}" for n in report.notes]
     return CompressionReport(method={}, kernel=_combined_kernel(kernels), notes=notes)

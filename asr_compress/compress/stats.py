@@ -133,4 +133,6 @@ def component_stats(module: nn.Module, report: CompressionReport) -> Dict[str, A
         "size_bytes": size,
         "weight_memory_bytes": memory_bytes(module),
         "kernel": report.kernel,
+        # what the method says it did (layers skipped, steps, a distillation's loss before and after)
+        "notes": list(report.notes),
     }

@@ -44,13 +44,16 @@ def _read_table(path: Path, required: bool) -> Dict[str, str]:
     return table
 
 
-def load_test_set(cfg: DataConfig) -> List[Utterance]:
-    """Read and check a data directory; every audio file must exist."""
+def load_test_set(cfg: DataConfig, key: str = "data", require_text: bool = True) -> List[Utterance]:
+    """Read and check a data directory; every audio file must exist. `key` names the config node in
+    errors; without `require_text` (calibration audio) a missing `text` file means empty transcripts."""
     root = resolve_path(cfg.dir)
     if not root.is_dir():
-        raise DataError(f"{root}: data.dir is not a directory")
+        raise DataError(f"{root}: {key}.dir is not a directory")
     wavs = _read_table(root / "wav.scp", True)
-    texts = _read_table(root / "text", True)
+    texts = _read_table(root / "text", require_text)
+    if not require_text:
+        texts = {u: texts.get(u, "") for u in wavs}
     spk = _read_table(root / "utt2spk", False)
     group = _read_table(root / "utt2group", False)
     missing = [u for u in wavs if u not in texts]
@@ -68,7 +71,7 @@ def load_test_set(cfg: DataConfig) -> List[Utterance]:
         utts.append(Utterance(uid, audio.resolve(), texts[uid], spk.get(uid), group.get(uid)))
     if cfg.limit is not None:
         if cfg.limit <= 0:
-            raise DataError(f"data.limit={cfg.limit}: must be a positive number of utterances or null")
+            raise DataError(f"{key}.limit={cfg.limit}: must be a positive number of utterances or null")
         utts = utts[: cfg.limit]
     if not utts:
         raise DataError(f"{root / 'wav.scp'}: no utterances")

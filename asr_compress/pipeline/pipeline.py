@@ -83,11 +83,13 @@ class Pipeline:
         self.version += 1
         self._search = None
 
-    def compress_(self, name: str, config) -> "object":
-        """Apply a compression config to one component in place; returns the method's report."""
+    def compress_(self, name: str, config, calibration=None) -> "object":
+        """Apply a compression config to one component in place; returns the method's report.
+        `calibration` (pipeline/calibration.py, captured before anything was compressed) is what
+        methods that learn from data (distill) train on."""
         from asr_compress.compress import compress_
 
-        report = compress_(self.component(name), config, component=name)
+        report = compress_(self.component(name), config, component=name, calibration=calibration)
         self.changed()
         return report
 

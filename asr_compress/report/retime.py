@@ -127,6 +127,7 @@ def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, o
     from asr_compress.evaluate.timing import Clock
     from asr_compress.pipeline import load_pipeline
     from asr_compress.quiet import silenced
+    from asr_compress.run import calibrate, calibration_users
 
     if rounds < 1 or utterances < 1:
         raise AsrCompressError(f"--rounds {rounds} --utterances {utterances}: both must be >= 1")
@@ -139,14 +140,20 @@ def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, o
     utts = load_test_set(conf.data)[:utterances]
     base = load_pipeline(conf.model, device=conf.eval.device)
     audio = [read_audio(u.audio, base.sample_rate) for u in utts]
-    cells = {}
+    cells, calibrations = {}, {}
     for rid in run_ids:  # each as its run compressed it; the baseline is the loaded pipeline itself
-        _, methods = _run_config(Path(sweep.runs.at[rid, "run_dir"]))
+        run_conf, methods = _run_config(Path(sweep.runs.at[rid, "run_dir"]))
         cut = {c: m for c, m in methods.items() if m.get("name", NONE) != NONE}
+        calib = None
+        if calibration_users(run_conf):  # distill: the same calibration decode as the run's, on the base
+            key = (run_conf.calibration.dir, run_conf.calibration.limit)
+            if key not in calibrations:
+                calibrations[key] = calibrate(base, run_conf)
+            calib = calibrations[key]
         p = base.copy(cut=cut) if cut else base  # cut components copied, the rest shared
         with silenced():
             for c, m in cut.items():
-                p.compress_(c, m)
+                p.compress_(c, m, calibration=calib)
         cells[rid] = p
     clock = Clock(conf.eval.device)
     jobs = {rid: decoder_of(p, audio, conf.decode, clock) for rid, p in cells.items()}

@@ -76,6 +76,21 @@ def run(component: str, m: torch.nn.Module) -> torch.Tensor:
     raise KeyError(component)
 
 
+def calibration(n: int = 3):
+    """Calibration data shaped for the parts `build` makes (random: these parts are untrained too)."""
+    from asr_compress.pipeline.calibration import Calibration
+
+    g = torch.Generator().manual_seed(2)
+    c = Calibration(sos_eos=VOCAB - 1, source="random")
+    for i in range(n):
+        frames = 40 - 3 * i
+        c.feats.append(torch.randn(1, frames, 20, generator=g))
+        c.feats_lengths.append(torch.tensor([frames]))
+        c.encoded.append(torch.randn(1, 9, D, generator=g))
+        c.tokens.append(torch.randint(1, VOCAB - 1, (4 + i,), generator=g).tolist())
+    return c
+
+
 def sqnr(ref: torch.Tensor, out: torch.Tensor) -> float:
     """Signal-to-quantization-noise ratio in dB."""
     return float(20 * torch.log10(ref.norm() / (ref - out).norm().clamp_min(1e-12)))

@@ -4,10 +4,11 @@ import torch
 
 from asr_compress.compress import METHOD_CONFIGS, METHOD_PRESETS, applicable, compress_, make_config
 from asr_compress.errors import CompressionConfigError
-from compress_parts import D, VOCAB, build
+from compress_parts import D, VOCAB, build, calibration
 
 PARAMS = {"sequence": {"steps": [{"name": "prune_unstructured", "sparsity": 0.3}, {"name": "int8_dynamic"}]},
-          "lowrank": {"rank": 4}}
+          "lowrank": {"rank": 4}, "distill": {"steps": [{"name": "lowrank", "rank": 4}], "updates": 3},
+          "layer_drop_distill": {"updates": 3}}
 
 
 def search(decoder, ctc, lm, batch: bool = True):
@@ -43,7 +44,7 @@ def test_batch_beam_search_runs_after_compression(method):
             applicable(component, config)
         except CompressionConfigError:
             continue
-        compress_(module, config, component)
+        compress_(module, config, component, calibration=calibration())
     search(parts["decoder"], parts["ctc"], parts["lm"], batch=True)
 
 

@@ -6,11 +6,12 @@ import torch
 
 from asr_compress.compress import METHOD_CONFIGS, METHOD_PRESETS, applicable, compress_, make_config
 from asr_compress.errors import CompressionConfigError
-from compress_parts import build
+from compress_parts import build, calibration
 
 COMPONENTS = ("frontend", "encoder", "ctc", "decoder", "lm")
 # parameters for methods whose defaults need a choice, or would be a no-op on a 32-wide model
-PARAMS = {"sequence": {"steps": [{"name": "prune_nm"}, {"name": "int8_weight"}]}, "lowrank": {"rank": 4}}
+PARAMS = {"sequence": {"steps": [{"name": "prune_nm"}, {"name": "int8_weight"}]}, "lowrank": {"rank": 4},
+          "distill": {"steps": [{"name": "lowrank", "rank": 4}], "updates": 3}, "layer_drop_distill": {"updates": 3}}
 
 
 def checksum(module: torch.nn.Module) -> str:
@@ -36,7 +37,7 @@ def test_other_components_bit_identical(method):
             applicable(target, config)
         except CompressionConfigError:
             continue
-        compress_(model[target], config, target)
+        compress_(model[target], config, target, calibration=calibration())
         applied += 1
         after = {c: checksum(m) for c, m in model.items()}
         for c in COMPONENTS:

@@ -41,12 +41,18 @@ BAD = [
     ("ctc", {"name": "prune_structured"}, r"^ctc: prune_structured does not apply .*valid components: encoder, decoder, lm$"),
     ("frontend", {"name": "int8_dynamic"}, r"^frontend: int8_dynamic does not apply \(frontend has no weight matrices.*valid components: encoder, ctc, decoder, lm$"),
     ("ctc", {"name": "prune_lowrank_int8"}, r"^ctc: prune_structured does not apply .*valid components: encoder, decoder, lm \[in prune_lowrank_int8 steps\[0\]\]$"),
-    ("encoder", {"name": "int9_dynamic"}, r"^encoder: unknown method name='int9_dynamic'; valid choices: none, int8_dynamic, .*prune_lowrank_int8$"),
+    ("encoder", {"name": "int9_dynamic"}, r"^encoder: unknown method name='int9_dynamic'; valid choices: none, int8_dynamic, .*prune_lowrank_int8, layer_drop_distill$"),
     ("encoder", {"name": "prune_unstructured", "sparsity_level": 0.5}, r"^encoder: prune_unstructured has no parameter 'sparsity_level'; valid parameters: targets, ignore, sparsity, scope$"),
     ("decoder", {"name": "sequence", "steps": [{"name": "lowrank", "rank": 0}]}, r"^decoder: sequence steps\[0\]: lowrank rank=0 .*valid: an integer >= 1"),
     ("decoder", {"name": "sequence", "steps": [{"name": "quantise"}]}, r"^decoder: sequence steps\[0\].name='quantise' .*valid: one of none, int8_dynamic"),
     ("lm", {"name": "sequence", "steps": ["int8_dynamic"]}, r"^lm: sequence steps\[0\]='int8_dynamic' .*valid: a mapping \{name: <method>"),
     ("encoder", {"name": "sequence"}, r"^encoder: sequence steps=\[\] .*valid: a non-empty list"),
+    ("encoder", {"name": "distill"}, r"^encoder: distill steps=\[\] .*valid: a non-empty list .*methods in: layer_drop, prune_structured"),
+    ("decoder", {"name": "distill", "steps": [{"name": "int8_dynamic"}]}, r"^decoder: distill steps\[0\]\.name='int8_dynamic' .*quantize after distilling"),
+    ("lm", {"name": "distill", "steps": [{"name": "layer_drop"}], "updates": 0}, r"^lm: distill updates=0 .*valid: an integer >= 1$"),
+    ("encoder", {"name": "layer_drop_distill", "lr": 0.0}, r"^encoder: layer_drop_distill lr=0\.0 .*valid: 0 < lr <= 0\.1$"),
+    ("ctc", {"name": "layer_drop_distill"}, r"^ctc: layer_drop does not apply .* \[in layer_drop_distill steps\[0\]\]$"),
+    ("frontend", {"name": "distill", "steps": [{"name": "lowrank", "rank": 2}]}, r"^frontend: distill does not apply \(frontend has no weight matrices"),
     ("encoder", {"name": "fp16", "targets": "Linear"}, r"^encoder: fp16 targets='Linear' .*valid: a list of non-empty strings"),
 ]
 
@@ -95,13 +101,15 @@ def test_every_method_is_a_hydra_compatible_dataclass():
         assert issubclass(cls, MethodConfig) and cls.name == name
         node = OmegaConf.structured(cls)  # fails on Union / Literal / untyped fields
         assert node.name == name
-        if name != "sequence":  # sequence has no default steps: they are required
+        if name not in ("sequence", "distill"):  # no default steps: they are required
             applicable("decoder", node)
     for name, preset in METHOD_PRESETS.items():
         node = OmegaConf.structured(preset)
         assert node.name == name
-        node.steps[1].energy = 0.8  # a preset is overridable like any config
         applicable("decoder", node)
+    node = OmegaConf.structured(METHOD_PRESETS["prune_lowrank_int8"])
+    node.steps[1].energy = 0.8  # a preset is overridable like any config
+    applicable("decoder", node)
 
 
 def test_report_records_full_resolved_method(make):
@@ -109,7 +117,8 @@ def test_report_records_full_resolved_method(make):
     report = compress_(m, {"name": "prune_nm"}, "ctc")
     assert report.method == {"name": "prune_nm", "targets": [], "ignore": [], "n": 2, "m": 4}
     stats = component_stats(m, report)
-    assert set(stats) == {"method", "params", "nonzero_params", "sparsity", "size_bytes", "weight_memory_bytes", "kernel"}
+    assert set(stats) == {"method", "params", "nonzero_params", "sparsity", "size_bytes", "weight_memory_bytes", "kernel",
+                          "notes"}
     assert stats["sparsity"] == pytest.approx(0.5 * 30 * 32 / (30 * 32 + 30))
 
 
@@ -181,7 +190,7 @@ def test_applicable_with_module_checks_structure_without_changing_it(make, compo
 
 def test_applicable_with_module_accepts_good_configs(make):
     for name in list(METHOD_CONFIGS) + list(METHOD_PRESETS):
-        if name == "sequence":
+        if name in ("sequence", "distill"):
             continue
         applicable("decoder", {"name": name}, make("decoder"))
 

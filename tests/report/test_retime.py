@@ -9,7 +9,7 @@ from asr_compress.analysis.attribution import grids
 from asr_compress.analysis.collect import TIME_PARTS, collect
 from asr_compress.report.retime import grid_attribution, run_retime
 from asr_compress.report.write import write_report
-from support import run_cli, tiny_overrides
+from support import calibration_dir, run_cli, tiny_overrides
 
 
 def _round(enc, lm, drift, interaction=0.0):
@@ -226,3 +226,16 @@ def test_wer_vs_latency_places_runs_by_their_difference_within_a_round(make_swee
     assert (tmp_path / "p.png").stat().st_size > 0
     # a run that was not retimed (simulated kernel) has no side-by-side time: left out, not misplaced
     assert plots.plot_wer_vs_latency(collect(root), tmp_path / "q.png", None, ({"0": 150.0}, how)) == tmp_path / "q.png"
+
+
+def test_a_distilled_cell_is_rebuilt_with_its_calibration_and_decodes_the_same(tiny, tmp_path):
+    calib = calibration_dir(tiny, tmp_path / "calib")
+    sweep = tmp_path / "sweep"
+    res = run_cli(["-m", "decoder=none,layer_drop_distill", f"calibration.dir={calib}",
+                   f"hydra.sweep.dir={sweep}", "~hydra.callbacks.report",
+                   *tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0")], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert run_retime([str(sweep), "--rounds", "1", "--utterances", "2", "--no-report"]) == 0
+    runs = json.loads((sweep / "interleaved" / "bench.json").read_text())["sweep"]["runs"]
+    assert sorted(r["label"] for r in runs.values()) == ["baseline", "decoder=layer_drop_distill"]
+    assert all(r["hyp_mismatches"] == 0 for r in runs.values())
