@@ -29,7 +29,6 @@ from asr_compress.compress.registry import (
     WEIGHT_COMPONENTS,
     CompressionReport,
     MethodConfig,
-    compress_,
     invalid,
     register_method,
     register_preset,
@@ -140,30 +139,15 @@ def _mean_loss(component, student, teacher, calib) -> float:
         return float(sum(_loss(component, student, teacher, calib, i) for i in range(len(calib))) / len(calib))
 
 
-@register_method(DistillConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_check, calibration=True)
-def _distill(module, config: DistillConfig, component: str, calibration=None) -> CompressionReport:
+def _train(component: str, module, teacher, calib, config: DistillConfig) -> float:
+    """`config.updates` Adam steps of one utterance each, in a seeded shuffled order; returns seconds."""
     import time
 
     import torch
 
-    from asr_compress.compress.sequence import _combined_kernel
-
-    calib = calibration
-    if calib is None or len(calib) == 0:
-        raise CompressionConfigError(f"{component}: distill needs calibration utterances; valid: set calibration.dir "
-                                     f"to a Kaldi-style data dir that is not the test set")
-    teacher = copy.deepcopy(module).eval()
-    kernels, notes = [], []
-    for i, cfg in enumerate(config.step_configs()):
-        report = compress_(module, cfg, component)
-        kernels.append(report.kernel)
-        notes += [f"step {i} {cfg.name} ({report.kernel}): {n}" for n in report.notes]
     params = [p for p in module.parameters() if p.is_floating_point()]
     # pruned weights stay pruned: a weight the steps set to zero is set to zero after every update
     masks = [(p, p != 0) for p in params if p.dim() > 1 and (p == 0).float().mean() > 0.01]
-    was_training = module.training
-    module.eval()  # no dropout: the student is compared with the teacher's deterministic outputs
-    before = _mean_loss(component, module, teacher, calib)
     rng = random.Random(config.seed)
     order: List[int] = []
     opt = torch.optim.Adam(params, lr=config.lr)
@@ -180,15 +164,32 @@ def _distill(module, config: DistillConfig, component: str, calibration=None) ->
             with torch.no_grad():
                 for p, keep in masks:
                     p.mul_(keep)
-    seconds = time.perf_counter() - start
     for p in params:
         p.grad = None
-    module.train(was_training)
+    return time.perf_counter() - start
+
+
+@register_method(DistillConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_check, calibration=True)
+def _distill(module, config: DistillConfig, component: str, calibration=None) -> CompressionReport:
+    from asr_compress.compress.sequence import apply_steps
+
+    calib = calibration
+    if calib is None or len(calib) == 0:
+        raise CompressionConfigError(f"{component}: {config.name} got no calibration utterances; valid: set "
+                                     f"calibration.dir to a Kaldi-style data dir that is not the test set")
+    teacher = copy.deepcopy(module).eval()
+    report = apply_steps(module, config.step_configs(), component)
+    was_training = module.training
+    module.eval()  # no dropout: the student is compared with the teacher's deterministic outputs
+    before = _mean_loss(component, module, teacher, calib)
+    seconds = _train(component, module, teacher, calib, config)
     after = _mean_loss(component, module, teacher, calib)
-    notes.append(f"distilled {config.updates} updates (lr {config.lr:g}) on {len(calib)} calibration utterances"
-                 f"{' from ' + calib.source if calib.source else ''}: loss to the uncompressed {component} "
-                 f"{before:.4f} -> {after:.4f} ({seconds:.0f} s)")
-    return CompressionReport(method={}, kernel=_combined_kernel(kernels), notes=notes)
+    module.train(was_training)
+    source = f" from {calib.source}" if calib.source else ""
+    report.notes.append(f"distilled {config.updates} updates (lr {config.lr:g}) on {len(calib)} calibration "
+                        f"utterances{source}: loss to the uncompressed {component} {before:.4f} -> {after:.4f} "
+                        f"({seconds:.0f} s)")
+    return report
 
 
 LAYER_DROP_DISTILL = register_preset(

@@ -82,14 +82,19 @@ def _check_first_step(module, config: SequenceConfig, component: str) -> None:
         raise CompressionConfigError(f"{exc} [in {config.name} steps[0]]") from None
 
 
-@register_method(SequenceConfig, components=COMPONENTS, check=_check_first_step, calibration=True)
-def _sequence(module, config: SequenceConfig, component: str, calibration=None) -> CompressionReport:
+def apply_steps(module, steps: List[MethodConfig], component: str, calibration=None) -> CompressionReport:
+    """Apply `steps` in order; one report: the combined kernel and every step's notes, prefixed."""
     kernels, notes = [], []
-    for i, cfg in enumerate(config.step_configs()):
+    for i, cfg in enumerate(steps):
         report = compress_(module, cfg, component, calibration=calibration)
         kernels.append(report.kernel)
         notes += [f"step {i} {cfg.name} ({report.kernel}): {n}" for n in report.notes]
     return CompressionReport(method={}, kernel=_combined_kernel(kernels), notes=notes)
+
+
+@register_method(SequenceConfig, components=COMPONENTS, check=_check_first_step, calibration=True)
+def _sequence(module, config: SequenceConfig, component: str, calibration=None) -> CompressionReport:
+    return apply_steps(module, config.step_configs(), component, calibration)
 
 
 PRUNE_LOWRANK_INT8 = register_preset(
