@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -96,24 +96,39 @@ def calibration_users(cfg: Config) -> List[str]:
     return [f"{c}={m.name}" for c, m in methods.items() if needs_calibration(m, c)]
 
 
-def calibrate(pipeline, cfg: Config):
-    """Decode the calibration utterances with the uncompressed pipeline (None if no method needs them)."""
-    from asr_compress.evaluate.data import load_test_set, read_audio
+def calibration_set(cfg: Config) -> list:
+    """The calibration utterances, refused if any of their audio files is a test-set file."""
+    from asr_compress.evaluate.data import load_test_set
+
+    c = cfg.calibration
+    utts = load_test_set(DataConfig(name=c.name, dir=c.dir, limit=c.limit), key="calibration", require_text=False)
+    shared = sorted({u.audio for u in utts} & {u.audio for u in load_test_set(cfg.data)})
+    if shared:
+        raise AsrCompressError(f"calibration.dir={c.dir}: {len(shared)} of its audio files are in the test set "
+                               f"(first: {shared[0]}); training on them would leak the test set into the WER; "
+                               f"valid: audio the test set does not use")
+    return utts
+
+
+def calibrate(pipeline, cfg: Config, utts: Optional[list] = None):
+    """Decode the calibration utterances (`calibration_set(cfg)` unless given) with the uncompressed
+    pipeline; None if no method needs them."""
+    from asr_compress.evaluate.data import read_audio
     from asr_compress.pipeline.calibration import capture
 
     if not calibration_users(cfg):
         return None
     c = cfg.calibration
-    utts = load_test_set(DataConfig(name=c.name, dir=c.dir, limit=c.limit), key="calibration", require_text=False)
+    utts = calibration_set(cfg) if utts is None else utts
     log.info("calibration: decoding %d utterances of %s with the uncompressed model", len(utts), c.name)
     return capture(pipeline, [read_audio(u.audio, pipeline.sample_rate) for u in utts], cfg.decode, source=c.name)
 
 
-def compress_components(pipeline, cfg: Config) -> Dict[str, Any]:
+def compress_components(pipeline, cfg: Config, calibration_utts: Optional[list] = None) -> Dict[str, Any]:
     """Apply each component's method in place; returns the method reports by component. Methods that
     learn get the calibration data, decoded by the pipeline before anything is compressed."""
     check_methods(cfg, pipeline)
-    calibration = calibrate(pipeline, cfg)
+    calibration = calibrate(pipeline, cfg, calibration_utts)
     return {comp: pipeline.compress_(comp, getattr(cfg, comp), calibration=calibration)
             for comp in pipeline.components()}
 
@@ -154,9 +169,10 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
 
     utts = load_test_set(conf.data)
     log.info("model %s, test set %s (%d utterances)", conf.model.name, conf.data.name, len(utts))
+    calibration_utts = calibration_set(conf) if calibration_users(conf) else None  # checked before loading
     pipeline = load_pipeline(conf.model, device=conf.eval.device)
     baseline_components = component_table(pipeline, {c: _none_report() for c in pipeline.components()})
-    reports = compress_components(pipeline, conf)
+    reports = compress_components(pipeline, conf, calibration_utts)
     rows, timing = decode_set(pipeline, utts, conf.decode, conf.eval)
 
     components = component_table(pipeline, reports)

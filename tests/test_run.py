@@ -65,3 +65,17 @@ def test_distill_trains_on_calibration_audio_and_records_it(tiny, tmp_path):
     assert any("distilled 4 updates" in n and "on 2 calibration utterances from mine" in n for n in dec["notes"])
     assert m["calibration"] == {"dir": str(calib), "limit": 32, "name": "mine"}
     assert m["components"]["encoder"]["method"]["name"] == "none"
+
+
+def test_calibration_audio_from_the_test_set_is_refused(tiny, tmp_path):
+    calib = tmp_path / "calib"  # another dir, but its wav.scp points at a test-set file
+    calib.mkdir()
+    uid, path = (tiny["data"] / "wav.scp").read_text().splitlines()[1].split(maxsplit=1)
+    audio = path if path.startswith("/") else tiny["data"] / path
+    (calib / "wav.scp").write_text(f"other_id {audio}\n")
+    cfg = compose(tiny_overrides(tiny, "lm=layer_drop_distill", f"calibration.dir={calib}"))
+    with pytest.raises(AsrCompressError, match=r"calibration.dir=.*: 1 of its audio files are in the test set \(first: "
+                                               r".*\); training on them would leak the test set into the WER; valid: "
+                                               r"audio the test set does not use$"):
+        run_experiment(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
