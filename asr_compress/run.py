@@ -96,13 +96,15 @@ def calibration_users(cfg: Config) -> List[str]:
     return [f"{c}={m.name}" for c, m in methods.items() if needs_calibration(m, c)]
 
 
-def calibration_set(cfg: Config) -> list:
-    """The calibration utterances, refused if any of their audio files is a test-set file."""
+def calibration_set(cfg: Config, test_utts: Optional[list] = None) -> list:
+    """The calibration utterances, refused if any of their audio files is a test-set file (`test_utts`:
+    the test set as already loaded, else read from `cfg.data`)."""
     from asr_compress.evaluate.data import load_test_set
 
     c = cfg.calibration
     utts = load_test_set(DataConfig(name=c.name, dir=c.dir, limit=c.limit), key="calibration", require_text=False)
-    shared = sorted({u.audio for u in utts} & {u.audio for u in load_test_set(cfg.data)})
+    test_utts = load_test_set(cfg.data) if test_utts is None else test_utts
+    shared = sorted({u.audio for u in utts} & {u.audio for u in test_utts})
     if shared:
         raise AsrCompressError(f"calibration.dir={c.dir}: {len(shared)} of its audio files are in the test set "
                                f"(first: {shared[0]}); training on them would leak the test set into the WER; "
@@ -169,7 +171,8 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
 
     utts = load_test_set(conf.data)
     log.info("model %s, test set %s (%d utterances)", conf.model.name, conf.data.name, len(utts))
-    calibration_utts = calibration_set(conf) if calibration_users(conf) else None  # checked before loading
+    learners = calibration_users(conf)
+    calibration_utts = calibration_set(conf, utts) if learners else None  # checked before loading
     pipeline = load_pipeline(conf.model, device=conf.eval.device)
     baseline_components = component_table(pipeline, {c: _none_report() for c in pipeline.components()})
     reports = compress_components(pipeline, conf, calibration_utts)
@@ -188,7 +191,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
         "groups": group_scores(rows),
         "model": {"name": conf.model.name, **pipeline.files.describe()},
         "data": {"name": conf.data.name, "dir": conf.data.dir, "limit": conf.data.limit},
-        **({"calibration": dataclasses.asdict(conf.calibration)} if calibration_users(conf) else {}),
+        **({"calibration": dataclasses.asdict(conf.calibration)} if learners else {}),
         "decode": dataclasses.asdict(conf.decode),
         "environment": environment(conf.eval.device),
     }

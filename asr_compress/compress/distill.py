@@ -19,7 +19,6 @@ layers have no trainable float weights.
 """
 from __future__ import annotations
 
-import copy
 import random
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
@@ -103,43 +102,53 @@ def _kl(student_logits, teacher_logits):
     return (t.exp() * (t - s)).sum(-1).mean()
 
 
-def _loss(component: str, student, teacher, calib, i: int):
-    """The distillation loss of utterance i; the teacher runs without gradients."""
+def _inputs(component: str, calib, i: int) -> tuple:
+    """What the component is called with for calibration utterance i (the uncompressed pipeline's data)."""
     import torch
 
     if component == "encoder":
-        args = (calib.feats[i], calib.feats_lengths[i])
-        with torch.no_grad():
-            t = _first(teacher(*args))
-        s = _first(student(*args))
-        if s.shape != t.shape:
-            raise CompressionConfigError(f"encoder: distill steps change the encoder's output shape {tuple(t.shape)} "
-                                         f"-> {tuple(s.shape)}; its outputs cannot be matched")
-        return ((s - t) ** 2).mean() / t.var().clamp_min(1e-8)
+        return calib.feats[i], calib.feats_lengths[i]
+    hs = calib.encoded[i]
     if component == "ctc":
-        hs = calib.encoded[i]
-        with torch.no_grad():
-            t = teacher.ctc_lo(hs)
-        return _kl(student.ctc_lo(hs), t)
-    ys = calib.token_inputs(i, calib.encoded[i].device)
+        return (hs,)
+    ys = calib.token_inputs(i, hs.device)
     if component == "decoder":
-        hs = calib.encoded[i]
-        args = (hs, hs.new_tensor([hs.size(1)], dtype=torch.long), ys, ys.new_tensor([ys.size(1)]))
-    else:  # lm: ESPnet's AbsLM.forward(input, hidden) -> (logits, hidden)
-        args = (ys, None)
-    with torch.no_grad():
-        t = _first(teacher(*args))
-    return _kl(_first(student(*args)), t)
+        return hs, hs.new_tensor([hs.size(1)], dtype=torch.long), ys, ys.new_tensor([ys.size(1)])
+    return ys, None  # lm: ESPnet's AbsLM.forward(input, hidden) -> (logits, hidden)
 
 
-def _mean_loss(component, student, teacher, calib) -> float:
+def _outputs(component: str, module, args: tuple):
+    """The tensor distillation matches: encoder outputs, else logits (CTC's through its ctc_lo)."""
+    return module.ctc_lo(*args) if component == "ctc" else _first(module(*args))
+
+
+def _targets(component: str, teacher, calib) -> list:
+    """The teacher's outputs on every calibration utterance, computed once (the teacher never changes)."""
     import torch
 
     with torch.no_grad():
-        return float(sum(_loss(component, student, teacher, calib, i) for i in range(len(calib))) / len(calib))
+        return [_outputs(component, teacher, _inputs(component, calib, i)) for i in range(len(calib))]
 
 
-def _train(component: str, module, teacher, calib, config: DistillConfig) -> float:
+def _loss(component: str, student, target, calib, i: int):
+    """The distillation loss of utterance i against the teacher's output `target`."""
+    s = _outputs(component, student, _inputs(component, calib, i))
+    if component != "encoder":
+        return _kl(s, target)
+    if s.shape != target.shape:
+        raise CompressionConfigError(f"encoder: distill steps change the encoder's output shape {tuple(target.shape)} "
+                                     f"-> {tuple(s.shape)}; its outputs cannot be matched")
+    return ((s - target) ** 2).mean() / target.var().clamp_min(1e-8)
+
+
+def _mean_loss(component, student, targets, calib) -> float:
+    import torch
+
+    with torch.no_grad():
+        return float(sum(_loss(component, student, targets[i], calib, i) for i in range(len(calib))) / len(calib))
+
+
+def _train(component: str, module, targets, calib, config: DistillConfig) -> float:
     """`config.updates` Adam steps of one utterance each, in a seeded shuffled order; returns seconds."""
     import time
 
@@ -157,7 +166,8 @@ def _train(component: str, module, teacher, calib, config: DistillConfig) -> flo
             if not order:
                 order = list(range(len(calib)))
                 rng.shuffle(order)
-            loss = _loss(component, module, teacher, calib, order.pop())
+            i = order.pop()
+            loss = _loss(component, module, targets[i], calib, i)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -173,17 +183,14 @@ def _train(component: str, module, teacher, calib, config: DistillConfig) -> flo
 def _distill(module, config: DistillConfig, component: str, calibration=None) -> CompressionReport:
     from asr_compress.compress.sequence import apply_steps
 
-    calib = calibration
-    if calib is None or len(calib) == 0:
-        raise CompressionConfigError(f"{component}: {config.name} got no calibration utterances; valid: set "
-                                     f"calibration.dir to a Kaldi-style data dir that is not the test set")
-    teacher = copy.deepcopy(module).eval()
-    report = apply_steps(module, config.step_configs(), component)
+    calib = calibration  # never empty: compress_ refuses a learning method without calibration data
     was_training = module.training
     module.eval()  # no dropout: the student is compared with the teacher's deterministic outputs
-    before = _mean_loss(component, module, teacher, calib)
-    seconds = _train(component, module, teacher, calib, config)
-    after = _mean_loss(component, module, teacher, calib)
+    targets = _targets(component, module, calib)  # the component as it is now, before the steps
+    report = apply_steps(module, config.step_configs(), component)
+    before = _mean_loss(component, module, targets, calib)
+    seconds = _train(component, module, targets, calib, config)
+    after = _mean_loss(component, module, targets, calib)
     module.train(was_training)
     source = f" from {calib.source}" if calib.source else ""
     report.notes.append(f"distilled {config.updates} updates (lr {config.lr:g}) on {len(calib)} calibration "

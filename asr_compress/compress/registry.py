@@ -198,7 +198,10 @@ def applicable(component: str, config: Any, module: Any = None) -> None:
 
 def needs_calibration(config: Any, component: str = "encoder") -> bool:
     """Whether applying `config` needs calibration data (a method that learns, or a recipe with one)."""
-    config = resolve(component, config)
+    return _learns(resolve(component, config))
+
+
+def _learns(config: MethodConfig) -> bool:
     uses = getattr(config, "uses_calibration", None)
     return _METHODS[type(config)].calibration and (uses is None or uses())
 
@@ -213,7 +216,7 @@ def compress_(module, config: Any, component: str = "encoder", calibration: Any 
     """
     config = resolve(component, config)
     method = _METHODS[type(config)]
-    if needs_calibration(config, component) and not calibration:
+    if _learns(config) and not calibration:
         raise CompressionConfigError(f"{component}: {config.name} learns from data and was given no calibration "
                                      f"utterances; valid: set calibration.dir to a Kaldi-style data dir that is "
                                      f"not the test set (compress_(..., calibration=...) from Python)")
