@@ -343,6 +343,50 @@ def plot_time_breakdown(sweep: Sweep, path: Path) -> Optional[Path]:
     return _save(fig, path)
 
 
+def plot_cuts(rows: pd.DataFrame, path: Path, side_by_side: bool = False) -> Optional[Path]:
+    """A one-at-a-time study (`report/cuts.py`): one horizontal bar per cut, grouped by component, for
+    the change in WER, latency and size against the baseline (bars: 95% bootstrap CIs; side-by-side
+    latency: median and range over rounds)."""
+    if rows.empty:
+        return None
+
+    def sbs(col: str):
+        return np.array([s[col] if isinstance(s, dict) else np.nan for s in rows["side_by_side"]], float)
+
+    if side_by_side:
+        lat = (sbs("median"), sbs("min"), sbs("max"), "Δ latency (ms/utt)\nside by side, median [range] over rounds")
+    else:
+        lat = (rows["delta_latency"].to_numpy(float), rows["latency_ci_low"].to_numpy(float),
+               rows["latency_ci_high"].to_numpy(float), f"Δ latency (ms/utt)\n{SEQUENTIAL}")
+    nan = np.full(len(rows), np.nan)
+    panels = [(rows["delta_wer"].to_numpy(float), rows["wer_ci_low"].to_numpy(float),
+               rows["wer_ci_high"].to_numpy(float), "Δ WER (points)"), lat,
+              (rows["delta_size_mb"].to_numpy(float), nan, nan, "Δ size (MB)")]
+    n = len(rows)
+    ys = np.arange(n)[::-1]
+    labels = [f"{ABBREV.get(c, c)}  {m}" for c, m in zip(rows["component"], rows["method"])]
+    colors = [COLORS.get(c, "0.5") for c in rows["component"]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(13.0, 0.34 * n + 1.9), sharey=True)
+    for ax, (v, lo, hi, title) in zip(axes, panels):
+        err = None if np.isnan(lo).all() else np.clip(np.nan_to_num(np.vstack([v - lo, hi - v]), nan=0.0), 0.0, None)
+        ax.barh(ys, np.nan_to_num(v), color=colors, xerr=err, capsize=2.5, ecolor="0.2", height=0.7)
+        for y, x in zip(ys, v):
+            if np.isnan(x):
+                ax.text(0, y, " n/a", va="center", ha="left", fontsize=8, color="0.35")
+        ax.axvline(0, color="0.2", lw=0.8)
+        # a thin rule between components
+        comp = rows["component"].tolist()
+        for i in range(1, n):
+            if comp[i] != comp[i - 1]:
+                ax.axhline(ys[i] + 0.5, color="0.6", lw=0.6, ls=":")
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(ys, labels, fontsize=8.5)
+    fig.suptitle("One-at-a-time study: each cut alone against the baseline (bars: 95% bootstrap CI; "
+                 "n/a: failed, simulated kernel or not timed)", fontsize=11)
+    return _save(fig, path)
+
+
 def _levels_text(grid: Grid) -> str:
     return ", ".join(f"{ABBREV.get(c, c)}={grid.levels[c]}" for c in grid.factors)
 

@@ -201,17 +201,31 @@ def with_ci(x: pd.Series) -> str:
     return f"{v} {fmt_ci(x['ci_low'], x['ci_high'])}"
 
 
-def missing_table(att: Attribution, sweep: Optional[Sweep] = None) -> str:
-    """Missing cells, the terms each blocks, and the run's error message when it left one."""
+def missing_table(att: Attribution, sweep: Optional[Sweep] = None, one_at_a_time: bool = False) -> str:
+    """Missing cells, the terms each blocks, and the run's error message when it left one.
+
+    `one_at_a_time` (a one-at-a-time design, `report/cuts.py`): the combinations of two or more cuts
+    are absent by design and only counted (`missing_runs.csv` lists them); the table keeps the
+    baseline and single cuts that failed, once each, whatever the sub-grids they sit in."""
     if att.missing.empty:
         return "None: every cell of the grid has a finished run."
     df = att.missing.copy()
     note = ""
-    if (df["status"] == "absent").all() and all(c.count("+") >= 1 for c in df["cell"]):
+    if one_at_a_time:
+        combos = df["cell"].str.contains("+", regex=False)
+        n = df.loc[combos, "cell"].nunique()
+        note = (f"{n} combinations of two or more cuts are absent by design (a one-at-a-time study; "
+                "`missing_runs.csv` lists them): `study=factorial` runs them.\n\n") if n else ""
+        df = df[~combos].drop_duplicates("cell")
+        if df.empty:
+            return note + "Every cut and the baseline have a finished run."
+    elif (df["status"] == "absent").all() and all(c.count("+") >= 1 for c in df["cell"]):
         note = ("Only runs with two or more components cut are absent, as in a one-at-a-time study: "
                 "run the factorial study (`study=factorial`) for the interaction terms and Shapley values.\n\n")
     df["blocks"] = df["blocks"].str.replace("moebius:", "term:", regex=False)
-    cols = ["cell", "status", "run_id", "blocks"]
+    # one at a time: a missing cut blocks its own effect alone (and, per sub-grid, terms that need
+    # combinations absent anyway), so the blocks column would only repeat the cell
+    cols = ["cell", "status", "run_id"] + ([] if one_at_a_time else ["blocks"])
     if sweep is not None and "error" in sweep.runs and sweep.runs["error"].notna().any():
         df["error"] = [sweep.runs.at[r, "error"] if r in sweep.runs.index and pd.notna(sweep.runs.at[r, "error"])
                        else "" for r in df["run_id"]]

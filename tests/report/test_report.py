@@ -270,10 +270,10 @@ def test_report_three_levels_and_one_at_a_time(make_sweep, monkeypatch):
     for num in ("3", "5", "6", "7"):
         shutil.rmtree(oat / num)
     text = write_report(oat, n_resamples=20, plots_enabled=False).read_text()
-    assert "a one-at-a-time study: no run cuts two components, so only the effects of each cut alone are known" in text
-    assert "cutting the LM alone changed WER by +3.50 points" in text
-    assert ("**Where the time went** (each cut alone, time breakdown): the encoder cut saved 2.0 ms/utt in encoder "
-            "forward; the decoder cut saved 18.5 ms/utt in decoder scoring; the LM cut saved 12.5 ms/utt") in text
+    # one at a time: each cut once, in one table (tests/report/test_cuts.py has the rest)
+    assert "**A one-at-a-time study**: 3 cuts (3 finished)" in text and "Sub-grid" not in text
+    assert "|LM|int8_dynamic|8.50|+3.50|" in text
+    assert "-2.0 (encoder forward)" in text and "-18.5 (decoder scoring)" in text and "-12.5 (LM scoring)" in text
     from asr_compress.analysis.attribution import attribute
     from asr_compress.report import plots
 
@@ -283,7 +283,7 @@ def test_report_three_levels_and_one_at_a_time(make_sweep, monkeypatch):
     att = attribute(sweep)
     plots.plot_shapley(att, att.grids[0], oat / "s.png", plots.part_names(sweep))
     assert titles[0].startswith("Shapley values not computable (a one-at-a-time study: no run cuts two components)")
-    assert "as in a one-at-a-time study" in text
+    assert "4 combinations of two or more cuts are absent by design" in text
 
 
 def test_report_when_every_run_failed_says_why(make_sweep):
@@ -354,22 +354,26 @@ def test_summary_says_plainly_when_no_cut_changed_wer(make_sweep):
     root = make_sweep("oat", levels={"ctc": ["none", "int8_dynamic"], "frontend": ["none", "int8_dynamic"]},
                       missing=[("int8_dynamic", "int8_dynamic")])
     text = write_report(root, n_resamples=10, plots_enabled=False).read_text()
-    assert "**WER**: 5.00% in every finished run of this grid: no cut changed it." in text
+    assert "**WER**: 5.00% in every run: no cut changed it." in text
 
 
 def test_one_at_a_time_attribution_shows_the_effects_alone_not_rows_of_na(make_sweep):
     import itertools
 
     levels = {c: ["none", "int8_dynamic"] for c in ("encoder", "decoder", "lm")}
-    two_or_more = [cell for cell in itertools.product(*levels.values()) if cell.count("int8_dynamic") >= 2]
-    text = write_report(make_sweep(levels=levels, missing=two_or_more), n_resamples=20,
-                        plots_enabled=False).read_text()
+    # a sub-grid with every combination absent inside a sweep that has one (the encoder's prune level
+    # was only run alone; int8 also on encoder + decoder together): that grid shows the effects alone
+    mixed = {**levels, "encoder": ["none", "int8_dynamic", "prune"]}
+    absent = [cell for cell in itertools.product(*mixed.values())
+              if sum(x != "none" for x in cell) >= 2 and cell != ("int8_dynamic", "int8_dynamic", "none")]
+    text = write_report(make_sweep(levels=mixed, missing=absent), n_resamples=20, plots_enabled=False).read_text()
     attribution = text.split("## Attribution")[1].split("## Per utterance")[0]
-    assert "|term|alone vs baseline|alone 95% CI|" in attribution
-    assert "|encoder (int8_dynamic)|+2.50|" in attribution and "|LM (int8_dynamic)|+3.50|" in attribution
-    assert "|interaction" not in attribution and "n/a" not in attribution
-    assert "Shapley values for every metric" not in attribution
-    assert "need every combination of cuts measured, and here some are not (absent; see Missing runs)" in attribution
+    alone = attribution.split("### Sub-grid `encoder=prune,decoder=int8_dynamic,lm=int8_dynamic`")[1]
+    assert "|term|alone vs baseline|alone 95% CI|" in alone
+    assert "|encoder (prune)|+5.00|" in alone and "|LM (int8_dynamic)|+3.50|" in alone
+    assert "|interaction" not in alone and "n/a" not in alone
+    assert "Shapley values for every metric" not in alone
+    assert "need every combination of cuts measured, and here some are not (absent; see Missing runs)" in alone
     assert ("**WER**: a one-at-a-time study: no run cuts two components, so only the effects of each cut alone "
             "are known") in text
     # a factorial that lost its all-cut cell: no Shapley value, but the pairwise interactions it has
