@@ -145,7 +145,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     import torch
 
     from asr_compress.evaluate.data import load_test_set
-    from asr_compress.evaluate.decode import decode_set, peak_rss_mb
+    from asr_compress.evaluate.decode import decode_set, peak_rss_mb, reset_peak_rss
     from asr_compress.evaluate.environment import environment
     from asr_compress.evaluate.scoring import corpus_scores, group_scores
     from asr_compress.pipeline import load_pipeline
@@ -169,6 +169,10 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     if not 0.0 <= conf.decode.ctc_weight <= 1.0:
         raise AsrCompressError(f"decode.ctc_weight={conf.decode.ctc_weight}: must be within [0, 1]")
 
+    # this run's own memory peak, also when a multirun ran others before it in this process
+    rss_scope = "run" if reset_peak_rss() else "process"
+    if conf.eval.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     utts = load_test_set(conf.data)
     log.info("model %s, test set %s (%d utterances)", conf.model.name, conf.data.name, len(utts))
     learners = calibration_users(conf)
@@ -186,6 +190,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
         **corpus_scores(rows),
         **timing,
         "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_scope": rss_scope,
         "components": components,
         "total_size_bytes": sum(c["size_bytes"] for c in components.values()),
         "groups": group_scores(rows),

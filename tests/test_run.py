@@ -1,5 +1,6 @@
 """run_experiment in-process: compression choices reach the components, bad ones fail early."""
 import json
+import sys
 
 import pytest
 
@@ -45,6 +46,9 @@ def test_methods_reach_their_components_and_are_reported(tiny, tmp_path):
     assert comps["lm"]["method"]["name"] == "none" and comps["lm"]["kernel"] == "none"
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["components"]["decoder"]["method"]["sparsity"] == 0.5
+    # its own memory peak (Linux), not the test process's so far
+    assert saved["peak_rss_scope"] == ("run" if sys.platform.startswith("linux") else "process")
+    assert 0 < saved["peak_rss_mb"]
 
 
 def test_calibrating_on_the_test_set_is_refused(tiny, tmp_path):

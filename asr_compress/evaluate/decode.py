@@ -16,8 +16,29 @@ from asr_compress.evaluate.timing import Clock, time_breakdown
 PARTS = ("frontend", "encoder", "decoder", "ctc", "lm", "search_other")
 
 
+def reset_peak_rss() -> bool:
+    """Restart this process's peak resident memory from its current value, so that a run of a
+    multirun (Hydra runs every job in one process) reports its own peak, not the sweep's so far.
+    Linux only (`/proc/self/clear_refs` "5", kernel 4.0+): False elsewhere, and the peak then
+    counts from the process's start."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (MiB)."""
+    """Peak resident memory of this process (MiB): since the last `reset_peak_rss()` where Linux's
+    /proc has it (VmHWM), else since the process started (getrusage)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 

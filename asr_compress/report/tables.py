@@ -112,7 +112,21 @@ def wer_table(sweep: Sweep) -> str:
                     "Params (M)": lambda x: fmt(x, ".2f"), "Size (MB)": lambda x: fmt(x, ".2f"),
                     "RTF": lambda x: fmt(x, ".3f"), "Peak RSS (MB)": lambda x: fmt(x, ".0f"),
                     "Speed-up": lambda x: x if isinstance(x, str) else NA if fmt(x) == NA else fmt(x, ".2f") + "x"})
-    return markdown_table(df, formats)
+    return markdown_table(df, formats) + _rss_note(sweep)
+
+
+def _rss_note(sweep: Sweep) -> str:
+    """Below the table, when runs of a sweep did not record a peak of their own: their column is the
+    process's peak since it started, and a multirun's runs share one process."""
+    ok = sweep.ok
+    if len(ok) < 2 or "peak_rss_mb" not in ok:
+        return ""
+    scope = ok["peak_rss_scope"] if "peak_rss_scope" in ok else pd.Series(np.nan, index=ok.index)
+    if (scope == "run").all():
+        return ""
+    return ("\n\nPeak RSS: not every run recorded a peak of its own (`peak_rss_scope: run` in metrics.json, "
+            "Linux): for those the column is the process's peak since it started, and the runs of a multirun "
+            "share one process, so it only rises along the sweep.")
 
 
 def _speedups(sweep: Sweep) -> Dict[str, float]:
