@@ -112,9 +112,26 @@ def calibration_set(cfg: Config, test_utts: Optional[list] = None) -> list:
     return utts
 
 
+# The last calibration decode of this process, by what determines it. Hydra's basic launcher runs a
+# multirun's jobs in one process, and every learning cell of a sweep decodes the same calibration
+# audio with the same uncompressed model and decoding: once is enough (1.5 min per cell for 200
+# utterances on 2 cores). One entry, so memory stays bounded (~20 MB for 200 utterances).
+_CAPTURED: Dict[str, Any] = {}
+
+
+def _capture_key(pipeline, cfg: Config, utts: list) -> str:
+    import torch
+
+    return json.dumps({"model": pipeline.files.describe(), "decode": dataclasses.asdict(cfg.decode),
+                       "device": cfg.eval.device, "threads": torch.get_num_threads(), "name": cfg.calibration.name,
+                       "audio": [str(u.audio) for u in utts]}, sort_keys=True, default=str)
+
+
 def calibrate(pipeline, cfg: Config, utts: Optional[list] = None):
     """Decode the calibration utterances (`calibration_set(cfg)` unless given) with the uncompressed
-    pipeline; None if no method needs them."""
+    pipeline; None if no method needs them. An earlier run of this process that decoded the same
+    audio with the same model files (by SHA-256), decoding, device and threads gives its capture
+    instead (the methods only read it)."""
     from asr_compress.evaluate.data import read_audio
     from asr_compress.pipeline.calibration import capture
 
@@ -122,8 +139,16 @@ def calibrate(pipeline, cfg: Config, utts: Optional[list] = None):
         return None
     c = cfg.calibration
     utts = calibration_set(cfg) if utts is None else utts
+    key = _capture_key(pipeline, cfg, utts)
+    if key in _CAPTURED:
+        log.info("calibration: %d utterances of %s as decoded by an earlier run of this process (same model, "
+                 "decoding and audio)", len(utts), c.name)
+        return _CAPTURED[key]
     log.info("calibration: decoding %d utterances of %s with the uncompressed model", len(utts), c.name)
-    return capture(pipeline, [read_audio(u.audio, pipeline.sample_rate) for u in utts], cfg.decode, source=c.name)
+    calib = capture(pipeline, [read_audio(u.audio, pipeline.sample_rate) for u in utts], cfg.decode, source=c.name)
+    _CAPTURED.clear()
+    _CAPTURED[key] = calib
+    return calib
 
 
 def compress_components(pipeline, cfg: Config, calibration_utts: Optional[list] = None) -> Dict[str, Any]:

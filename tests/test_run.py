@@ -71,6 +71,29 @@ def test_distill_trains_on_calibration_audio_and_records_it(tiny, tmp_path):
     assert m["components"]["encoder"]["method"]["name"] == "none"
 
 
+def test_runs_of_one_process_decode_the_calibration_set_once(tiny, tmp_path, monkeypatch):
+    # a multirun's jobs share one process: the second learning cell reuses the first one's capture
+    import asr_compress.pipeline.calibration as calibration
+    import asr_compress.run as run
+
+    calls = []
+    real = calibration.capture
+    monkeypatch.setattr(calibration, "capture", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(run, "_CAPTURED", {})
+    calib = calibration_dir(tiny, tmp_path / "calib")
+
+    def cell(name, *more):
+        cfg = compose(tiny_overrides(tiny, "decoder=layer_drop_distill", "decoder.updates=4", f"calibration.dir={calib}",
+                                     "eval.flops_utterances=0", "eval.warmup=0", *more))
+        return run_experiment(cfg, tmp_path / name)["components"]["decoder"]["notes"]
+
+    first = cell("a")
+    assert len(calls) == 1
+    assert cell("b") == first and len(calls) == 1  # the same capture: the same distilled decoder
+    cell("c", "decode.beam_size=2")  # another decoding gives other hypotheses: decoded again
+    assert len(calls) == 2
+
+
 def test_calibration_audio_from_the_test_set_is_refused(tiny, tmp_path):
     calib = tmp_path / "calib"  # another dir, but its wav.scp points at a test-set file
     calib.mkdir()
