@@ -83,7 +83,8 @@ def cut_rows(sweep: Sweep, samples: BootstrapSamples, bench: Optional[Dict] = No
     the sequential latency change with its CI (NaN, with `latency_note`, for a simulated kernel or
     another machine: never read as a speed-up), the side-by-side change (`bench`), the change in the
     cut component's own time part, and the size change."""
-    d = samples.delta_ci().set_index(["run_id", "metric"]) if len(samples.delta_ci()) else None
+    d = samples.delta_ci()
+    d = d.set_index(["run_id", "metric"]) if len(d) else None
     same, simulated = same_machine_as_baseline(sweep), simulated_runs(sweep)
     sbs = side_by_side_cuts(bench)
     skipped = (bench or {}).get("sweep", {}).get("skipped") or {}
@@ -154,8 +155,8 @@ def _best(rows: pd.DataFrame, col: str, key) -> List[Tuple[str, str, pd.Series]]
     """Per component, the method(s) with the lowest `key(value)` of `col`, ties named together."""
     parts = []
     for c, sub in rows.groupby("component", sort=False):
-        vals = sub[col].map(key)
-        if vals.isna().all() or len(sub) < 2:
+        vals = sub[col].map(key).astype(float)
+        if vals.notna().sum() < 2:  # one measured method is no comparison
             continue
         low = vals.min()
         tie = sub[np.isclose(vals, low, atol=0.005)]["method"].tolist()

@@ -11,7 +11,8 @@
 #                   2 that writes its `data/synth_dev`, into recipes/distill_study/data/synth_dev with
 #                   wav.scp paths relative to that dir so that it reads from any directory (needs that
 #                   recipe's Debian speech packages, its README's "Prerequisites"; 20 s)
-#   2  sweep        one Hydra multirun over the `cut` group (recipes/distill_study/exp; ~25 min on 2 cores)
+#   2  sweep        one Hydra multirun over the `cut` group (recipes/distill_study/exp; ~17 min on 2 cores:
+#                   the calibration set is decoded once, by the first distilled cell)
 #   3  retime       the cells timed again side by side (asr-compress-retime, distilled cells rebuilt
 #                   with the same calibration): results/distill/interleaved/bench.json
 #   4  report       results/distill/REPORT.md
