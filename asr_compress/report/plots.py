@@ -366,7 +366,8 @@ def plot_cuts(rows: pd.DataFrame, path: Path, side_by_side: bool = False) -> Opt
     ys = np.arange(n)[::-1]
     labels = [f"{ABBREV.get(c, c)}  {m}" for c, m in zip(rows["component"], rows["method"])]
     colors = [COLORS.get(c, "0.5") for c in rows["component"]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(13.0, 0.34 * n + 1.9), sharey=True)
+    height = 0.34 * n + 1.9
+    fig, axes = plt.subplots(1, len(panels), figsize=(13.0, height), sharey=True)
     for ax, (v, lo, hi, title) in zip(axes, panels):
         err = None if np.isnan(lo).all() else np.clip(np.nan_to_num(np.vstack([v - lo, hi - v]), nan=0.0), 0.0, None)
         ax.barh(ys, np.nan_to_num(v), color=colors, xerr=err, capsize=2.5, ecolor="0.2", height=0.7)
@@ -382,8 +383,9 @@ def plot_cuts(rows: pd.DataFrame, path: Path, side_by_side: bool = False) -> Opt
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(ys, labels, fontsize=8.5)
+    # above the panel titles whatever the figure's height (tight_layout alone let them touch)
     fig.suptitle("One-at-a-time study: each cut alone against the baseline (bars: 95% bootstrap CI; "
-                 "n/a: failed, simulated kernel or not timed)", fontsize=11)
+                 "n/a: failed, simulated kernel or not timed)", fontsize=11, y=1.0 + 0.3 / height)
     return _save(fig, path)
 
 
