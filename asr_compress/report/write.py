@@ -406,7 +406,9 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
             f"`{interleaved[1]}`, {schedule(interleaved[0])}" if by_cut else None)), ""]
     else:
         s += [summary(sweep, att, side_by_side=interleaved is not None), ""]
-    note = None if by_cut else _latency_note(att, interleaved, sweep_dir, out)
+    # no caveat where no cut has a latency to cite (every one simulated, failed or on another machine)
+    untimed = cuts is not None and cuts["delta_latency"].isna().all()
+    note = None if by_cut or untimed else _latency_note(att, interleaved, sweep_dir, out)
     if note:
         s += [note, ""]
     if by_cut:

@@ -108,6 +108,15 @@ def test_simulated_cut_claims_no_latency(make_sweep):
     fastest = next(line for line in text.splitlines() if line.startswith("**Fastest cut**"))
     assert "encoder: int8_dynamic, prune (-2.0" in fastest
     assert "LM:" not in fastest  # one LM cut timed with a real kernel: nothing to compare it with
+    assert "**Latency caveat**" in text  # other cuts have latencies to cite
+    for rid in sweep.runs.index[sweep.runs[["encoder", "decoder", "lm"]].ne("none").any(axis=1)]:
+        m = json.loads((root / rid / "metrics.json").read_text())
+        for c in ("encoder", "decoder", "lm"):
+            m["components"][c]["kernel"] = "simulated"
+        (root / rid / "metrics.json").write_text(json.dumps(m))
+    text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
+    assert "**Latency caveat**" not in text  # every cut simulated: no latency to cite, so no caveat
+    assert "**Fastest cut**" not in text
 
 
 def _retime_bench(root: Path, deltas):
