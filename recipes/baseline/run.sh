@@ -8,12 +8,7 @@
 # without either (decode.lm_weight=0 decode.ngram_weight=0), so the table shows what they contribute.
 set -euo pipefail
 extra=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --extra) extra="$2"; shift 2 ;;
-    *) echo "unknown option: $1 (see the usage line at the top of $0)" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/../default_model/local/parse_options.sh"  # --extra "..." sets extra
 cd "$(dirname "$0")/../.."
 exp=recipes/baseline/exp
 rm -rf "${exp}" && mkdir -p "${exp}"

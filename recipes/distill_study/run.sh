@@ -24,18 +24,7 @@ calib_limit=200  # calibration utterances (the whole dev set)
 rounds=6         # stage 3: interleaved rounds
 utterances=16    # stage 3: utterances per cell per round
 extra=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage="$2"; shift 2 ;;
-    --stop_stage) stop_stage="$2"; shift 2 ;;
-    --limit) limit="$2"; shift 2 ;;
-    --calib_limit) calib_limit="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    --utterances) utterances="$2"; shift 2 ;;
-    --extra) extra="$2"; shift 2 ;;
-    *) echo "unknown option: $1 (see the usage line at the top of $0)" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/../default_model/local/parse_options.sh"  # --name value sets each variable above
 cd "$(dirname "$0")/../.."
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 calib=recipes/distill_study/data/synth_dev

@@ -28,18 +28,7 @@ resamples=1000           # bootstrap resamples for the confidence intervals
 utterances=16            # stage 5: utterances per combination per round (16 combinations)
 rounds=6                 # stage 5: rounds; in each, every utterance is decoded by every combination in a shuffled order
 
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage="$2"; shift 2 ;;
-    --stop_stage) stop_stage="$2"; shift 2 ;;
-    --methods) methods="$2"; shift 2 ;;
-    --extra) extra="$2"; shift 2 ;;
-    --resamples) resamples="$2"; shift 2 ;;
-    --utterances) utterances="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    *) echo "unknown option: $1 (see the usage line at the top of $0)" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/../default_model/local/parse_options.sh"  # --name value sets each variable above
 
 cd "$(dirname "$0")/../.."        # repository root: conf/ and results/ are relative to it
 recipe=recipes/factorial_study

@@ -15,17 +15,7 @@ limit=null      # utterances of the test set (null = all)
 extra=""
 rounds=6        # stage 2: interleaved rounds, each in its own shuffled order
 utterances=16   # stage 2: utterances per cell per round (26 cells with real kernels: ~14 min on 2 cores)
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage="$2"; shift 2 ;;
-    --methods) methods="$2"; shift 2 ;;
-    --limit) limit="$2"; shift 2 ;;
-    --extra) extra="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    --utterances) utterances="$2"; shift 2 ;;
-    *) echo "unknown option: $1 (see the usage line at the top of $0)" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/../default_model/local/parse_options.sh"  # --name value sets each variable above
 cd "$(dirname "$0")/../.."
 exp=recipes/method_table/exp
 bench=results/methods/interleaved
