@@ -11,7 +11,10 @@ calibration.py`): audio the uncompressed pipeline has decoded, never the test se
 - ctc: KL divergence of the CTC posteriors, on the original encoder's outputs;
 - decoder: KL divergence of the next-token distributions, teacher-forced on the original model's
   best hypothesis over the original encoder's outputs (sequence-level distillation);
-- lm: the same over the LM's next-token distributions.
+- lm: the same over the LM's next-token distributions, on those hypotheses and, with `samples`,
+  on sequences sampled from the uncompressed LM itself (a few hundred calibration sentences are
+  too little text to teach a language model; its own samples are as much text as wanted, drawn
+  from the distribution the student is to match, and need no corpus).
 
 Only the component is trained, on its own outputs: its attribution stays its own. Quantize after
 distilling (`sequence` with steps `[{name: distill, ...}, {name: int8_dynamic}]`), since quantized
@@ -52,8 +55,18 @@ class DistillConfig(MethodConfig):
     # Adam learning rate. The student starts next to the teacher, so it is lower than a training run's
     # peak; on the same dev data, 200 encoder updates: 1e-4 41.8%, 3e-4 37.5%, 1e-3 32.3%, 3e-3 38.3%
     lr: float = 1e-3
-    # shuffling seed: the same config and calibration data give the same weights
+    # shuffling seed: the same config and calibration data give the same weights (and samples)
     seed: int = 0
+    # lm only: sequences sampled from the uncompressed LM (temperature 1, up to twice the longest
+    # calibration hypothesis) added to the calibration hypotheses as the LM's training text; 0: the
+    # hypotheses alone. On 200 dev hypotheses the default LM, halved, learnt them (KL 1.37 -> 0.74)
+    # and decoded no better; see docs/compression_methods.md "Distillation" for what samples buy
+    samples: int = 0
+    # lm only: sequences per update, padded into one batch. One sequence per update is too noisy to
+    # learn from thousands of samples: on 4000 samples of the default LM, halved, the KL to the teacher
+    # on held-out dev sentences went 1.40 -> 1.38 after 600 updates of 1, -> 1.01 after 600 of 16.
+    # The other components take one utterance per update (batches of audio are not implemented)
+    batch: int = 1
 
     def validate(self) -> None:
         super().validate()
@@ -69,6 +82,10 @@ class DistillConfig(MethodConfig):
             raise invalid(self, "updates", self.updates, "an integer >= 1")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr <= 0.1):
             raise invalid(self, "lr", self.lr, "0 < lr <= 0.1")
+        if not (isinstance(self.samples, int) and self.samples >= 0):
+            raise invalid(self, "samples", self.samples, "an integer >= 0 (sequences sampled from the LM; lm only)")
+        if not (isinstance(self.batch, int) and self.batch >= 1):
+            raise invalid(self, "batch", self.batch, "an integer >= 1 (sequences per update; lm only)")
 
     def _as_sequence(self):
         from asr_compress.compress.sequence import SequenceConfig
@@ -79,6 +96,14 @@ class DistillConfig(MethodConfig):
         return self._as_sequence().step_configs()
 
     def check_components(self, component: str) -> None:
+        if self.samples and component != "lm":
+            bad = invalid(self, "samples", self.samples, f"0 for {component} (only the LM can learn from sampled "
+                                                        f"text: the others read the encoder's outputs of real audio)")
+            raise CompressionConfigError(f"{component}: {bad}")
+        if self.batch > 1 and component != "lm":
+            bad = invalid(self, "batch", self.batch, f"1 for {component} (batches of audio are not implemented; "
+                                                    f"only the LM's text is batched)")
+            raise CompressionConfigError(f"{component}: {bad}")
         self._as_sequence().check_components(component)
 
 
@@ -108,13 +133,69 @@ def _inputs(component: str, calib, i: int) -> tuple:
 
     if component == "encoder":
         return calib.feats[i], calib.feats_lengths[i]
+    if component == "lm":  # ESPnet's AbsLM.forward(input, hidden) -> (logits, hidden); text only
+        return calib.token_inputs(i, calib.device), None
     hs = calib.encoded[i]
     if component == "ctc":
         return (hs,)
     ys = calib.token_inputs(i, hs.device)
-    if component == "decoder":
-        return hs, hs.new_tensor([hs.size(1)], dtype=torch.long), ys, ys.new_tensor([ys.size(1)])
-    return ys, None  # lm: ESPnet's AbsLM.forward(input, hidden) -> (logits, hidden)
+    return hs, hs.new_tensor([hs.size(1)], dtype=torch.long), ys, ys.new_tensor([ys.size(1)])
+
+
+@dataclass
+class _Text:
+    """The LM's distillation data: token sequences, read as `Calibration` reads its hypotheses."""
+
+    tokens: List[List[int]]
+    sos_eos: int
+    source: str
+    device: Any
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def token_inputs(self, i: int, device):
+        import torch
+
+        return torch.tensor([[self.sos_eos, *self.tokens[i]]], dtype=torch.long, device=device)
+
+
+def sample_text(lm, sos_eos: int, n: int, max_len: int, seed: int, batch: int = 64) -> List[List[int]]:
+    """`n` token sequences drawn from `lm`, each from <sos> until it draws <sos/eos> or reaches
+    `max_len` tokens; reproducible from `seed`. One token per step for a batch of sequences through
+    ESPnet's `batch_score` (every ESPnet LM has it), which keeps each layer's cache, as beam search does."""
+    import torch
+
+    device = next(lm.parameters()).device
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    out: List[List[int]] = []
+    with torch.no_grad():
+        while len(out) < n:
+            b = min(batch, n - len(out))
+            ys = torch.full((b, 1), sos_eos, dtype=torch.long, device=device)
+            states: List[Any] = [None] * b
+            for _ in range(max_len):  # a sequence leaves the batch when it draws <sos/eos>
+                logp, states = lm.batch_score(ys, states, None)
+                nxt = torch.multinomial(logp.float().cpu().exp(), 1, generator=gen).squeeze(1)
+                ended = (nxt == sos_eos).tolist()
+                out.extend(row[1:] for row, end in zip(ys.tolist(), ended) if end)
+                keep = [i for i, end in enumerate(ended) if not end]
+                ys = torch.cat([ys[keep], nxt[keep].to(device).unsqueeze(1)], dim=1)
+                states = [states[i] for i in keep]
+                if not keep:
+                    break
+            out.extend(row[1:] for row in ys.tolist())  # reached max_len
+    return out[:n]
+
+
+def _lm_text(module, calib, config: DistillConfig):
+    """The calibration hypotheses, plus `config.samples` sequences sampled from the LM as it is now."""
+    if not config.samples:
+        return calib
+    max_len = 2 * max((len(t) for t in calib.tokens), default=50)
+    sampled = sample_text(module, calib.sos_eos, config.samples, max_len, config.seed)
+    source = f"{calib.source} + {config.samples} sampled from the LM" if calib.source else f"{config.samples} sampled"
+    return _Text(tokens=[*calib.tokens, *sampled], sos_eos=calib.sos_eos, source=source, device=calib.device)
 
 
 def _outputs(component: str, module, args: tuple):
@@ -141,6 +222,20 @@ def _loss(component: str, student, target, calib, i: int):
     return ((s - target) ** 2).mean() / target.var().clamp_min(1e-8)
 
 
+def _batch_loss(component: str, student, targets, calib, idxs: List[int]):
+    """The loss over several items: one padded forward for the LM's text (ESPnet pads LM batches with
+    id 0 too, and the LM is causal: padding after a sequence cannot change its outputs), the mean of
+    every token's KL divergence; one utterance at a time (batch 1) for the others."""
+    import torch
+
+    if len(idxs) == 1:
+        return _loss(component, student, targets[idxs[0]], calib, idxs[0])
+    seqs = [calib.token_inputs(i, calib.device)[0] for i in idxs]
+    out = _first(student(torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=0), None))
+    return _kl(torch.cat([out[r, :len(seq)] for r, seq in enumerate(seqs)]),
+               torch.cat([targets[i][0] for i in idxs]))
+
+
 def _mean_loss(component, student, targets, calib) -> float:
     import torch
 
@@ -149,7 +244,8 @@ def _mean_loss(component, student, targets, calib) -> float:
 
 
 def _train(component: str, module, targets, calib, config: DistillConfig) -> float:
-    """`config.updates` Adam steps of one utterance each, in a seeded shuffled order; returns seconds."""
+    """`config.updates` Adam steps of `config.batch` items each (one utterance, or LM sequences), in a
+    seeded shuffled order that cycles through the data; returns seconds."""
     import time
 
     import torch
@@ -163,11 +259,13 @@ def _train(component: str, module, targets, calib, config: DistillConfig) -> flo
     start = time.perf_counter()
     with torch.enable_grad():
         for _ in range(config.updates):
-            if not order:
-                order = list(range(len(calib)))
-                rng.shuffle(order)
-            i = order.pop()
-            loss = _loss(component, module, targets[i], calib, i)
+            idxs = []
+            while len(idxs) < config.batch:
+                if not order:
+                    order = list(range(len(calib)))
+                    rng.shuffle(order)
+                idxs.append(order.pop())
+            loss = _batch_loss(component, module, targets, calib, idxs)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -186,6 +284,8 @@ def _distill(module, config: DistillConfig, component: str, calibration=None) ->
     calib = calibration  # never empty: compress_ refuses a learning method without calibration data
     was_training = module.training
     module.eval()  # no dropout: the student is compared with the teacher's deterministic outputs
+    if component == "lm":
+        calib = _lm_text(module, calib, config)  # sampled from the teacher: before the steps
     targets = _targets(component, module, calib)  # the component as it is now, before the steps
     report = apply_steps(module, config.step_configs(), component)
     before = _mean_loss(component, module, targets, calib)
@@ -193,8 +293,10 @@ def _distill(module, config: DistillConfig, component: str, calibration=None) ->
     after = _mean_loss(component, module, targets, calib)
     module.train(was_training)
     source = f" from {calib.source}" if calib.source else ""
-    report.notes.append(f"distilled {config.updates} updates (lr {config.lr:g}) on {len(calib)} calibration "
-                        f"utterances{source}: loss to the uncompressed {component} {before:.4f} -> {after:.4f} "
+    what = "sequences" if component == "lm" and config.samples else "calibration utterances"
+    per = f" of {config.batch}" if config.batch > 1 else ""
+    report.notes.append(f"distilled {config.updates} updates{per} (lr {config.lr:g}) on {len(calib)} {what}"
+                        f"{source}: loss to the uncompressed {component} {before:.4f} -> {after:.4f} "
                         f"({seconds:.0f} s)")
     return report
 

@@ -38,6 +38,11 @@ class Calibration:
     def __len__(self) -> int:
         return len(self.feats)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the captured tensors are, i.e. where the pipeline ran."""
+        return self.encoded[0].device if self.encoded else torch.device("cpu")
+
     def token_inputs(self, i: int, device) -> torch.Tensor:
         """(1, 1 + len) decoder/LM input for utterance i: sos followed by its hypothesis."""
         return torch.tensor([[self.sos_eos, *self.tokens[i]]], dtype=torch.long, device=device)

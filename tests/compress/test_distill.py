@@ -7,7 +7,7 @@ import torch
 from asr_compress.compress import applicable_methods, component_stats, compress_, make_config, needs_calibration
 from asr_compress.compress.distill import _mean_loss, _targets
 from asr_compress.errors import CompressionConfigError
-from compress_parts import build, calibration, run
+from compress_parts import VOCAB, build, calibration, run
 
 STEPS = {"encoder": [{"name": "layer_drop", "keep_every": 0, "drop": [0]}],
          "ctc": [{"name": "lowrank", "rank": 8}],
@@ -77,3 +77,84 @@ def test_which_configs_need_calibration():
     assert not needs_calibration(make_config("layer_drop"))
     # sweeps that try every method have no calibration data to give
     assert "layer_drop_distill" not in applicable_methods("encoder") and "layer_drop" in applicable_methods("encoder")
+
+
+class _CountingLM(torch.nn.Module):
+    """An LM with ESPnet's batch_score(ys, states, xs) -> (logp, states) that draws tokens 1, 2, ... and
+    <sos/eos> after `stop` of them: what `sample_text` reads from it is known."""
+
+    def __init__(self, vocab: int, stop: int):
+        super().__init__()
+        self.vocab, self.stop = vocab, stop
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def batch_score(self, ys, states, xs):
+        nxt = ys.size(1) if ys.size(1) <= self.stop else self.vocab - 1
+        logp = torch.full((ys.size(0), self.vocab), -1e4)
+        logp[:, nxt] = 0.0
+        return logp, states
+
+
+def test_sampled_text_stops_at_eos_or_at_the_length_limit():
+    from asr_compress.compress.distill import sample_text
+
+    assert sample_text(_CountingLM(10, stop=3), sos_eos=9, n=5, max_len=8, seed=0, batch=2) == [[1, 2, 3]] * 5
+    assert sample_text(_CountingLM(10, stop=6), sos_eos=9, n=2, max_len=4, seed=0) == [[1, 2, 3, 4]] * 2
+
+
+def test_lm_samples_from_itself_reproducibly_and_says_so():
+    from asr_compress.compress.distill import sample_text
+
+    lm = build("lm")
+    a, b = (sample_text(lm, VOCAB - 1, 7, 12, seed=3) for _ in range(2))
+    assert a == b and len(a) == 7 and all(len(t) <= 12 and VOCAB - 1 not in t for t in a)
+    assert sample_text(lm, VOCAB - 1, 7, 12, seed=4) != a
+    report = compress_(build("lm"), make_config("layer_drop_distill", updates=5, samples=20), "lm",
+                       calibration=calibration())
+    assert "on 23 sequences from random + 20 sampled from the LM" in report.notes[-1]
+
+
+def test_samples_teach_the_lm_text_the_hypotheses_do_not_cover():
+    """Held-out text (sampled with another seed) is matched better after learning from samples."""
+    from asr_compress.compress.distill import _Text, sample_text
+
+    teacher = build("lm")
+    held_out = _Text(sample_text(teacher, VOCAB - 1, 30, 12, seed=99), VOCAB - 1, "held out", torch.device("cpu"))
+    targets = _targets("lm", teacher, held_out)
+    losses = {}
+    for samples in (0, 60):
+        student = build("lm")
+        compress_(student, make_config("layer_drop_distill", updates=120, lr=3e-3, samples=samples), "lm",
+                  calibration=calibration())
+        losses[samples] = _mean_loss("lm", student, targets, held_out)
+    assert losses[60] < 0.8 * losses[0], losses
+
+
+@pytest.mark.parametrize("component", ["encoder", "ctc", "decoder"])
+def test_samples_are_refused_for_components_that_read_audio(component):
+    with pytest.raises(CompressionConfigError, match=rf"^{component}: .*samples=10 is invalid; valid: 0 for "
+                                                     rf"{component} \(only the LM"):
+        compress_(build(component), make_config("distill", steps=STEPS[component], samples=10), component,
+                  calibration=calibration())
+    with pytest.raises(CompressionConfigError, match=rf"^{component}: .*batch=4 is invalid; valid: 1 for "
+                                                     rf"{component} \(batches of audio are not implemented"):
+        compress_(build(component), make_config("distill", steps=STEPS[component], batch=4), component,
+                  calibration=calibration())
+    with pytest.raises(CompressionConfigError, match=r"samples=-1 is invalid; valid: an integer >= 0"):
+        make_config("layer_drop_distill", samples=-1)
+    with pytest.raises(CompressionConfigError, match=r"batch=0 is invalid; valid: an integer >= 1"):
+        make_config("layer_drop_distill", batch=0)
+
+
+def test_a_padded_batch_of_lm_text_has_the_loss_of_its_sequences_one_by_one():
+    from asr_compress.compress.distill import _batch_loss, _loss
+
+    teacher, student, calib = build("lm"), build("lm"), calibration(3)  # hypotheses of 4, 5 and 6 tokens
+    compress_(student, make_config("layer_drop"), "lm")
+    targets = _targets("lm", teacher, calib)
+    lengths = [len(calib.tokens[i]) + 1 for i in range(3)]  # each with <sos>
+    alone = sum(float(_loss("lm", student, targets[i], calib, i)) * lengths[i] for i in range(3)) / sum(lengths)
+    assert float(_batch_loss("lm", student, targets, calib, [2, 0, 1])) == pytest.approx(alone, rel=1e-5)
+    report = compress_(build("lm"), make_config("layer_drop_distill", updates=3, batch=2), "lm",
+                       calibration=calibration())
+    assert "distilled 3 updates of 2 (lr 0.001) on 3 calibration utterances" in report.notes[-1]
