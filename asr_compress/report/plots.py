@@ -367,7 +367,9 @@ def plot_cuts(rows: pd.DataFrame, path: Path, side_by_side: bool = False) -> Opt
     labels = [f"{ABBREV.get(c, c)}  {m}" for c, m in zip(rows["component"], rows["method"])]
     colors = [COLORS.get(c, "0.5") for c in rows["component"]]
     height = 0.34 * n + 1.9
-    fig, axes = plt.subplots(1, len(panels), figsize=(13.0, height), sharey=True)
+    # constrained layout places the suptitle just above the panel titles at any height (tight_layout
+    # ignores it: a fixed offset was too close on tall figures and far off on short ones)
+    fig, axes = plt.subplots(1, len(panels), figsize=(13.0, height), sharey=True, layout="constrained")
     for ax, (v, lo, hi, title) in zip(axes, panels):
         err = None if np.isnan(lo).all() else np.clip(np.nan_to_num(np.vstack([v - lo, hi - v]), nan=0.0), 0.0, None)
         ax.barh(ys, np.nan_to_num(v), color=colors, xerr=err, capsize=2.5, ecolor="0.2", height=0.7)
@@ -382,10 +384,10 @@ def plot_cuts(rows: pd.DataFrame, path: Path, side_by_side: bool = False) -> Opt
                 ax.axhline(ys[i] + 0.5, color="0.6", lw=0.6, ls=":")
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
+        ax.locator_params(axis="x", nbins=6)  # a third of 13 inches holds about six tick labels
     axes[0].set_yticks(ys, labels, fontsize=8.5)
-    # above the panel titles whatever the figure's height (tight_layout alone let them touch)
     fig.suptitle("One-at-a-time study: each cut alone against the baseline (bars: 95% bootstrap CI; "
-                 "n/a: failed, simulated kernel or not timed)", fontsize=11, y=1.0 + 0.3 / height)
+                 "n/a: failed, simulated kernel or not timed)", fontsize=11)
     return _save(fig, path)
 
 
@@ -395,7 +397,8 @@ def _levels_text(grid: Grid) -> str:
 
 def _save(fig, path: Path) -> Path:
     path = Path(path)
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # a figure made with layout="constrained" keeps its own
+        fig.tight_layout()
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
