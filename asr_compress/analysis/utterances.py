@@ -101,7 +101,9 @@ def error_shift(sweep: Sweep) -> pd.DataFrame:
 
 
 def group_wer(sweep: Sweep) -> pd.DataFrame:
-    """WER (%) per run (rows, by label) and utterance group (columns); empty when no run has groups."""
+    """WER (%) per run (rows, by label) and utterance group (columns); empty when no run has groups.
+    Runs that share a label (a sweep over decoding settings: every run is the `baseline`) are told
+    apart as `label (run_id)`, as the report's WER table does, not averaged into one row."""
     rows = []
     for r, df in sweep.utterances.items():
         if "group" not in df or df["group"].isna().all():
@@ -115,7 +117,12 @@ def group_wer(sweep: Sweep) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     long = pd.DataFrame(rows)
-    order = [lab for lab in sweep.runs["label"] if lab in set(long["label"])]
+    ids = list(dict.fromkeys(long["run_id"]))
+    labels = {r: sweep.runs.at[r, "label"] for r in ids}
+    if len(set(labels.values())) < len(ids):
+        labels = {r: f"{lab} ({r})" for r, lab in labels.items()}
+    long["label"] = long["run_id"].map(labels)
+    order = [labels[r] for r in sweep.runs.index if r in labels]
     return long.pivot_table(index="label", columns="group", values="wer_pct").reindex(order)
 
 

@@ -220,9 +220,13 @@ def missing_table(att: Attribution, sweep: Optional[Sweep] = None, one_at_a_time
 
     `one_at_a_time` (a one-at-a-time design, `report/cuts.py`): the combinations of two or more cuts
     are absent by design and only counted (`missing_runs.csv` lists them); the table keeps the
-    baseline and single cuts that failed, once each, whatever the sub-grids they sit in."""
+    baseline and single cuts that failed, once each, whatever the sub-grids they sit in. Failed runs
+    that no grid cell needs (a sweep over decoding settings, a repeated cell) follow in a list of
+    their own: a failure is never left out of the report."""
+    stray = _stray_failures(att, sweep)
     if att.missing.empty:
-        return "None: every cell of the grid has a finished run."
+        return ("None: every cell of the grid has a finished run." if not stray else
+                "No grid cell is missing, but these runs failed:\n\n" + stray)
     df = att.missing.copy()
     note = ""
     if one_at_a_time:
@@ -232,7 +236,8 @@ def missing_table(att: Attribution, sweep: Optional[Sweep] = None, one_at_a_time
                 "`missing_runs.csv` lists them): `study=factorial` runs them.\n\n") if n else ""
         df = df[~combos].drop_duplicates("cell")
         if df.empty:
-            return note + "Every cut and the baseline have a finished run."
+            return note + "Every cut and the baseline have a finished run." + (
+                "\n\nFailed runs that no grid cell needs:\n\n" + stray if stray else "")
     elif (df["status"] == "absent").all() and all(c.count("+") >= 1 for c in df["cell"]):
         note = ("Only runs with two or more components cut are absent, as in a one-at-a-time study: "
                 "run the factorial study (`study=factorial`) for the interaction terms and Shapley values.\n\n")
@@ -244,4 +249,16 @@ def missing_table(att: Attribution, sweep: Optional[Sweep] = None, one_at_a_time
         df["error"] = [sweep.runs.at[r, "error"] if r in sweep.runs.index and pd.notna(sweep.runs.at[r, "error"])
                        else "" for r in df["run_id"]]
         cols.insert(3, "error")
-    return note + markdown_table(df[cols].fillna(NA))
+    return note + markdown_table(df[cols].fillna(NA)) + (
+        "\n\nFailed runs that no grid cell needs:\n\n" + stray if stray else "")
+
+
+def _stray_failures(att: Attribution, sweep: Optional[Sweep]) -> str:
+    """Markdown list of failed runs absent from `att.missing`, each with its error line."""
+    if sweep is None:
+        return ""
+    listed = set(att.missing["run_id"].dropna())
+    failed = [r for r in sweep.runs.index if sweep.runs.at[r, "status"] != "ok" and r not in listed]
+    error = lambda r: sweep.runs.at[r, "error"] if "error" in sweep.runs and pd.notna(sweep.runs.at[r, "error"]) \
+        else "(no error.txt)"  # noqa: E731
+    return "\n".join(f"- run `{r}` ({sweep.runs.at[r, 'label']}): {error(r)}" for r in failed)

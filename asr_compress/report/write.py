@@ -31,7 +31,7 @@ from asr_compress.report.tables import (
 
 log = logging.getLogger(__name__)
 
-ENV_KEYS = ("date", "git_hash", "python", "torch", "espnet", "platform", "cpu", "device", "num_threads")
+ENV_KEYS = ("date", "git_hash", "python", "torch", "espnet", "platform", "cpu", "device", "num_threads", "gpu")
 SUMMARY_METRICS = ("wer_pct", "cer_pct", "latency_ms.mean", "time_breakdown_ms.frontend", "time_breakdown_ms.encoder",
                    "time_breakdown_ms.decoder", "time_breakdown_ms.ctc", "time_breakdown_ms.lm",
                    "time_breakdown_ms.search_other", "time_breakdown_ms.total", "size_mb")
@@ -149,9 +149,11 @@ def environment_block(sweep: Sweep) -> str:
     for key in ENV_KEYS:
         col = f"environment.{key}"
         if col not in ok or ok[col].isna().all():
-            lines.append(f"{key}: not recorded")
+            if key != "gpu":  # recorded only for runs on a GPU (environment.py)
+                lines.append(f"{key}: not recorded")
             continue
-        vals = ok[col].dropna().astype(str)
+        # a column with a failed run's NaN is float: 2 threads must not read "2.0"
+        vals = ok[col].dropna().map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
         uniq = list(dict.fromkeys(vals))
         if key == "date":
             lines.append(f"date: {min(uniq)} .. {max(uniq)}" if len(uniq) > 1 else f"date: {uniq[0]}")
@@ -161,7 +163,7 @@ def environment_block(sweep: Sweep) -> str:
             lines.append(f"{key}: DIFFERS between runs: " + " | ".join(f"{u} ({(vals == u).sum()} runs)" for u in uniq))
             differs.append(key)
     text = "```\n" + "\n".join(lines) + "\n```"
-    if set(differs) & {"cpu", "device", "num_threads", "platform"}:
+    if set(differs) & {"cpu", "device", "num_threads", "platform", "gpu"}:
         text += "\n\n**Warning**: runs were timed on different machines or thread counts; latency differences are not comparable."
     return text
 
@@ -429,6 +431,7 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
               markdown_table(pd.DataFrame(rows), {"Δ WER vs baseline (points)": lambda x: fmt(x, "+.2f"),
                                                   "P(Δ ≤ 0)": lambda x: fmt(x, ".3f")}), ""]
     s += ["## Attribution", "", ONE_AT_A_TIME_ATTRIBUTION if cuts is not None else
+          "None: no component varies in this sweep (see Summary)." if not att.grids else
           "Shapley: the component's fair share of the all-compressed change (the shares add up to the total). "
           "Alone: cutting only that component vs the baseline; interaction: the extra change when both "
           "are cut beyond the sum of each alone (0 = they add up). Main effect: mean change over the "

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from asr_compress.analysis.collect import collect
@@ -27,6 +29,20 @@ def test_group_wer(make_sweep):
     assert g.loc["baseline", "seen"] == pytest.approx(10.0)
     assert g.loc["baseline", "unseen"] == pytest.approx(0.0)
     assert g.loc["encoder=int8_dynamic", "unseen"] == pytest.approx(5.0)
+
+
+def test_group_wer_keeps_runs_with_one_label_apart(make_sweep):
+    import shutil
+
+    root = make_sweep(levels={"encoder": ["none"]})
+    shutil.copytree(root / "0", root / "1")  # e.g. the same cut at two beam sizes: both "baseline"
+    rows = [l for l in (root / "1" / "utterances.jsonl").read_text().splitlines()]
+    first = json.loads(rows[0])
+    first["substitutions"] += 2
+    (root / "1" / "utterances.jsonl").write_text("\n".join([json.dumps(first), *rows[1:]]) + "\n")
+    g = group_wer(collect(root))
+    assert list(g.index) == ["baseline (0)", "baseline (1)"]  # not averaged into one "baseline" row
+    assert g.loc["baseline (1)", "unseen"] - g.loc["baseline (0)", "unseen"] == pytest.approx(2.0)
 
 
 def test_group_sweeps_attribute_per_voice_group(make_sweep):

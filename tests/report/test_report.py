@@ -106,6 +106,28 @@ def test_report_with_missing_cell_and_out_dir(make_sweep, tmp_path):
         assert (out / png).is_file()
 
 
+def test_a_sweep_over_decoding_settings_lists_its_failed_run_and_keeps_runs_apart(make_sweep):
+    # asr-compress -m decode.beam_size=0,5,10: no component varies, every run is the "baseline"
+    import shutil
+
+    import yaml
+
+    root = make_sweep(levels={"encoder": ["none"]})
+    for num, beam in (("1", 10), ("2", 0)):
+        shutil.copytree(root / "0", root / num)
+        cfg = yaml.safe_load((root / num / ".hydra" / "config.yaml").read_text())
+        cfg["decode"]["beam_size"] = beam
+        (root / num / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (root / "2" / "metrics.json").unlink()
+    (root / "2" / "utterances.jsonl").unlink()
+    (root / "2" / "error.txt").write_text("decode.beam_size=0: must be >= 1\n")
+    text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
+    assert "No grid cell is missing, but these runs failed:\n\n- run `2` (baseline): decode.beam_size=0: must be >= 1" in text
+    assert "## Attribution\n\nNone: no component varies" in text
+    assert "|baseline (0)|10.00|0.00|" in text and "|baseline (1)|10.00|0.00|" in text  # WER per voice group
+    assert "num_threads: 1\n" in text  # not "1.0": the failed run's empty column made it float
+
+
 def test_environment_differences_are_flagged(make_sweep):
     root = make_sweep()
     m = json.loads((root / "3" / "metrics.json").read_text())
@@ -113,6 +135,19 @@ def test_environment_differences_are_flagged(make_sweep):
     (root / "3" / "metrics.json").write_text(json.dumps(m))
     text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
     assert "cpu: DIFFERS between runs" in text and "not comparable" in text
+    assert "gpu:" not in text  # recorded only for runs on a GPU
+
+
+def test_runs_on_different_gpus_are_flagged(make_sweep):
+    # a cluster sweep: each cell a job, on whichever node Slurm gave it
+    root = make_sweep()
+    for f in root.glob("*/metrics.json"):
+        m = json.loads(f.read_text())
+        m["environment"].update(device="cuda", gpu="NVIDIA A100-SXM4-80GB" if f.parent.name == "3" else "NVIDIA H100")
+        f.write_text(json.dumps(m))
+    text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
+    assert "gpu: DIFFERS between runs: NVIDIA H100 (7 runs) | NVIDIA A100-SXM4-80GB (1 runs)" in text
+    assert "not comparable" in text
 
 
 def test_wer_table_espnet_percentages(make_sweep):
