@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import yaml
 
@@ -48,12 +49,22 @@ class ModelFiles:
         return out
 
 
+# (path, size, mtime) -> digest: a run describes its model more than once (metrics.json, the
+# calibration fingerprint) and a multirun's cells share one model, whose weights may be hundreds of MB
+_digests: Dict[Tuple[str, int, int], str] = {}
+
+
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """SHA-256 of a file, hashed once per process while its size and modification time stay."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _digests:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _digests[key] = h.hexdigest()
+    return _digests[key]
 
 
 def _pick_weights(exp_dir: Path) -> Path:

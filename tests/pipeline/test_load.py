@@ -94,3 +94,21 @@ def test_zoo_tag_offline_gives_one_line_error():
         find_model_files(ModelConfig(name="zoo", zoo_tag="pyf98/librispeech_conformer"))
     msg = str(e.value)
     assert "\n" not in msg and "could not download" in msg and "model.exp_dir=" in msg
+
+
+def test_sha256_is_hashed_once_but_follows_a_rewritten_file(tmp_path):
+    import hashlib
+    import os
+
+    from asr_compress.pipeline import load
+
+    f = tmp_path / "w.pth"
+    f.write_bytes(b"weights one")
+    assert load.sha256(f) == hashlib.sha256(b"weights one").hexdigest()
+    assert sum(k[0] == str(f.resolve()) for k in load._digests) == 1
+    load.sha256(f)  # again: from the memo, no second entry
+    assert sum(k[0] == str(f.resolve()) for k in load._digests) == 1
+    f.write_bytes(b"weights two")  # same size: the new modification time tells it apart
+    st = os.stat(f)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert load.sha256(f) == hashlib.sha256(b"weights two").hexdigest()
