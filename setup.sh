@@ -11,5 +11,6 @@ UV=$(command -v uv || echo "python3 -m uv")
 if [ ! -x .venv/bin/python ]; then
   $UV venv --quiet --python "$(command -v python3)" .venv
 fi
-# the ngram extra builds KenLM's module (model.ngram_file; ~1 min with a C++ compiler)
-$UV pip install --quiet --python .venv/bin/python -e ".[ngram]"
+# the ngram extra builds KenLM's module (model.ngram_file; ~1 min with a C++ compiler); the cluster
+# extra is Hydra's submitit launcher (sweeps as Slurm jobs; pure Python, seconds)
+$UV pip install --quiet --python .venv/bin/python -e ".[ngram,cluster]"

@@ -16,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from asr_compress import failed_cells
 from asr_compress.config import PROJECT_ROOT, register_configs
 from asr_compress.errors import AsrCompressError
 
@@ -23,11 +24,6 @@ register_configs()
 # torch/ESPnet deprecation chatter is not the user's business; real problems raise.
 for _category in (FutureWarning, DeprecationWarning, UserWarning):
     warnings.filterwarnings("ignore", category=_category)
-
-
-# Sweep cells that failed in this process (Hydra's basic launcher runs them all here): the sweep
-# goes on past them, but its exit status must still tell a script that some numbers are missing.
-_failed_cells = []
 
 
 def _only_hydra_files(out_dir: Path) -> bool:
@@ -40,14 +36,16 @@ def _app(cfg: DictConfig) -> float:
 
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
+    failed_cells.clear_outputs(out_dir)
     try:
         metrics = run_experiment(cfg, out_dir)
     except AsrCompressError as e:
         print(f"asr-compress: error: {e}", file=sys.stderr)
         if hc.mode == RunMode.MULTIRUN:
-            # one bad cell must not waste the rest of a sweep: record it, the report lists it
+            # one bad cell must not waste the rest of a sweep: record it, the report lists it, and
+            # the sweep's exit status says that numbers are missing (failed_cells.py)
             (out_dir / "error.txt").write_text(str(e) + "\n")
-            _failed_cells.append(out_dir)
+            failed_cells.record(out_dir)
             return float("nan")
         if out_dir.is_dir() and _only_hydra_files(out_dir):
             shutil.rmtree(out_dir)
@@ -59,9 +57,10 @@ def _app(cfg: DictConfig) -> float:
 
 def main() -> None:
     _app()
-    if _failed_cells:
-        print(f"asr-compress: error: {len(_failed_cells)} run(s) of the sweep failed; their error.txt: "
-              + ", ".join(str(d / "error.txt") for d in _failed_cells), file=sys.stderr)
+    failed = failed_cells.failed()
+    if failed:
+        print(f"asr-compress: error: {len(failed)} run(s) of the sweep failed; their error.txt: "
+              + ", ".join(str(d / "error.txt") for d in failed), file=sys.stderr)
         sys.exit(1)
 
 

@@ -89,7 +89,8 @@ class DecodeConfig:
 
 @dataclass
 class EvalConfig:
-    # torch intra-op threads; None = all cores of this machine (recorded in metrics.json)
+    # torch intra-op threads; None = every core this process may use (a batch job's allocation, not
+    # the whole node; recorded in metrics.json)
     num_threads: Optional[int] = None
     # utterances decoded once before timing, so one-off costs do not pollute latency
     warmup: int = 1

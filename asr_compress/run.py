@@ -171,7 +171,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
 
     from asr_compress.evaluate.data import load_test_set
     from asr_compress.evaluate.decode import decode_set, peak_rss_mb, reset_peak_rss
-    from asr_compress.evaluate.environment import environment
+    from asr_compress.evaluate.environment import environment, usable_cpus
     from asr_compress.evaluate.scoring import corpus_scores, group_scores
     from asr_compress.pipeline import load_pipeline
 
@@ -182,7 +182,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
             raise AsrCompressError(f"eval.num_threads={conf.eval.num_threads}: must be >= 1 or null (all cores)")
         torch.set_num_threads(conf.eval.num_threads)
     else:
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(usable_cpus())
     if conf.eval.device.startswith("cuda") and not torch.cuda.is_available():
         raise AsrCompressError(f"eval.device={conf.eval.device}: no CUDA device on this machine; valid: cpu")
     # a negative LM weight rewards what the LM finds unlikely; ESPnet decodes it without complaint

@@ -116,6 +116,25 @@ def test_a_failed_sweep_cell_does_not_stop_the_sweep_but_fails_its_exit_status(t
     assert (sweep / "1" / "metrics.json").is_file() and not (sweep / "0" / "metrics.json").exists()
     assert "beam_size=0" in (sweep / "0" / "error.txt").read_text()
     assert f"1 run(s) of the sweep failed; their error.txt: {sweep / '0' / 'error.txt'}" in res.stderr
+    # the same sweep dir again, cell 0 now valid: its old error.txt is not read as this run's failure
+    res = _cli(["-m", "decode.beam_size=1,2", "~hydra.callbacks.report", f"hydra.sweep.dir={sweep}",
+                *tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0")], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (sweep / "0" / "metrics.json").is_file() and not (sweep / "0" / "error.txt").exists()
+
+
+def test_a_cell_failed_in_a_cluster_job_fails_the_sweeps_exit_status(tiny, tmp_path):
+    # hydra/launcher=submitit_local runs each cell in a job of its own, as submitit_slurm does on a
+    # cluster: the failure is found on disk when the sweep ends, not in the launching process
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the cluster extra is not installed")
+    sweep = tmp_path / "sweep"
+    res = _cli(["-m", "hydra/launcher=submitit_local", "decode.beam_size=0,2", f"hydra.sweep.dir={sweep}",
+                "hydra.callbacks.report.plots=false",
+                *tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0")], tmp_path)
+    assert res.returncode == 1, res.stderr[-2000:]
+    assert (sweep / "1" / "metrics.json").is_file() and "beam_size=0" in (sweep / "0" / "error.txt").read_text()
+    assert f"1 run(s) of the sweep failed; their error.txt: {sweep / '0' / 'error.txt'}" in res.stderr
+    assert "beam_size=0" in (sweep / "REPORT.md").read_text()  # the report, written once, lists it
 
 
 def test_baseline_results_table(cli_run, tmp_path):

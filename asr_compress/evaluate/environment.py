@@ -20,6 +20,18 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on: a batch job's allocation (Slurm's cpuset, `taskset`), not
+    the whole node that os.cpu_count() counts; all threads on a 64-core node inside a 4-core job
+    would oversubscribe it and time the contention instead of the model."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def git_hash() -> str:
     """HEAD's short hash, with '-dirty' when tracked files differ from it, results/ excepted: those
     are what the commands write (results/README.md regenerates them one command after another), so
@@ -52,6 +64,7 @@ def environment(device: str = "cpu") -> Dict[str, Any]:
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "usable_cpus": usable_cpus(),
         "num_threads": torch.get_num_threads(),
         "device": device,
     }

@@ -47,6 +47,9 @@ class ReportCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
+        from asr_compress import failed_cells
+
+        failed_cells.record_sweep(sweep_dir)  # cells a cluster launcher ran in jobs of their own
         if self.retime_rounds > 0:
             self._retime(sweep_dir)
         try:

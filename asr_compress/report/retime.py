@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -122,7 +121,7 @@ def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, o
     import torch
 
     from asr_compress.evaluate.data import load_test_set, read_audio
-    from asr_compress.evaluate.environment import environment
+    from asr_compress.evaluate.environment import environment, usable_cpus
     from asr_compress.evaluate.interleave import decoder_of, time_interleaved
     from asr_compress.evaluate.timing import Clock
     from asr_compress.pipeline import load_pipeline
@@ -136,7 +135,7 @@ def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, o
     skipped = cells_to_time(sweep)
     run_ids = [rid for rid in sweep.runs.index if rid not in skipped]
     conf, _ = _run_config(Path(sweep.runs.at[sweep.baseline, "run_dir"]))
-    torch.set_num_threads(conf.eval.num_threads or os.cpu_count() or 1)  # as the runs were (run.py)
+    torch.set_num_threads(conf.eval.num_threads or usable_cpus())  # as the runs were (run.py)
     utts = load_test_set(conf.data)[:utterances]
     base = load_pipeline(conf.model, device=conf.eval.device)
     audio = [read_audio(u.audio, base.sample_rate) for u in utts]

@@ -28,3 +28,14 @@ def test_git_hash_ignores_regenerated_results_but_not_changed_code(tmp_path, mon
 def test_git_hash_outside_a_repository_is_unknown(tmp_path, monkeypatch):
     monkeypatch.setattr(environment, "PROJECT_ROOT", tmp_path)
     assert environment.git_hash() == "unknown"
+
+
+def test_usable_cpus_counts_the_processs_cpu_set_not_the_machine():
+    # a Slurm job's cpuset, as `taskset -c 0` gives one: threads beyond it would only contend
+    import sys
+
+    code = ("import os; os.sched_setaffinity(0, {0}); "
+            "from asr_compress.evaluate.environment import usable_cpus; print(usable_cpus())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
+    assert 1 <= environment.usable_cpus() <= (__import__("os").cpu_count() or 1)
