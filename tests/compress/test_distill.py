@@ -136,14 +136,29 @@ def test_samples_are_refused_for_components_that_read_audio(component):
                                                      rf"{component} \(only the LM"):
         compress_(build(component), make_config("distill", steps=STEPS[component], samples=10), component,
                   calibration=calibration())
-    with pytest.raises(CompressionConfigError, match=rf"^{component}: .*batch=4 is invalid; valid: 1 for "
-                                                     rf"{component} \(batches of audio are not implemented"):
-        compress_(build(component), make_config("distill", steps=STEPS[component], batch=4), component,
-                  calibration=calibration())
     with pytest.raises(CompressionConfigError, match=r"samples=-1 is invalid; valid: an integer >= 0"):
         make_config("layer_drop_distill", samples=-1)
     with pytest.raises(CompressionConfigError, match=r"batch=0 is invalid; valid: an integer >= 1"):
         make_config("layer_drop_distill", batch=0)
+
+
+@pytest.mark.parametrize("component", ["encoder", "ctc", "decoder"])
+def test_a_batch_of_utterances_steps_on_the_mean_of_their_losses(component):
+    from asr_compress.compress.distill import _backward, _loss
+
+    teacher, calib = build(component), calibration(3)
+    targets = _targets(component, teacher, calib)
+    students = [build(component) for _ in range(2)]
+    for st in students:
+        compress_(st, make_config("sequence", steps=STEPS[component]), component)
+    _backward(component, students[0], targets, calib, [2, 0, 1])  # accumulated one by one
+    mean = sum(_loss(component, students[1], targets[i], calib, i) for i in (2, 0, 1)) / 3
+    mean.backward()  # the mean of the three losses, in one graph
+    grads = [(a.grad, b.grad) for a, b in zip(students[0].parameters(), students[1].parameters()) if a.grad is not None]
+    assert grads and all(torch.allclose(a, b, atol=1e-6) for a, b in grads)
+    report = compress_(build(component), make_config("distill", steps=STEPS[component], updates=3, batch=2),
+                       component, calibration=calibration())
+    assert "distilled 3 updates of 2 (lr 0.001) on 3 calibration utterances" in report.notes[-1]
 
 
 def test_a_padded_batch_of_lm_text_has_the_loss_of_its_sequences_one_by_one():
