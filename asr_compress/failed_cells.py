@@ -6,6 +6,8 @@ cell in a job of its own, and a failure recorded there never reaches the launchi
 failed cell also leaves `error.txt` in its run directory, so when the sweep ends the report callback
 (which runs in the launching process with any launcher) calls `record_sweep` to find them on disk:
 the exit status of `asr-compress -m` then says "some numbers are missing" with either launcher.
+A sweep run without the callback (`~hydra.callbacks.report`) on a cluster launcher has nobody to look:
+its failed cells keep their error.txt, and `asr-compress-report SWEEP` lists them later.
 """
 from __future__ import annotations
 
