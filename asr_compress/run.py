@@ -171,7 +171,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
 
     from asr_compress.evaluate.data import load_test_set
     from asr_compress.evaluate.decode import decode_set, peak_rss_mb, reset_peak_rss
-    from asr_compress.evaluate.environment import environment, usable_cpus
+    from asr_compress.evaluate.environment import environment, usable_cpus, utc_now
     from asr_compress.evaluate.scoring import corpus_scores, group_scores
     from asr_compress.pipeline import load_pipeline
 
@@ -205,7 +205,11 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     pipeline = load_pipeline(conf.model, device=conf.eval.device)
     baseline_components = component_table(pipeline, {c: _none_report() for c in pipeline.components()})
     reports = compress_components(pipeline, conf, calibration_utts)
+    decode_start = utc_now()
     rows, timing = decode_set(pipeline, utts, conf.decode, conf.eval)
+    # when the latencies were measured: a report finds runs that decoded at the same time on one
+    # machine (a launcher running cells in parallel), whose latencies measure their contention
+    decode_window = {"start": decode_start, "end": utc_now()}
 
     components = component_table(pipeline, reports)
     for comp, stats in components.items():
@@ -214,6 +218,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     metrics: Dict[str, Any] = {
         **corpus_scores(rows),
         **timing,
+        "decode_window": decode_window,
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_scope": rss_scope,
         "components": components,

@@ -46,6 +46,10 @@ def git_hash() -> str:
         return "unknown"
 
 
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
 def environment(device: str = "cpu") -> Dict[str, Any]:
     import os
 
@@ -62,6 +66,8 @@ def environment(device: str = "cpu") -> Dict[str, Any]:
         "torch": torch.__version__,
         "espnet": espnet.__version__,
         "platform": platform.platform(),
+        # tells the nodes of a cluster sweep apart, and the runs that shared one (report: concurrent runs)
+        "host": platform.node(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "usable_cpus": usable_cpus(),

@@ -165,7 +165,29 @@ def environment_block(sweep: Sweep) -> str:
     text = "```\n" + "\n".join(lines) + "\n```"
     if set(differs) & {"cpu", "device", "num_threads", "platform", "gpu"}:
         text += "\n\n**Warning**: runs were timed on different machines or thread counts; latency differences are not comparable."
+    for host, ids in concurrent_runs(sweep).items():
+        text += (f"\n\n**Warning**: runs {', '.join(ids)} decoded at the same time on one machine ({host}), as a "
+                 "launcher that runs cells in parallel does (`submitit_local`, or Slurm jobs sharing a node): their "
+                 "latencies measure the contention for its cores, not the cuts. Time them side by side "
+                 "(`asr-compress-retime`) before citing any latency.")
     return text
+
+
+def concurrent_runs(sweep: Sweep) -> Dict[str, List[str]]:
+    """{host: run ids} of finished runs whose decoding overlapped in time with another's on the same
+    host (metrics.json `decode_window` and `environment.host`; runs without them are not judged)."""
+    cols = ["decode_window.start", "decode_window.end", "environment.host"]
+    ok = sweep.ok
+    if not all(c in ok for c in cols):
+        return {}
+    t = ok[cols].dropna()
+    out: Dict[str, List[str]] = {}
+    for host, g in t.groupby("environment.host", sort=False):
+        start, end = pd.to_datetime(g[cols[0]]), pd.to_datetime(g[cols[1]])
+        hit = [r for r in g.index if ((start < end[r]) & (end > start[r]) & (g.index != r)).any()]
+        if hit:
+            out[str(host)] = [str(r) for r in hit]
+    return out
 
 
 def _setup(sweep: Sweep, samples: BootstrapSamples, n_resamples: int, seed: int) -> str:
@@ -368,14 +390,20 @@ def _signed(v: float, unit: str) -> str:
     return f"{v:+.1f} ms" if unit == "ms" else f"{v:+.2f} {unit}"
 
 
-def _latency_note(att: Attribution, interleaved, sweep_dir: Path, out: Path) -> str:
-    """After the summary: the side-by-side latency attribution, or why the sweep's needs one."""
+def _latency_note(att: Attribution, interleaved, sweep_dir: Path, out: Path, concurrent: bool = False) -> str:
+    """After the summary: the side-by-side latency attribution, or why the sweep's needs one.
+    `concurrent`: some runs decoded at the same time on one machine (`concurrent_runs`)."""
     if interleaved is not None:
         return interleaved_summary(*interleaved)
     if not att.grids or "latency_ms.mean" not in set(att.table["metric"]):
         return ""
     retime = f"asr-compress-retime {shlex.quote(str(sweep_dir))}" + (
         f" --report-out {shlex.quote(str(out))}" if out.resolve() != sweep_dir.resolve() else "")
+    if concurrent:
+        return ("**Latency caveat**: some of these runs decoded at the same time on one machine (see the warning "
+                "under Environment), so their latencies include the contention between them. Do not cite this "
+                f"latency attribution: time the cells side by side (`{retime}`, which rewrites this report to "
+                "cite them) or add `hydra.callbacks.report.retime_rounds=6` to the sweep.")
     return ("**Latency caveat**: these runs were timed one after another, and the intervals above cover "
             "which utterances were drawn, not the machine's drift between runs, which lands on the "
             "components the later runs cut. Before citing a latency attribution, time the cells side by "
@@ -410,7 +438,7 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
         s += [summary(sweep, att, side_by_side=interleaved is not None), ""]
     # no caveat where no cut has a latency to cite (every one simulated, failed or on another machine)
     untimed = cuts is not None and cuts["delta_latency"].isna().all()
-    note = None if by_cut or untimed else _latency_note(att, interleaved, sweep_dir, out)
+    note = None if by_cut or untimed else _latency_note(att, interleaved, sweep_dir, out, bool(concurrent_runs(sweep)))
     if note:
         s += [note, ""]
     if by_cut:

@@ -138,6 +138,26 @@ def test_environment_differences_are_flagged(make_sweep):
     assert "gpu:" not in text  # recorded only for runs on a GPU
 
 
+def test_runs_that_decoded_at_the_same_time_on_one_machine_are_flagged(make_sweep):
+    # submitit_local (or Slurm jobs sharing a node) runs cells at once: their latencies contend
+    root = make_sweep()
+    for f in root.glob("*/metrics.json"):
+        m, k = json.loads(f.read_text()), int(f.parent.name)
+        # runs 0-5 one after another on node-a; 6 and 7 at the same time, and 7 on node-b as well as 3
+        start = {6: 100, 7: 101}.get(k, 10 * k)
+        m["decode_window"] = {"start": f"2026-12-07T12:{start // 60:02d}:{start % 60:02d}+00:00",
+                              "end": f"2026-12-07T12:{(start + 9) // 60:02d}:{(start + 9) % 60:02d}+00:00"}
+        m["environment"]["host"] = "node-b" if k in (3, 7) else "node-a"
+        f.write_text(json.dumps(m))
+    text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
+    assert "decoded at the same time" not in text  # 6 and 7 overlap in time, but 7 ran on node-b
+    (root / "7" / "metrics.json").write_text((root / "7" / "metrics.json").read_text().replace("node-b", "node-a"))
+    text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
+    assert "**Warning**: runs 6, 7 decoded at the same time on one machine (node-a)" in text
+    assert "some of these runs decoded at the same time on one machine" in text  # the latency caveat
+    assert "these runs were timed one after another" not in text
+
+
 def test_runs_on_different_gpus_are_flagged(make_sweep):
     # a cluster sweep: each cell a job, on whichever node Slurm gave it
     root = make_sweep()
