@@ -31,7 +31,7 @@ from asr_compress.report.tables import (
 
 log = logging.getLogger(__name__)
 
-ENV_KEYS = ("date", "git_hash", "python", "torch", "espnet", "platform", "cpu", "device", "num_threads", "gpu")
+ENV_KEYS = ("date", "git_hash", "python", "torch", "espnet", "platform", "host", "cpu", "device", "num_threads", "gpu")
 SUMMARY_METRICS = ("wer_pct", "cer_pct", "latency_ms.mean", "time_breakdown_ms.frontend", "time_breakdown_ms.encoder",
                    "time_breakdown_ms.decoder", "time_breakdown_ms.ctc", "time_breakdown_ms.lm",
                    "time_breakdown_ms.search_other", "time_breakdown_ms.total", "size_mb")
@@ -149,7 +149,7 @@ def environment_block(sweep: Sweep) -> str:
     for key in ENV_KEYS:
         col = f"environment.{key}"
         if col not in ok or ok[col].isna().all():
-            if key != "gpu":  # recorded only for runs on a GPU (environment.py)
+            if key not in ("gpu", "host"):  # gpu: only for runs on a GPU; host: since 2026-12-07
                 lines.append(f"{key}: not recorded")
             continue
         # a column with a failed run's NaN is float: 2 threads must not read "2.0"
@@ -163,7 +163,7 @@ def environment_block(sweep: Sweep) -> str:
             lines.append(f"{key}: DIFFERS between runs: " + " | ".join(f"{u} ({(vals == u).sum()} runs)" for u in uniq))
             differs.append(key)
     text = "```\n" + "\n".join(lines) + "\n```"
-    if set(differs) & {"cpu", "device", "num_threads", "platform", "gpu"}:
+    if set(differs) & {"cpu", "device", "num_threads", "platform", "gpu", "host"}:
         text += "\n\n**Warning**: runs were timed on different machines or thread counts; latency differences are not comparable."
     for host, ids in concurrent_runs(sweep).items():
         text += (f"\n\n**Warning**: runs {', '.join(ids)} decoded at the same time on one machine ({host}), as a "

@@ -151,6 +151,7 @@ def test_runs_that_decoded_at_the_same_time_on_one_machine_are_flagged(make_swee
         f.write_text(json.dumps(m))
     text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
     assert "decoded at the same time" not in text  # 6 and 7 overlap in time, but 7 ran on node-b
+    assert "host: DIFFERS between runs: node-a (6 runs) | node-b (2 runs)" in text and "not comparable" in text
     (root / "7" / "metrics.json").write_text((root / "7" / "metrics.json").read_text().replace("node-b", "node-a"))
     text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
     assert "**Warning**: runs 6, 7 decoded at the same time on one machine (node-a)" in text
