@@ -379,3 +379,19 @@ def _common_parts(paths: List[Path]) -> List[str]:
         common.append(items[0])
     return common or ["/"]
 
+
+def concurrent_runs(sweep: Sweep) -> Dict[str, List[str]]:
+    """{host: run ids} of finished runs whose decoding overlapped in time with another's on the same
+    host (metrics.json `decode_window` and `environment.host`; runs without them are not judged)."""
+    cols = ["decode_window.start", "decode_window.end", "environment.host"]
+    ok = sweep.ok
+    if not all(c in ok for c in cols):
+        return {}
+    t = ok[cols].dropna()
+    out: Dict[str, List[str]] = {}
+    for host, g in t.groupby("environment.host", sort=False):
+        start, end = pd.to_datetime(g[cols[0]]), pd.to_datetime(g[cols[1]])
+        hit = [r for r in g.index if ((start < end[r]) & (end > start[r]) & (g.index != r)).any()]
+        if hit:
+            out[str(host)] = [str(r) for r in hit]
+    return out

@@ -19,13 +19,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asr_compress.analysis.attribution import Attribution, Grid  # noqa: E402
-from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, simulated_runs  # noqa: E402
+from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, concurrent_runs, simulated_runs  # noqa: E402
 from asr_compress.report.tables import ngram_in_search  # noqa: E402
 
 DPI = 150
 # latency in these figures comes from a sweep, whose runs are timed one after another: machine drift
 # between runs is in it (the report cites `bench_methods.py --factorial` for latency when given)
 SEQUENTIAL = "runs timed one after another"
+CONCURRENT = "runs timed at once on one machine: contended"
+
+
+def timing_label(sweep: Sweep) -> str:
+    """How the sweep's own latencies were taken, for axis labels: one after another, or (a launcher
+    that runs cells in parallel) at the same time on one machine, where they measure contention."""
+    return CONCURRENT if concurrent_runs(sweep) else SEQUENTIAL
 ABBREV = {"frontend": "fe", "encoder": "enc", "ctc": "CTC", "decoder": "dec", "lm": "LM"}
 # one colour per component, used in every figure so a component keeps its colour
 COLORS = {"frontend": "#7f7f7f", "encoder": "#1f77b4", "decoder": "#ff7f0e", "ctc": "#2ca02c", "lm": "#d62728",
@@ -123,7 +130,7 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
     if front.sum() > 1:  # one point makes no line
         order = np.argsort(x[front])
         ax.plot(x[front][order], y[front][order], "--", color="#d62728", lw=1.2, zorder=2, label="Pareto front")
-    ax.set_xlabel(f"mean latency per utterance (ms; {side_by_side[1] if side_by_side else SEQUENTIAL})")
+    ax.set_xlabel(f"mean latency per utterance (ms; {side_by_side[1] if side_by_side else timing_label(sweep)})")
     ax.set_ylabel("WER (%)")
     ax.set_title("WER vs latency (lower left is better; bars: 95% bootstrap CI)" + (
         f"\n{left_out} run(s) not timed side by side (simulated kernel) left out" if left_out else ""), fontsize=10.5)
@@ -179,7 +186,8 @@ def _pad(ax, x, y):
     ax.set_ylim(y.min() - 0.15 * dy, y.max() + 0.15 * dy)
 
 
-def plot_shapley(att: Attribution, grid: Grid, path: Path, names: Dict[str, str] = PART_NAMES) -> Optional[Path]:
+def plot_shapley(att: Attribution, grid: Grid, path: Path, names: Dict[str, str] = PART_NAMES,
+                 timing: str = SEQUENTIAL) -> Optional[Path]:
     """Shapley value per component for WER, latency, size, and each time part, with 95% CI bars.
 
     `names`: the time parts' labels (`part_names(sweep)` names the n-gram when the runs used one).
@@ -221,7 +229,7 @@ def plot_shapley(att: Attribution, grid: Grid, path: Path, names: Dict[str, str]
         ax.set_xticks(xs, [ABBREV.get(c, c) for c in comps])
         ax.set_ylabel(label)
         name = label.replace("Δ ", "").split(" (")[0]
-        ax.set_title(name + (f"\n({SEQUENTIAL})" if metric == "latency_ms.mean" else ""), fontsize=10)
+        ax.set_title(name + (f"\n({timing})" if metric == "latency_ms.mean" else ""), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     if parts:
         ax = axes[-1]
@@ -243,7 +251,7 @@ def plot_shapley(att: Attribution, grid: Grid, path: Path, names: Dict[str, str]
             _not_computable(ax, tp["blocked_by"])
         ax.set_xticks(xs, [names[p] for p in parts], fontsize=9.5)
         ax.set_ylabel("Δ time per utterance (ms)")
-        ax.set_title(f"where the time changed, per time part ({SEQUENTIAL})", fontsize=10.5)
+        ax.set_title(f"where the time changed, per time part ({timing})", fontsize=10.5)
         ax.legend(fontsize=9, loc="best", title="component", title_fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(f"{title}\ncompressed levels: {_levels_text(grid)}", fontsize=11)
@@ -343,7 +351,7 @@ def plot_time_breakdown(sweep: Sweep, path: Path) -> Optional[Path]:
     return _save(fig, path)
 
 
-def plot_cuts(rows: pd.DataFrame, path: Path, side_by_side: bool = False) -> Optional[Path]:
+def plot_cuts(rows: pd.DataFrame, path: Path, side_by_side: bool = False, timing: str = SEQUENTIAL) -> Optional[Path]:
     """A one-at-a-time study (`report/cuts.py`): one horizontal bar per cut, grouped by component, for
     the change in WER, latency and size against the baseline (bars: 95% bootstrap CIs; side-by-side
     latency: median and range over rounds)."""
@@ -357,7 +365,7 @@ def plot_cuts(rows: pd.DataFrame, path: Path, side_by_side: bool = False) -> Opt
         lat = (sbs("median"), sbs("min"), sbs("max"), "Δ latency (ms/utt)\nside by side, median [range] over rounds")
     else:
         lat = (rows["delta_latency"].to_numpy(float), rows["latency_ci_low"].to_numpy(float),
-               rows["latency_ci_high"].to_numpy(float), f"Δ latency (ms/utt)\n{SEQUENTIAL}")
+               rows["latency_ci_high"].to_numpy(float), f"Δ latency (ms/utt)\n{timing}")
     nan = np.full(len(rows), np.nan)
     panels = [(rows["delta_wer"].to_numpy(float), rows["wer_ci_low"].to_numpy(float),
                rows["wer_ci_high"].to_numpy(float), "Δ WER (points)"), lat,

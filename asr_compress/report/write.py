@@ -19,7 +19,7 @@ import pandas as pd
 from asr_compress.analysis.attribution import Attribution, Grid, attribute, blocked_reasons
 from asr_compress.analysis.bootstrap import BootstrapSamples, paired_bootstrap
 from asr_compress import COMPONENTS
-from asr_compress.analysis.collect import NONE, Sweep, collect, same_machine_as_baseline, simulated_runs
+from asr_compress.analysis.collect import NONE, Sweep, collect, concurrent_runs, same_machine_as_baseline, simulated_runs
 from asr_compress.analysis.utterances import broken_utterances, error_shift, group_sweeps, group_wer
 from asr_compress.report import plots
 from asr_compress.report.cuts import cut_groups, cut_rows, cut_summary, cut_timing_section, is_cut_by_cut
@@ -74,11 +74,12 @@ def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = 
                                           wer_ci[wer_ci["metric"] == "wer_pct"],
                                           side_by_side_latency(found[0]) if found is not None else None)
         if cuts is not None:
-            figures["Each cut alone"] = _safe(plots.plot_cuts, cuts, out / "cuts.png", _timed_side_by_side(cuts))
+            figures["Each cut alone"] = _safe(plots.plot_cuts, cuts, out / "cuts.png", _timed_side_by_side(cuts),
+                                              plots.timing_label(sweep))
         for i, g in enumerate(att.grids if cuts is None else []):
             sfx = "" if i == 0 else f"_{i}"
             figures[f"Shapley values{_grid_note(att, g)}"] = _safe(plots.plot_shapley, att, g, out / f"shapley{sfx}.png",
-                                                                   plots.part_names(sweep))
+                                                                   plots.part_names(sweep), plots.timing_label(sweep))
             figures[f"Interactions{_grid_note(att, g)}"] = _safe(plots.plot_interactions, att, g,
                                                                   out / f"interactions{sfx}.png")
         figures["Time breakdown"] = _safe(plots.plot_time_breakdown, sweep, out / "time_breakdown.png")
@@ -172,22 +173,6 @@ def environment_block(sweep: Sweep) -> str:
                  "(`asr-compress-retime`) before citing any latency.")
     return text
 
-
-def concurrent_runs(sweep: Sweep) -> Dict[str, List[str]]:
-    """{host: run ids} of finished runs whose decoding overlapped in time with another's on the same
-    host (metrics.json `decode_window` and `environment.host`; runs without them are not judged)."""
-    cols = ["decode_window.start", "decode_window.end", "environment.host"]
-    ok = sweep.ok
-    if not all(c in ok for c in cols):
-        return {}
-    t = ok[cols].dropna()
-    out: Dict[str, List[str]] = {}
-    for host, g in t.groupby("environment.host", sort=False):
-        start, end = pd.to_datetime(g[cols[0]]), pd.to_datetime(g[cols[1]])
-        hit = [r for r in g.index if ((start < end[r]) & (end > start[r]) & (g.index != r)).any()]
-        if hit:
-            out[str(host)] = [str(r) for r in hit]
-    return out
 
 
 def _setup(sweep: Sweep, samples: BootstrapSamples, n_resamples: int, seed: int) -> str:

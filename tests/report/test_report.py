@@ -157,6 +157,9 @@ def test_runs_that_decoded_at_the_same_time_on_one_machine_are_flagged(make_swee
     assert "**Warning**: runs 6, 7 decoded at the same time on one machine (node-a)" in text
     assert "some of these runs decoded at the same time on one machine" in text  # the latency caveat
     assert "these runs were timed one after another" not in text
+    from asr_compress.report import plots
+
+    assert plots.timing_label(collect(root)) == plots.CONCURRENT  # the figures' latency labels say so too
 
 
 def test_runs_on_different_gpus_are_flagged(make_sweep):
