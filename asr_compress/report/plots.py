@@ -33,6 +33,8 @@ def timing_label(sweep: Sweep) -> str:
     """How the sweep's own latencies were taken, for axis labels: one after another, or (a launcher
     that runs cells in parallel) at the same time on one machine, where they measure contention."""
     return CONCURRENT if concurrent_runs(sweep) else SEQUENTIAL
+
+
 ABBREV = {"frontend": "fe", "encoder": "enc", "ctc": "CTC", "decoder": "dec", "lm": "LM"}
 # one colour per component, used in every figure so a component keeps its colour
 COLORS = {"frontend": "#7f7f7f", "encoder": "#1f77b4", "decoder": "#ff7f0e", "ctc": "#2ca02c", "lm": "#d62728",

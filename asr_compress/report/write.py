@@ -174,7 +174,6 @@ def environment_block(sweep: Sweep) -> str:
     return text
 
 
-
 def _setup(sweep: Sweep, samples: BootstrapSamples, n_resamples: int, seed: int) -> str:
     ok = sweep.ok
     first = ok.iloc[0] if len(ok) else sweep.runs.iloc[0]
