@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import subprocess
 from typing import Any, Dict
@@ -24,8 +25,6 @@ def usable_cpus() -> int:
     """The cores this process may run on: a batch job's allocation (Slurm's cpuset, `taskset`), not
     the whole node that os.cpu_count() counts; all threads on a 64-core node inside a 4-core job
     would oversubscribe it and time the contention instead of the model."""
-    import os
-
     try:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):  # not on Linux
@@ -51,8 +50,6 @@ def utc_now() -> str:
 
 
 def environment(device: str = "cpu") -> Dict[str, Any]:
-    import os
-
     import espnet
     import torch
 

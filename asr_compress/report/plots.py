@@ -23,8 +23,9 @@ from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, concurrent_ru
 from asr_compress.report.tables import ngram_in_search  # noqa: E402
 
 DPI = 150
-# latency in these figures comes from a sweep, whose runs are timed one after another: machine drift
-# between runs is in it (the report cites `bench_methods.py --factorial` for latency when given)
+# latency in these figures comes from a sweep, whose runs are timed one after another (machine drift
+# between runs is in it), or, under a launcher that runs cells in parallel, at once on one machine
+# (contention is in it): `timing_label` says which; the side-by-side timing is free of both
 SEQUENTIAL = "runs timed one after another"
 CONCURRENT = "runs timed at once on one machine: contended"
 

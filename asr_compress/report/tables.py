@@ -224,6 +224,7 @@ def missing_table(att: Attribution, sweep: Optional[Sweep] = None, one_at_a_time
     that no grid cell needs (a sweep over decoding settings, a repeated cell) follow in a list of
     their own: a failure is never left out of the report."""
     stray = _stray_failures(att, sweep)
+    tail = "\n\nFailed runs that no grid cell needs:\n\n" + stray if stray else ""
     if att.missing.empty:
         return ("None: every cell of the grid has a finished run." if not stray else
                 "No grid cell is missing, but these runs failed:\n\n" + stray)
@@ -236,8 +237,7 @@ def missing_table(att: Attribution, sweep: Optional[Sweep] = None, one_at_a_time
                 "`missing_runs.csv` lists them): `study=factorial` runs them.\n\n") if n else ""
         df = df[~combos].drop_duplicates("cell")
         if df.empty:
-            return note + "Every cut and the baseline have a finished run." + (
-                "\n\nFailed runs that no grid cell needs:\n\n" + stray if stray else "")
+            return note + "Every cut and the baseline have a finished run." + tail
     elif (df["status"] == "absent").all() and all(c.count("+") >= 1 for c in df["cell"]):
         note = ("Only runs with two or more components cut are absent, as in a one-at-a-time study: "
                 "run the factorial study (`study=factorial`) for the interaction terms and Shapley values.\n\n")
@@ -246,11 +246,9 @@ def missing_table(att: Attribution, sweep: Optional[Sweep] = None, one_at_a_time
     # combinations absent anyway), so the blocks column would only repeat the cell
     cols = ["cell", "status", "run_id"] + ([] if one_at_a_time else ["blocks"])
     if sweep is not None and "error" in sweep.runs and sweep.runs["error"].notna().any():
-        df["error"] = [sweep.runs.at[r, "error"] if r in sweep.runs.index and pd.notna(sweep.runs.at[r, "error"])
-                       else "" for r in df["run_id"]]
+        df["error"] = [_run_error(sweep, r, "") for r in df["run_id"]]
         cols.insert(3, "error")
-    return note + markdown_table(df[cols].fillna(NA)) + (
-        "\n\nFailed runs that no grid cell needs:\n\n" + stray if stray else "")
+    return note + markdown_table(df[cols].fillna(NA)) + tail
 
 
 def _stray_failures(att: Attribution, sweep: Optional[Sweep]) -> str:
@@ -259,6 +257,13 @@ def _stray_failures(att: Attribution, sweep: Optional[Sweep]) -> str:
         return ""
     listed = set(att.missing["run_id"].dropna())
     failed = [r for r in sweep.runs.index if sweep.runs.at[r, "status"] != "ok" and r not in listed]
-    error = lambda r: sweep.runs.at[r, "error"] if "error" in sweep.runs and pd.notna(sweep.runs.at[r, "error"]) \
-        else "(no error.txt)"  # noqa: E731
-    return "\n".join(f"- run `{r}` ({sweep.runs.at[r, 'label']}): {error(r)}" for r in failed)
+    return "\n".join(f"- run `{r}` ({sweep.runs.at[r, 'label']}): {_run_error(sweep, r, '(no error.txt)')}"
+                     for r in failed)
+
+
+def _run_error(sweep: Sweep, run_id, default: str) -> str:
+    """The first line of the run's error.txt (collect.load_run), else `default`."""
+    runs = sweep.runs
+    if "error" in runs and run_id in runs.index and pd.notna(runs.at[run_id, "error"]):
+        return runs.at[run_id, "error"]
+    return default
