@@ -8,11 +8,19 @@ failed cell also leaves `error.txt` in its run directory, so when the sweep ends
 the exit status of `asr-compress -m` then says "some numbers are missing" with either launcher.
 A sweep run without the callback (`~hydra.callbacks.report`) on a cluster launcher has nobody to look:
 its failed cells keep their error.txt, and `asr-compress-report SWEEP` lists them later.
+
+Two multiruns may share one sweep dir (the README's way to sweep a method's parameter beside the
+baseline). The callback therefore notes the error.txt files already there when its launch starts
+(`existing_errors`) and `record_sweep` skips those: a cell that failed in the first launch, and that
+the second did not run again, does not fail the second's exit status. A cell the second launch does
+run again removes its old error.txt first (`clear_outputs`), so its new failure is a new file.
+Files are told apart by inode and modification time, not by comparing clocks, since a cluster job's
+node and the launching node need not agree on the time.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import AbstractSet, Dict, List, Tuple
 
 # run directory -> None: an ordered set, since a cell found on disk may already be recorded
 _failed: Dict[Path, None] = {}
@@ -32,11 +40,32 @@ def record(out_dir: Path) -> None:
     _failed[Path(out_dir).absolute()] = None
 
 
-def record_sweep(sweep_dir: Path) -> None:
-    """Record every run directory under `sweep_dir` with an error.txt (any depth: `hydra.sweep.subdir`
-    may nest them)."""
+# an error.txt as found on disk: path, inode, modification time (ns)
+ErrorFile = Tuple[Path, int, int]
+
+
+def _error_files(sweep_dir: Path) -> List[ErrorFile]:
+    """Every error.txt under `sweep_dir`, at any depth (`hydra.sweep.subdir` may nest them)."""
+    found = []
     for err in sorted(Path(sweep_dir).rglob("error.txt")):
-        record(err.parent)
+        try:
+            st = err.stat()
+        except FileNotFoundError:  # a cell of a concurrent launch cleared it meanwhile
+            continue
+        found.append((err.absolute(), st.st_ino, st.st_mtime_ns))
+    return found
+
+
+def existing_errors(sweep_dir: Path) -> frozenset:
+    """The error.txt files under `sweep_dir` now, before a launch: `record_sweep` skips them."""
+    return frozenset(_error_files(sweep_dir))
+
+
+def record_sweep(sweep_dir: Path, existing: AbstractSet[ErrorFile] = frozenset()) -> None:
+    """Record every run directory under `sweep_dir` with an error.txt that is not in `existing`."""
+    for found in _error_files(sweep_dir):
+        if found not in existing:
+            record(found[0].parent)
 
 
 def failed() -> List[Path]:

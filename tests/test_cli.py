@@ -188,3 +188,17 @@ def test_baseline_marks_the_run_without_lm(tiny, cli_run, tmp_path):
     assert baseline_main([str(run), str(run), "--out", str(tmp_path / "dup")]) == 2  # same row twice
     nolm = json.loads((tmp_path / "res" / "tiny.no_lm.metrics.json").read_text())
     assert nolm["decode"]["lm_weight"] == 0 and nolm["time_breakdown_ms"].get("lm", 0.0) == 0.0
+
+
+def test_a_cell_that_failed_in_an_earlier_multirun_into_the_same_sweep_dir_does_not_fail_the_next(tiny, tmp_path):
+    # the README's two multiruns into one sweep dir: the second's exit status is its own cells',
+    # while its report still covers (and lists the failure of) both
+    sweep = tmp_path / "sweep"
+    common = [f"hydra.sweep.dir={sweep}", "hydra.callbacks.report.plots=false",
+              *tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0")]
+    res = _cli(["-m", "decode.beam_size=0", "hydra.sweep.subdir=first", *common], tmp_path)
+    assert res.returncode == 1 and (sweep / "first" / "error.txt").is_file()
+    res = _cli(["-m", "decode.beam_size=2", "hydra.sweep.subdir=second", *common], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (sweep / "second" / "metrics.json").is_file() and "run(s) of the sweep failed" not in res.stderr
+    assert "beam_size=0" in (sweep / "REPORT.md").read_text()

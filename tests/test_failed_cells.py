@@ -50,3 +50,17 @@ def test_the_report_callback_records_cells_that_failed_elsewhere(tmp_path):
     # the report itself fails on this sweep (no run has a config); that is logged, not raised
     ReportCallback(plots=False).on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
     assert failed_cells.failed() == [tmp_path / "0"]
+
+
+def test_record_sweep_skips_an_earlier_launchs_errors_but_not_a_cell_that_failed_again(tmp_path):
+    for cell in ("a", "b"):
+        (tmp_path / cell).mkdir()
+        (tmp_path / cell / "error.txt").write_text("failed in the first launch\n")
+    existing = failed_cells.existing_errors(tmp_path)  # the second launch starts
+    assert {f[0] for f in existing} == {tmp_path / "a" / "error.txt", tmp_path / "b" / "error.txt"}
+    failed_cells.clear_outputs(tmp_path / "b")  # the second launch runs cell b again ...
+    (tmp_path / "b" / "error.txt").write_text("failed in the second launch\n")  # ... and it fails again
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "error.txt").write_text("a new cell\n")
+    failed_cells.record_sweep(tmp_path, existing)
+    assert failed_cells.failed() == [tmp_path / "b", tmp_path / "c"]

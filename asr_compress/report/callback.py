@@ -44,12 +44,20 @@ class ReportCallback(Callback):
         self.retime_rounds = retime_rounds
         # utterances per cell per round: the first N of the test set
         self.retime_utterances = retime_utterances
+        # error.txt files in the sweep dir before this launch: an earlier launch's failures
+        self._existing_errors: frozenset = frozenset()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from asr_compress import failed_cells
+
+        self._existing_errors = failed_cells.existing_errors(Path(str(config.hydra.sweep.dir)))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         from asr_compress import failed_cells
 
-        failed_cells.record_sweep(sweep_dir)  # cells a cluster launcher ran in jobs of their own
+        # cells a cluster launcher ran in jobs of their own; not an earlier launch's (failed_cells.py)
+        failed_cells.record_sweep(sweep_dir, self._existing_errors)
         if self.retime_rounds > 0:
             self._retime(sweep_dir)
         try:
