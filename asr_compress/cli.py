@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -32,27 +33,49 @@ def _only_hydra_files(out_dir: Path) -> bool:
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="config")
 def _app(cfg: DictConfig) -> float:
+    hc = HydraConfig.get()
+    return run_cell(cfg, Path(hc.runtime.output_dir), multirun=hc.mode == RunMode.MULTIRUN)
+
+
+def run_cell(cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
+    """One run, alone or as a cell of a sweep: its WER, NaN for a failed cell.
+
+    Alone, a bad input exits with status 2 and one line, and anything else raises with its
+    traceback. In a sweep, one cell must not waste the others' compute, so any failure, a bad
+    parameter or an unexpected one (CUDA out of memory, a bug in a method of your own), writes
+    error.txt and the sweep goes on; the report lists the cell, and the sweep's exit status says
+    that numbers are missing (failed_cells.py). Ctrl-C (KeyboardInterrupt) still stops the sweep.
+    """
     from asr_compress.run import run_experiment, summary_line
 
-    hc = HydraConfig.get()
-    out_dir = Path(hc.runtime.output_dir)
     failed_cells.clear_outputs(out_dir)
     try:
         metrics = run_experiment(cfg, out_dir)
     except AsrCompressError as e:
         print(f"asr-compress: error: {e}", file=sys.stderr)
-        if hc.mode == RunMode.MULTIRUN:
-            # one bad cell must not waste the rest of a sweep: record it, the report lists it, and
-            # the sweep's exit status says that numbers are missing (failed_cells.py)
-            (out_dir / "error.txt").write_text(str(e) + "\n")
-            failed_cells.record(out_dir)
-            return float("nan")
+        if multirun:
+            return _fail_cell(out_dir, str(e))
         if out_dir.is_dir() and _only_hydra_files(out_dir):
             shutil.rmtree(out_dir)
         sys.exit(2)
+    except Exception as e:
+        if not multirun:
+            raise
+        tb = traceback.format_exc()
+        print(f"asr-compress: error: this cell failed unexpectedly, the sweep goes on:\n{tb}", file=sys.stderr)
+        # first line for the report's tables, then the traceback for whoever debugs it
+        head = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        return _fail_cell(out_dir, f"{head}\n\n{tb}")
     print(summary_line(metrics))
     print(f"wrote {out_dir / 'metrics.json'}")
     return metrics["wer"]
+
+
+def _fail_cell(out_dir: Path, text: str) -> float:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "error.txt").write_text(text.rstrip("\n") + "\n")
+    failed_cells.record(out_dir)
+    return float("nan")
 
 
 def main() -> None:

@@ -202,3 +202,36 @@ def test_a_cell_that_failed_in_an_earlier_multirun_into_the_same_sweep_dir_does_
     assert res.returncode == 0, res.stderr[-2000:]
     assert (sweep / "second" / "metrics.json").is_file() and "run(s) of the sweep failed" not in res.stderr
     assert "beam_size=0" in (sweep / "REPORT.md").read_text()
+
+
+@pytest.fixture
+def failing_run(monkeypatch):
+    """run_experiment replaced by one that fails the way a CUDA run out of memory does."""
+    from asr_compress import failed_cells, run
+
+    def _oom(cfg, out_dir):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nsecond line")
+
+    monkeypatch.setattr(run, "run_experiment", _oom)
+    monkeypatch.setattr(failed_cells, "_failed", {})
+    return failed_cells
+
+
+def test_an_unexpected_error_in_a_sweep_cell_is_recorded_and_the_sweep_goes_on(failing_run, tmp_path, capsys):
+    from asr_compress.cli import run_cell
+
+    wer = run_cell(OmegaConf.create({}), tmp_path / "3", multirun=True)
+    assert wer != wer  # NaN: Hydra's basic launcher then starts the next cell
+    lines = (tmp_path / "3" / "error.txt").read_text().splitlines()
+    assert lines[0] == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"  # the report's error line
+    assert any(line.startswith("Traceback") for line in lines)  # and the traceback for debugging
+    assert failing_run.failed() == [tmp_path / "3"]  # so the sweep exits 1
+    assert "the sweep goes on" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_in_a_single_run_raises_with_its_traceback(failing_run, tmp_path):
+    from asr_compress.cli import run_cell
+
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+        run_cell(OmegaConf.create({}), tmp_path, multirun=False)
+    assert not (tmp_path / "error.txt").exists() and failing_run.failed() == []
