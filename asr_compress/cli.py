@@ -21,7 +21,6 @@ from asr_compress import failed_cells
 from asr_compress.config import PROJECT_ROOT, register_configs
 from asr_compress.errors import AsrCompressError
 
-register_configs()
 # torch/ESPnet deprecation chatter is not the user's business; real problems raise.
 for _category in (FutureWarning, DeprecationWarning, UserWarning):
     warnings.filterwarnings("ignore", category=_category)
@@ -79,6 +78,13 @@ def _fail_cell(out_dir: Path, text: str) -> float:
 
 
 def main() -> None:
+    try:
+        # here rather than at import: a method plugin that fails to load (compress/plugins.py) is
+        # one line and exit status 2, and asr-compress-report, which needs no methods, is unaffected
+        register_configs()
+    except AsrCompressError as e:
+        print(f"asr-compress: error: {e}", file=sys.stderr)
+        sys.exit(2)
     _app()
     failed = failed_cells.failed()
     if failed:

@@ -23,10 +23,10 @@ def tiny_overrides(tiny, *extra):
             "eval.progress=false", "eval.num_threads=1", *extra]
 
 
-def run_cli(args, cwd):
-    """`python -m asr_compress ARGS` as a user runs it: one thread, a bare PATH, output captured."""
+def run_cli(args, cwd, env=None):
+    """`python -m asr_compress ARGS` as a user runs it: one thread, a bare PATH (plus `env`), output captured."""
     return subprocess.run([sys.executable, "-m", "asr_compress", *args], cwd=cwd, capture_output=True, text=True,
-                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", **(env or {})})
 
 
 def calibration_dir(tiny, dest: Path, n: int = 2) -> Path:

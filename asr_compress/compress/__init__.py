@@ -47,6 +47,11 @@ from asr_compress.compress.sequence import SequenceConfig  # noqa: E402
 from asr_compress.compress.distill import DistillConfig  # noqa: E402
 from asr_compress.compress.stats import component_stats  # noqa: E402
 from asr_compress.errors import CompressionConfigError  # noqa: E402
+from asr_compress.compress.plugins import load_plugins  # noqa: E402
+
+# methods of other installed packages (entry-point group asr_compress.methods), after the built-in
+# ones so that a plugin may build on them and cannot take their names
+load_plugins()
 
 __all__ = [
     "compress_", "component_stats", "applicable", "applicable_methods", "method_config", "make_config", "METHOD_CONFIGS", "METHOD_PRESETS",

@@ -74,4 +74,8 @@ def environment(device: str = "cpu") -> Dict[str, Any]:
     if device.startswith("cuda") and torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(0)
         env["cuda"] = torch.version.cuda
+    from asr_compress.compress.plugins import loaded
+
+    if loaded():  # methods from other packages: a number is cited with the code that produced it
+        env["method_plugins"] = loaded()
     return env

@@ -31,7 +31,8 @@ from asr_compress.report.tables import (
 
 log = logging.getLogger(__name__)
 
-ENV_KEYS = ("date", "git_hash", "python", "torch", "espnet", "platform", "host", "cpu", "device", "num_threads", "gpu")
+ENV_KEYS = ("date", "git_hash", "python", "torch", "espnet", "platform", "host", "cpu", "device", "num_threads", "gpu",
+            "method_plugins")
 SUMMARY_METRICS = ("wer_pct", "cer_pct", "latency_ms.mean", "time_breakdown_ms.frontend", "time_breakdown_ms.encoder",
                    "time_breakdown_ms.decoder", "time_breakdown_ms.ctc", "time_breakdown_ms.lm",
                    "time_breakdown_ms.search_other", "time_breakdown_ms.total", "size_mb")
@@ -152,7 +153,8 @@ def environment_block(sweep: Sweep, concurrent: Optional[Dict[str, List[str]]] =
     for key in ENV_KEYS:
         col = f"environment.{key}"
         if col not in ok or ok[col].isna().all():
-            if key not in ("gpu", "host"):  # gpu: only for runs on a GPU; host: since 2026-12-07
+            # gpu: only for runs on a GPU; method_plugins: only with plugins installed; host: since 2026-12-07
+            if key not in ("gpu", "host", "method_plugins"):
                 lines.append(f"{key}: not recorded")
             continue
         # a column with a failed run's NaN is float: 2 threads must not read "2.0"
