@@ -45,10 +45,17 @@ def run_cell(cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
     error.txt and the sweep goes on; the report lists the cell, and the sweep's exit status says
     that numbers are missing (failed_cells.py). Ctrl-C (KeyboardInterrupt) still stops the sweep.
     """
+    from asr_compress.resume import finished_run
     from asr_compress.run import run_experiment, summary_line
 
-    failed_cells.clear_outputs(out_dir)
+    failure = None
     try:
+        done = finished_run(cfg, out_dir) if cfg.get("resume") else None
+        if done is not None:
+            print(f"resume=true: reusing {out_dir / 'metrics.json'} (same settings, test set, model files and code)")
+            print(summary_line(done))
+            return done["wer"]
+        failed_cells.clear_outputs(out_dir)
         metrics = run_experiment(cfg, out_dir)
     except AsrCompressError as e:
         print(f"asr-compress: error: {e}", file=sys.stderr)
@@ -64,10 +71,23 @@ def run_cell(cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
         print(f"asr-compress: error: this cell failed unexpectedly, the sweep goes on:\n{tb}", file=sys.stderr)
         # first line for the report's tables, then the traceback for whoever debugs it
         head = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        return _fail_cell(out_dir, f"{head}\n\n{tb}")
+        failure = f"{head}\n\n{tb}"
+    if failure is not None:
+        _release_memory()  # outside `except`: the traceback no longer holds the failed cell's model
+        return _fail_cell(out_dir, failure)
     print(summary_line(metrics))
     print(f"wrote {out_dir / 'metrics.json'}")
     return metrics["wer"]
+
+
+def _release_memory() -> None:
+    """Free what a failed cell held (its model, on the GPU too) before the next cell loads its own."""
+    import gc
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _fail_cell(out_dir: Path, text: str) -> float:

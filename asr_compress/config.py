@@ -121,6 +121,10 @@ class Config:
     ctc: Any = MISSING
     decoder: Any = MISSING
     lm: Any = MISSING
+    # reuse the finished run already in this run's directory when its settings, test set, model
+    # files and code match, and decode only otherwise: rerunning a sweep into its own directory then
+    # redoes just its failed or missing cells (resume.py). false = always decode
+    resume: bool = False
 
 
 def resolve_path(path: str, base: Optional[Path] = None) -> Path:

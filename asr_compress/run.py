@@ -174,6 +174,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     from asr_compress.evaluate.environment import environment, usable_cpus, utc_now
     from asr_compress.evaluate.scoring import corpus_scores, group_scores
     from asr_compress.pipeline import load_pipeline
+    from asr_compress.resume import settings_sha256
 
     conf = to_config(cfg)
     check_methods(conf)  # before anything slow is loaded
@@ -229,6 +230,8 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
         **({"calibration": dataclasses.asdict(conf.calibration)} if learners else {}),
         "decode": dataclasses.asdict(conf.decode),
         "environment": environment(conf.eval.device),
+        # what resume=true compares before reusing this run (resume.py)
+        "settings_sha256": settings_sha256(cfg),
     }
     if conf.eval.device.startswith("cuda"):
         metrics["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20

@@ -1,0 +1,72 @@
+"""`resume=true`: a rerun sweep decodes only the cells without a finished run of the same settings.
+
+A sweep of many cells on a cluster may lose a few to a bad parameter, a node failure or CUDA
+running out of memory. Rerunning the same command into the same sweep directory
+(`hydra.sweep.dir=...`) with `resume=true` then reuses every cell whose directory already holds a
+finished run (metrics.json and utterances.jsonl, written last and atomically) that matches in
+
+- settings: the composed config, `resume` and `eval.progress` aside, and the test set's index
+  files (wav.scp, text, utt2spk, utt2group): `settings_sha256` in metrics.json;
+- model files: the SHA-256 of every file (metrics.json `model`), so a model retrained in place
+  is decoded again;
+- code: asr_compress's version and git hash as the run recorded them. Uncommitted edits show as
+  the same "<hash>-dirty" and are not told apart: commit before citing a resumed sweep.
+
+Anything else (no metrics.json, a run from before settings_sha256 was recorded, any difference)
+decodes the cell again. A reused cell keeps its own timing and environment; the report's
+environment block then shows its date, and its host if it differs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+# index files of a Kaldi-style data dir whose content decides what a run decodes and scores
+DATA_FILES = ("wav.scp", "text", "utt2spk", "utt2group")
+# config keys that do not change a run's numbers: the reuse switch itself and the progress bar
+IGNORED = (("resume",), ("eval", "progress"))
+
+
+def settings_sha256(cfg: DictConfig) -> str:
+    """One digest of what a run computes: the composed config and the test set's index files."""
+    from asr_compress.config import resolve_path
+
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    for path in IGNORED:
+        node = settings
+        for key in path[:-1]:
+            node = node.get(key, {})
+        node.pop(path[-1], None)
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    data_dir = resolve_path(str(cfg.data.dir))
+    for name in DATA_FILES:
+        f = data_dir / name
+        h.update(name.encode() + (f.read_bytes() if f.is_file() else b"\0absent"))
+    return h.hexdigest()
+
+
+def finished_run(cfg: DictConfig, out_dir: Path) -> Optional[Dict[str, Any]]:
+    """The metrics of the run in `out_dir` when it finished with these settings, model files and
+    code; None when the cell must be decoded (again)."""
+    from asr_compress import __version__
+    from asr_compress.evaluate.environment import git_hash
+    from asr_compress.pipeline.load import find_model_files
+
+    metrics_file = Path(out_dir) / "metrics.json"
+    if not (metrics_file.is_file() and (Path(out_dir) / "utterances.jsonl").is_file()):
+        return None
+    try:
+        metrics = json.loads(metrics_file.read_text())
+    except (OSError, ValueError):
+        return None
+    env = metrics.get("environment", {})
+    if (metrics.get("settings_sha256") != settings_sha256(cfg)
+            or env.get("asr_compress") != __version__ or env.get("git_hash") != git_hash()):
+        return None
+    recorded = {k: v for k, v in metrics.get("model", {}).items() if k.endswith("_sha256")}
+    current = {k: v for k, v in find_model_files(cfg.model).describe().items() if k.endswith("_sha256")}
+    return metrics if recorded == current else None

@@ -1,0 +1,76 @@
+"""resume=true: a cell's finished run is reused only when settings, test set, model files and code match."""
+import json
+import shutil
+
+import pytest
+
+from support import compose, tiny_overrides
+from support import run_cli as _cli
+
+
+@pytest.fixture
+def finished(tiny, tmp_path):
+    """A copy of the tiny test set, a config on it, and a run dir holding a finished run of that config."""
+    from asr_compress import __version__
+    from asr_compress.evaluate.environment import git_hash
+    from asr_compress.pipeline.load import find_model_files
+    from asr_compress.resume import settings_sha256
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny["data"], data)
+    cfg = compose([*tiny_overrides(tiny), f"data.dir={data}", "resume=true"])
+    run = tmp_path / "run"
+    run.mkdir()
+    metrics = {"wer": 0.25, "settings_sha256": settings_sha256(cfg),
+               "environment": {"asr_compress": __version__, "git_hash": git_hash()},
+               "model": find_model_files(cfg.model).describe()}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "utterances.jsonl").write_text("{}\n")
+    return cfg, run, data, metrics
+
+
+def test_a_matching_finished_run_is_reused_whatever_the_progress_bar(finished, tiny):
+    from asr_compress.resume import finished_run
+
+    cfg, run, data, metrics = finished
+    assert finished_run(cfg, run) == metrics
+    quiet = compose([*tiny_overrides(tiny), f"data.dir={data}", "resume=false", "eval.progress=true"])
+    assert finished_run(quiet, run) == metrics  # neither the switch nor the progress bar changes a number
+
+
+@pytest.mark.parametrize("change", ["setting", "test set", "model file", "code", "no utterances", "torn metrics"])
+def test_any_difference_decodes_the_cell_again(finished, tiny, change):
+    from asr_compress.resume import finished_run
+
+    cfg, run, data, metrics = finished
+    if change == "setting":
+        cfg = compose([*tiny_overrides(tiny), f"data.dir={data}", "decode.beam_size=3"])
+    elif change == "test set":
+        (data / "text").write_text((data / "text").read_text().replace(" ", "  ", 1))
+    elif change == "model file":
+        metrics["model"]["asr_weights_sha256"] = "0" * 64  # as if retrained in place since
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    elif change == "code":
+        metrics["environment"]["git_hash"] = "0123abc"
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    elif change == "no utterances":
+        (run / "utterances.jsonl").unlink()
+    else:
+        (run / "metrics.json").write_text('{"wer": 0.2')
+    assert finished_run(cfg, run) is None
+
+
+def test_a_rerun_sweep_with_resume_decodes_only_its_failed_cell(tiny, tmp_path):
+    sweep = tmp_path / "sweep"
+    common = ["~hydra.callbacks.report", f"hydra.sweep.dir={sweep}",
+              *tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0")]
+    res = _cli(["-m", "decode.beam_size=0,2", *common], tmp_path)
+    assert res.returncode == 1 and (sweep / "1" / "metrics.json").is_file()
+    first = (sweep / "1" / "metrics.json").read_text()
+    # cell 0 fixed, cell 1 as before: only cell 0 decodes
+    res = _cli(["-m", "decode.beam_size=1,2", "resume=true", *common], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"resume=true: reusing {sweep / '1' / 'metrics.json'}" in res.stdout
+    assert (sweep / "1" / "metrics.json").read_text() == first
+    assert (sweep / "0" / "metrics.json").is_file() and not (sweep / "0" / "error.txt").exists()
+    assert res.stdout.count("reusing") == 1
