@@ -9,8 +9,9 @@ finished run (metrics.json and utterances.jsonl, written last and atomically) th
   files (wav.scp, text, utt2spk, utt2group): `settings_sha256` in metrics.json;
 - model files: the SHA-256 of every file (metrics.json `model`), so a model retrained in place
   is decoded again;
-- code: asr_compress's version and git hash as the run recorded them. Uncommitted edits show as
-  the same "<hash>-dirty" and are not told apart: commit before citing a resumed sweep.
+- code: asr_compress's version and git hash as the run recorded them, and the method plugins
+  installed (compress/plugins.py: names, distributions, versions). Uncommitted edits show as the
+  same "<hash>-dirty" and are not told apart: commit before citing a resumed sweep.
 
 Anything else (no metrics.json, a run from before settings_sha256 was recorded, any difference)
 decodes the cell again. A reused cell keeps its own timing and environment; the report's
@@ -63,9 +64,12 @@ def finished_run(cfg: DictConfig, out_dir: Path) -> Optional[Dict[str, Any]]:
         metrics = json.loads(metrics_file.read_text())
     except (OSError, ValueError):
         return None
+    from asr_compress.compress.plugins import loaded
+
     env = metrics.get("environment", {})
     if (metrics.get("settings_sha256") != settings_sha256(cfg)
-            or env.get("asr_compress") != __version__ or env.get("git_hash") != git_hash()):
+            or env.get("asr_compress") != __version__ or env.get("git_hash") != git_hash()
+            or env.get("method_plugins", "") != loaded()):
         return None
     recorded = {k: v for k, v in metrics.get("model", {}).items() if k.endswith("_sha256")}
     current = {k: v for k, v in find_model_files(cfg.model).describe().items() if k.endswith("_sha256")}

@@ -38,7 +38,8 @@ def test_a_matching_finished_run_is_reused_whatever_the_progress_bar(finished, t
     assert finished_run(quiet, run) == metrics  # neither the switch nor the progress bar changes a number
 
 
-@pytest.mark.parametrize("change", ["setting", "test set", "model file", "code", "no utterances", "torn metrics"])
+@pytest.mark.parametrize("change", ["setting", "test set", "model file", "code", "plugin", "no utterances",
+                                    "torn metrics"])
 def test_any_difference_decodes_the_cell_again(finished, tiny, change):
     from asr_compress.resume import finished_run
 
@@ -52,6 +53,9 @@ def test_any_difference_decodes_the_cell_again(finished, tiny, change):
         (run / "metrics.json").write_text(json.dumps(metrics))
     elif change == "code":
         metrics["environment"]["git_hash"] = "0123abc"
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    elif change == "plugin":  # decoded with a method plugin that is no longer installed
+        metrics["environment"]["method_plugins"] = "weight_cluster from asr-compress-weight-cluster 0.1.0"
         (run / "metrics.json").write_text(json.dumps(metrics))
     elif change == "no utterances":
         (run / "utterances.jsonl").unlink()
