@@ -235,3 +235,12 @@ def test_an_unexpected_error_in_a_single_run_raises_with_its_traceback(failing_r
     with pytest.raises(RuntimeError, match="CUDA out of memory"):
         run_cell(OmegaConf.create({}), tmp_path, multirun=False)
     assert not (tmp_path / "error.txt").exists() and failing_run.failed() == []
+
+
+def test_help_names_the_command_and_lists_every_method(tmp_path):
+    from asr_compress.compress import METHOD_CONFIGS
+
+    res = _cli(["--help"], tmp_path)
+    assert res.returncode == 0 and res.stdout.startswith("asr-compress: per-component compression studies")
+    encoder_line = next(line for line in res.stdout.splitlines() if line.startswith("encoder: "))
+    assert set(METHOD_CONFIGS) <= set(encoder_line.removeprefix("encoder: ").split(", "))
