@@ -58,7 +58,7 @@ def build_variants(base, components: List[str], methods: List[str]):
     for comp in components:
         if comp not in base.components():
             continue
-        for m in applicable_methods(comp, methods):
+        for m in applicable_methods(comp, methods, base.component(comp)):
             cfg = method_config(m)
             try:
                 applicable(comp, cfg, base.component(comp))

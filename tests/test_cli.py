@@ -244,3 +244,13 @@ def test_help_names_the_command_and_lists_every_method(tmp_path):
     assert res.returncode == 0 and res.stdout.startswith("asr-compress: per-component compression studies")
     encoder_line = next(line for line in res.stdout.splitlines() if line.startswith("encoder: "))
     assert set(METHOD_CONFIGS) <= set(encoder_line.removeprefix("encoder: ").split(", "))
+
+
+def test_a_weight_method_on_a_frontend_without_weights_fails_once_the_model_is_loaded(tiny, tmp_path):
+    # whether a frontend has weights (an SSL one) or not (fbank, as here) is known from the model only
+    res = _cli(["frontend=int8_dynamic", *tiny_overrides(tiny)], tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1] == (
+        "asr-compress: error: frontend: int8_dynamic does not apply to this model's frontend: DefaultFrontend "
+        "(STFT + fixed mel filterbank) has no weights; valid: frontend=none, or a model with an SSL frontend "
+        "(S3prlFrontend, HuggingFaceFrontend, ESPnetSSLFrontend)")

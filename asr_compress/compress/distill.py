@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
 from asr_compress.compress.registry import (
-    NO_WEIGHTS,
-    WEIGHT_COMPONENTS,
     CompressionReport,
     MethodConfig,
     invalid,
@@ -286,7 +284,13 @@ def _train(component: str, module, targets, calib, config: DistillConfig) -> flo
     return time.perf_counter() - start
 
 
-@register_method(DistillConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_check, calibration=True)
+# the components whose uncompressed outputs calibration captures (pipeline/calibration.py)
+DISTILL_COMPONENTS = ("encoder", "ctc", "decoder", "lm")
+NOT_CAPTURED = {"frontend": "the teacher outputs distillation trains on are captured for encoder, ctc, decoder and "
+                            "lm, not for a frontend"}
+
+
+@register_method(DistillConfig, components=DISTILL_COMPONENTS, reasons=NOT_CAPTURED, check=_check, calibration=True)
 def _distill(module, config: DistillConfig, component: str, calibration=None) -> CompressionReport:
     from asr_compress.compress.sequence import apply_steps
 

@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from asr_compress.compress.registry import (
-    NO_WEIGHTS,
     WEIGHT_COMPONENTS,
     CompressionReport,
     MethodConfig,
@@ -78,7 +77,7 @@ def _lowrank_targets(module, config: LowRankConfig, component: str):
     return selected
 
 
-@register_method(LowRankConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_lowrank_targets)
+@register_method(LowRankConfig, components=WEIGHT_COMPONENTS, check=_lowrank_targets)
 def _lowrank(module, config: LowRankConfig, component: str) -> CompressionReport:
     selected = _lowrank_targets(module, config, component)
     done, skipped = [], []

@@ -10,7 +10,6 @@ from torch import nn
 
 from asr_compress.compress.registry import (
     NO_HEADS,
-    NO_WEIGHTS,
     STACK_COMPONENTS,
     WEIGHT_COMPONENTS,
     CompressionReport,
@@ -60,7 +59,7 @@ class PruneUnstructuredConfig(MethodConfig):
             raise invalid(self, "scope", self.scope, f"one of {', '.join(SCOPES)}")
 
 
-@register_method(PruneUnstructuredConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_linears)
+@register_method(PruneUnstructuredConfig, components=WEIGHT_COMPONENTS, check=_linears)
 def _prune_unstructured(module, config: PruneUnstructuredConfig, component: str) -> CompressionReport:
     selected = _linears(module, config, component)
     with torch.no_grad():
@@ -111,7 +110,7 @@ def _nm_targets(module, config: PruneNMConfig, component: str):
     return fits, [fqn for fqn, lin in selected if lin.in_features % config.m]
 
 
-@register_method(PruneNMConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_nm_targets)
+@register_method(PruneNMConfig, components=WEIGHT_COMPONENTS, check=_nm_targets)
 def _prune_nm(module, config: PruneNMConfig, component: str) -> CompressionReport:
     done, skipped = _nm_targets(module, config, component)
     with torch.no_grad():

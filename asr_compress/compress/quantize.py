@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from asr_compress.compress.registry import (
-    NO_WEIGHTS,
     WEIGHT_COMPONENTS,
     CompressionReport,
     MethodConfig,
@@ -51,7 +50,7 @@ def _int8_targets(module: nn.Module, config: Int8DynamicConfig, component: str):
     return selected
 
 
-@register_method(Int8DynamicConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_int8_targets)
+@register_method(Int8DynamicConfig, components=WEIGHT_COMPONENTS, check=_int8_targets)
 def _int8_dynamic(module: nn.Module, config: Int8DynamicConfig, component: str) -> CompressionReport:
     from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
@@ -214,8 +213,8 @@ def _cast(module: nn.Module, config: Fp16Config, component: str) -> CompressionR
     return CompressionReport(method={}, kernel="real", notes=notes)
 
 
-register_method(Fp16Config, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_cast_targets)(_cast)
-register_method(Bf16Config, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_cast_targets)(_cast)
+register_method(Fp16Config, components=WEIGHT_COMPONENTS, check=_cast_targets)(_cast)
+register_method(Bf16Config, components=WEIGHT_COMPONENTS, check=_cast_targets)(_cast)
 
 
 # ---------------------------------------------------------------- weight-only int8 / int4 (simulated)
@@ -383,5 +382,5 @@ def _weight_only(module: nn.Module, config: Int8WeightOnlyConfig, component: str
     )
 
 
-register_method(Int8WeightOnlyConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_linear_targets)(_weight_only)
-register_method(Int4WeightOnlyConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_linear_targets)(_weight_only)
+register_method(Int8WeightOnlyConfig, components=WEIGHT_COMPONENTS, check=_linear_targets)(_weight_only)
+register_method(Int4WeightOnlyConfig, components=WEIGHT_COMPONENTS, check=_linear_targets)(_weight_only)

@@ -20,16 +20,22 @@ from asr_compress.errors import CompressionConfigError
 KERNELS = ("none", "real", "simulated")
 
 # why a method family cannot apply to a component, phrased for the one-line error
-NO_WEIGHTS = {"frontend": "frontend has no weight matrices: STFT + fixed mel filterbank"}
 NO_LAYER_STACK = {
-    "frontend": "frontend has no layer stack",
+    "frontend": "layers are dropped from the encoder, decoder and LM stacks, not from a frontend",
     "ctc": "ctc has no layer stack, it is one Linear",
 }
 NO_HEADS = {
-    "frontend": "frontend has no attention heads or feed-forward channels",
+    "frontend": "heads and channels are pruned in the encoder, decoder and LM stacks, not in a frontend",
     "ctc": "ctc has no attention heads or feed-forward channels, its output size is the vocabulary",
 }
-WEIGHT_COMPONENTS = ("encoder", "ctc", "decoder", "lm")
+# Methods on weight matrices apply to every component, the frontend included: ESPnet's default
+# frontend (STFT + fixed mel filterbank) has no weights, but an SSL frontend (S3prlFrontend,
+# HuggingFaceFrontend, ESPnetSSLFrontend, as in the best LibriSpeech recipes) holds most of the
+# model's. Which one a model has is known only once it is loaded, so `applicable(..., module)`
+# refuses a weight-less module there, before anything is decoded.
+WEIGHT_COMPONENTS = ("frontend", "encoder", "ctc", "decoder", "lm")
+# components whose modules may have no weights at all, depending on the model
+MODEL_DEPENDENT = ("frontend",)
 STACK_COMPONENTS = ("encoder", "decoder", "lm")
 
 
@@ -191,6 +197,13 @@ def applicable(component: str, config: Any, module: Any = None) -> None:
     With `module`, also check its structure (targets match, a layer stack exists, layer indices
     are in range) without changing it."""
     config = resolve(component, config)
+    if module is not None and config.name != "none" and not any(True for _ in module.parameters()):
+        hint = " (STFT + fixed mel filterbank)" if type(module).__name__ == "DefaultFrontend" else ""
+        raise CompressionConfigError(
+            f"{component}: {config.name} does not apply to this model's {component}: {type(module).__name__}{hint} "
+            f"has no weights; valid: {component}=none" + (", or a model with an SSL frontend (S3prlFrontend, "
+                                                        "HuggingFaceFrontend, ESPnetSSLFrontend)"
+                                                        if component == "frontend" else ""))
     check = _METHODS[type(config)].check
     if module is not None and check is not None:
         check(module, config, component)
@@ -242,19 +255,24 @@ def method_config(name: str) -> MethodConfig:
     raise CompressionConfigError(f"unknown method {name!r}; valid: {', '.join([*METHOD_CONFIGS, *METHOD_PRESETS])}")
 
 
-def applicable_methods(component: str, names=None) -> list:
-    """Names of the methods and presets (default settings) that apply to `component`.
+def applicable_methods(component: str, names=None, module: Any = None) -> list:
+    """Names of the methods and presets (default settings) that apply to `component`, and with
+    `module` (the loaded model's component) to its structure.
 
     `sequence` and `distill` are left out: they have no default steps. So are methods that learn
     from data (`layer_drop_distill`): a sweep that tries everything has no calibration set to give
-    them. Used by sweeps that try everything.
+    them. Without `module`, a component in MODEL_DEPENDENT (the frontend) gets none: most ESPnet
+    frontends have no weights, and whether this model's has is known only from the model. Used by
+    sweeps that try everything.
     """
+    if module is None and component in MODEL_DEPENDENT:
+        return []
     out = []
     for name in names or [*METHOD_CONFIGS, *METHOD_PRESETS]:
         if name in ("none", "sequence", "distill"):
             continue
         try:
-            applicable(component, method_config(name))
+            applicable(component, method_config(name), module)
             if needs_calibration(method_config(name), component):
                 continue
         except CompressionConfigError:

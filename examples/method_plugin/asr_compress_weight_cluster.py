@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from asr_compress.compress.registry import (
-    NO_WEIGHTS,
     WEIGHT_COMPONENTS,
     CompressionReport,
     MethodConfig,
@@ -68,7 +67,7 @@ def cluster(weight: torch.Tensor, k: int, iters: int) -> torch.Tensor:
     return centroids[nearest].view_as(weight).to(weight.dtype)
 
 
-@register_method(WeightClusterConfig, components=WEIGHT_COMPONENTS, reasons=NO_WEIGHTS, check=_linears)
+@register_method(WeightClusterConfig, components=WEIGHT_COMPONENTS, check=_linears)
 def _weight_cluster(module, config: WeightClusterConfig, component: str) -> CompressionReport:
     selected = _linears(module, config, component)
     with torch.no_grad():

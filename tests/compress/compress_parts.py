@@ -20,6 +20,11 @@ def build(component: str) -> torch.nn.Module:
         from espnet2.asr.frontend.default import DefaultFrontend
 
         m = DefaultFrontend(fs=16000, n_fft=128, hop_length=64, n_mels=20)
+    elif component == "fused_frontend":  # a frontend with weights (as SSL frontends have): fbank + projection
+        from espnet2.asr.frontend.fused import FusedFrontends
+
+        m = FusedFrontends(frontends=[{"frontend_type": "default", "n_fft": 128, "hop_length": 64, "n_mels": 20}],
+                           align_method="linear_projection", proj_dim=D, fs=16000)
     elif component == "encoder":
         from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 
@@ -60,7 +65,7 @@ def run(component: str, m: torch.nn.Module) -> torch.Tensor:
     """Output of the component's real entry method on fixed inputs (the path beam search uses)."""
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        if component == "frontend":
+        if component in ("frontend", "fused_frontend"):
             return m(torch.randn(2, 1600, generator=g), torch.tensor([1600, 1200]))[0]
         if component in ("encoder", "conformer_relpos", "transformer_encoder"):
             return m(torch.randn(2, 40, 20, generator=g), torch.tensor([40, 33]))[0]

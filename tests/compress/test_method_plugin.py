@@ -79,14 +79,15 @@ def test_weight_cluster_leaves_at_most_2_to_the_bits_values_per_matrix(example, 
     assert db[1] < 10 and db[4] > 20
 
 
-def test_weight_cluster_refuses_a_bad_parameter_and_a_component_without_weights(example):
+def test_weight_cluster_refuses_a_bad_parameter_and_a_component_without_weights(example, make):
     from asr_compress.compress import applicable, make_config
     from asr_compress.errors import CompressionConfigError
 
     with pytest.raises(CompressionConfigError, match=r"weight_cluster bits=9 is invalid; valid: an integer 1 <= bits <= 8"):
         make_config("weight_cluster", bits=9)
-    with pytest.raises(CompressionConfigError, match="frontend: weight_cluster does not apply"):
-        applicable("frontend", make_config("weight_cluster"))
+    with pytest.raises(CompressionConfigError, match="frontend: weight_cluster does not apply to this model's frontend"):
+        applicable("frontend", make_config("weight_cluster"), make("frontend"))  # fbank: no weights
+    applicable("frontend", make_config("weight_cluster"), make("fused_frontend"))
 
 
 def test_an_installed_plugin_method_runs_from_the_cli_and_is_recorded(tiny, tmp_path, example_site):

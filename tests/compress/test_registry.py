@@ -39,7 +39,6 @@ BAD = [
     ("ctc", {"name": "layer_drop", "keep_every": 2}, r"^ctc: layer_drop does not apply \(ctc has no layer stack.*\); valid components: encoder, decoder, lm$"),
     ("frontend", {"name": "layer_drop", "drop": [0]}, r"^frontend: layer_drop does not apply .*valid components: encoder, decoder, lm$"),
     ("ctc", {"name": "prune_structured"}, r"^ctc: prune_structured does not apply .*valid components: encoder, decoder, lm$"),
-    ("frontend", {"name": "int8_dynamic"}, r"^frontend: int8_dynamic does not apply \(frontend has no weight matrices.*valid components: encoder, ctc, decoder, lm$"),
     ("ctc", {"name": "prune_lowrank_int8"}, r"^ctc: prune_structured does not apply .*valid components: encoder, decoder, lm \[in prune_lowrank_int8 steps\[0\]\]$"),
     ("encoder", {"name": "int9_dynamic"}, r"^encoder: unknown method name='int9_dynamic'; valid choices: none, int8_dynamic, .*prune_lowrank_int8, layer_drop_distill$"),
     ("encoder", {"name": "prune_unstructured", "sparsity_level": 0.5}, r"^encoder: prune_unstructured has no parameter 'sparsity_level'; valid parameters: targets, ignore, sparsity, scope$"),
@@ -52,7 +51,7 @@ BAD = [
     ("lm", {"name": "distill", "steps": [{"name": "layer_drop"}], "updates": 0}, r"^lm: distill updates=0 .*valid: an integer >= 1$"),
     ("encoder", {"name": "layer_drop_distill", "lr": 0.0}, r"^encoder: layer_drop_distill lr=0\.0 .*valid: 0 < lr <= 0\.1$"),
     ("ctc", {"name": "layer_drop_distill"}, r"^ctc: layer_drop does not apply .* \[in layer_drop_distill steps\[0\]\]$"),
-    ("frontend", {"name": "distill", "steps": [{"name": "lowrank", "rank": 2}]}, r"^frontend: distill does not apply \(frontend has no weight matrices"),
+    ("frontend", {"name": "distill", "steps": [{"name": "lowrank", "rank": 2}]}, r"^frontend: distill does not apply \(the teacher outputs .* not for a frontend\); valid components: encoder, ctc, decoder, lm$"),
     ("encoder", {"name": "fp16", "targets": "Linear"}, r"^encoder: fp16 targets='Linear' .*valid: a list of non-empty strings"),
 ]
 
@@ -199,9 +198,27 @@ def test_applicable_methods_per_component():
     from asr_compress.compress import applicable_methods, method_config
 
     assert "layer_drop" not in applicable_methods("ctc") and "layer_drop" in applicable_methods("encoder")
-    assert applicable_methods("frontend") == []
+    assert applicable_methods("frontend") == []  # unknown until the model is loaded
     assert "prune_lowrank_int8" in applicable_methods("decoder") and "sequence" not in applicable_methods("decoder")
     assert applicable_methods("lm", ["int8_dynamic", "layer_drop"]) == ["int8_dynamic", "layer_drop"]
     assert method_config("prune_unstructured").sparsity == 0.5
     with pytest.raises(CompressionConfigError, match="unknown method 'int9'; valid: none, int8_dynamic"):
         method_config("int9")
+
+
+def test_weight_methods_apply_to_a_frontend_with_weights_and_refuse_one_without(make):
+    from asr_compress.compress import applicable, applicable_methods, compress_, make_config
+    from compress_parts import run, sqnr
+
+    fused, fbank = make("fused_frontend"), make("frontend")
+    assert {"int8_dynamic", "fp16", "prune_unstructured", "lowrank"} <= set(applicable_methods("frontend", module=fused))
+    assert applicable_methods("frontend", module=fbank) == []
+    applicable("frontend", make_config("int8_dynamic"))  # by config alone: depends on the model
+    with pytest.raises(CompressionConfigError, match=r"^frontend: int8_dynamic does not apply to this model's frontend: "
+                       r"DefaultFrontend \(STFT \+ fixed mel filterbank\) has no weights; valid: frontend=none, or a "
+                       r"model with an SSL frontend"):
+        applicable("frontend", make_config("int8_dynamic"), fbank)
+    ref = run("fused_frontend", make("fused_frontend"))
+    report = compress_(fused, make_config("int8_dynamic"), "frontend")
+    assert report.kernel == "real" and not isinstance(fused.projection_layers[0], torch.nn.Linear)
+    assert sqnr(ref, run("fused_frontend", fused)) > 30  # int8 on one 20x32 projection: observed about 40 dB
