@@ -14,7 +14,7 @@ from asr_compress.compress.registry import (
     invalid,
     register_method,
 )
-from asr_compress.compress.targeting import select, set_submodule
+from asr_compress.compress.targeting import select, set_submodule, swappable
 from asr_compress.errors import CompressionConfigError
 
 
@@ -68,7 +68,7 @@ def _rank_for(w: torch.Tensor, config: LowRankConfig) -> int:
 
 
 def _lowrank_targets(module, config: LowRankConfig, component: str):
-    selected = select(module, (nn.Linear,), config.targets, config.ignore, component, config.name)
+    selected = swappable(select(module, (nn.Linear,), config.targets, config.ignore, component, config.name))
     if not selected:
         raise CompressionConfigError(
             f"{component}: lowrank targets={config.targets} ignore={config.ignore} select no float Linear; "

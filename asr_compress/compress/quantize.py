@@ -17,7 +17,7 @@ from asr_compress.compress.registry import (
     invalid,
     register_method,
 )
-from asr_compress.compress.targeting import describe, select, set_submodule
+from asr_compress.compress.targeting import describe, select, set_submodule, swappable
 from asr_compress.errors import CompressionConfigError
 
 
@@ -195,7 +195,7 @@ class Bf16Config(Fp16Config):
 
 def _cast_targets(module: nn.Module, config: Fp16Config, component: str):
     kinds = (nn.Linear, nn.Embedding) + ((nn.Conv1d, nn.Conv2d) if config.include_conv else ())
-    selected = select(module, kinds, config.targets, config.ignore, component, config.name)
+    selected = swappable(select(module, kinds, config.targets, config.ignore, component, config.name))
     selected = [(fqn, m) for fqn, m in selected if not isinstance(m, (HalfLinear, HalfConv1d, HalfConv2d, HalfEmbedding))]
     if not selected:
         raise _none_selected(component, config, "Linear/Conv/Embedding")
@@ -355,7 +355,7 @@ class Int4WeightOnlyConfig(MethodConfig):
 
 
 def _linear_targets(module: nn.Module, config: MethodConfig, component: str):
-    selected = select(module, (nn.Linear,), config.targets, config.ignore, component, config.name)
+    selected = swappable(select(module, (nn.Linear,), config.targets, config.ignore, component, config.name))
     if not selected:
         raise _none_selected(component, config, "Linear")
     return selected

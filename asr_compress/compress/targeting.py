@@ -101,6 +101,15 @@ def select(
     return selected
 
 
+def swappable(selected: List[Tuple[str, object]]) -> List[Tuple[str, object]]:
+    """`selected` without the Linear layers that a parent reads by weight instead of calling: the
+    `out_proj` of torch's nn.MultiheadAttention (NonDynamicallyQuantizableLinear, which SSL frontends
+    and other non-ESPnet blocks may hold) is used through `.weight`/`.bias` in a fused kernel. A
+    method that replaces a layer with another module (fp16, lowrank, weight-only quantization) must
+    leave it as it is; pruning, which masks weights in place, may touch it."""
+    return [(fqn, m) for fqn, m in selected if not isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear)]
+
+
 def set_submodule(root, fqn: str, new) -> None:
     """Replace the submodule at `fqn` by `new` (the root itself cannot be replaced in place)."""
     if not fqn:

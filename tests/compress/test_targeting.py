@@ -1,5 +1,6 @@
 """targets / ignore: type names, exact names, re: regexes; ignore wins; ancestors count."""
 import pytest
+import torch
 from torch import nn
 
 from asr_compress.compress.targeting import select
@@ -39,3 +40,33 @@ def test_ignore_wins_over_targets_and_covers_children(make):
 def test_invalid_regex_is_an_error(make):
     with pytest.raises(CompressionConfigError, match=r"^encoder: test targets entry 're:\(' is not a valid regex"):
         names(make("encoder"), ["re:("])
+
+
+class _TorchAttentionBlock(torch.nn.Module):
+    """torch's nn.MultiheadAttention, as SSL frontends and other non-ESPnet blocks use it: it reads its
+    out_proj's weight in a fused kernel instead of calling it."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.att = torch.nn.MultiheadAttention(16, 2, batch_first=True)
+        self.ff = torch.nn.Linear(16, 16)
+
+    def forward(self, x):
+        return self.ff(self.att(x, x, x)[0])
+
+
+@pytest.mark.parametrize("method,params", [
+    ("fp16", {}), ("bf16", {}), ("lowrank", {"rank": 2}), ("int8_weight", {"group_size": -1}),
+    ("int4_weight", {"group_size": 16}), ("int8_dynamic", {}), ("prune_unstructured", {}), ("prune_nm", {}),
+])
+def test_methods_keep_torch_multihead_attention_working(method, params):
+    from asr_compress.compress import compress_, make_config
+
+    m = _TorchAttentionBlock().eval()
+    x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(1))
+    compress_(m, make_config(method, **params), "encoder")
+    assert torch.isfinite(m(x)).all()
+    if method not in ("prune_unstructured", "prune_nm"):  # replaced layers: out_proj is left as it was
+        assert type(m.att.out_proj) is torch.nn.modules.linear.NonDynamicallyQuantizableLinear
+        assert m.att.out_proj.weight.dtype == torch.float32
