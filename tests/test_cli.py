@@ -254,3 +254,19 @@ def test_a_weight_method_on_a_frontend_without_weights_fails_once_the_model_is_l
         "asr-compress: error: frontend: int8_dynamic does not apply to this model's frontend: DefaultFrontend "
         "(STFT + fixed mel filterbank) has no weights; valid: frontend=none, or a model with an SSL frontend "
         "(S3prlFrontend, HuggingFaceFrontend, ESPnetSSLFrontend)")
+
+
+def test_a_frontend_with_weights_is_compressed_and_attributed(tiny, tmp_path):
+    # the frontend of an SSL model holds most of its weights; ESPnet's FusedFrontends (fbank + a
+    # learned projection) stands in for one here
+    from tiny_model import FUSED_FRONTEND, build_tiny_asr
+
+    asr = build_tiny_asr(tmp_path / "exp" / "asr", frontend=FUSED_FRONTEND)
+    res = _cli(["frontend=int8_dynamic", f"hydra.run.dir={tmp_path / 'run'}",
+                *tiny_overrides(tiny, f"model.exp_dir={asr}", "eval.flops_utterances=0")], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    front = m["components"]["frontend"]
+    assert front["method"]["name"] == "int8_dynamic" and front["kernel"] == "real"
+    assert front["params"] == front["baseline_params"] > 0 and front["size_bytes"] < front["baseline_size_bytes"]
+    assert m["time_breakdown_ms"]["frontend"] > 0

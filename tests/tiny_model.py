@@ -41,11 +41,18 @@ def _common_args(out_dir: Path):
     return ["--token_list", str(tok), "--token_type", "char", "--output_dir", str(out_dir)]
 
 
-def build_tiny_asr(out_dir: Path, seed: int = 0) -> Path:
+# a frontend with weights, as an SSL frontend has (S3PRL and Hugging Face models cannot be downloaded
+# here): ESPnet's FusedFrontends, an fbank followed by a learned linear projection
+FUSED_FRONTEND = ["--frontend", "fused", "--frontend_conf", '{"align_method": "linear_projection", "proj_dim": 20, '
+                  '"frontends": [{"frontend_type": "default", "n_fft": 256, "hop_length": 128, "n_mels": 20}]}']
+FBANK_FRONTEND = ["--frontend_conf", "n_fft=256", "--frontend_conf", "hop_length=128", "--frontend_conf", "n_mels=20"]
+
+
+def build_tiny_asr(out_dir: Path, seed: int = 0, frontend=FBANK_FRONTEND) -> Path:
     ASRTask = import_quietly("espnet2.tasks.asr").ASRTask
     argv = [
         *_common_args(out_dir),
-        "--frontend_conf", "n_fft=256", "--frontend_conf", "hop_length=128", "--frontend_conf", "n_mels=20",
+        *frontend,
         "--encoder", "conformer", "--encoder_conf", "output_size=32", "--encoder_conf", "attention_heads=2",
         "--encoder_conf", "linear_units=48", "--encoder_conf", "num_blocks=2", "--encoder_conf", "cnn_module_kernel=5",
         "--encoder_conf", "input_layer=conv2d",
