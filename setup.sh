@@ -12,5 +12,6 @@ if [ ! -x .venv/bin/python ]; then
   $UV venv --quiet --python "$(command -v python3)" .venv
 fi
 # the ngram extra builds KenLM's module (model.ngram_file; ~1 min with a C++ compiler); the cluster
-# extra is Hydra's submitit launcher (sweeps as Slurm jobs; pure Python, seconds)
-$UV pip install --quiet --python .venv/bin/python -e ".[ngram,cluster]"
+# extra is Hydra's submitit launcher (sweeps as Slurm jobs; pure Python, seconds); the ssl extra is
+# transformers, for Hugging Face SSL frontends (wav2vec2, HuBERT, WavLM) and their tests
+$UV pip install --quiet --python .venv/bin/python -e ".[ngram,cluster,ssl]"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.weight_norm import WeightNorm  # the class; torch.nn.utils.weight_norm is the function
 
 from asr_compress.compress.registry import (
     WEIGHT_COMPONENTS,
@@ -159,6 +160,17 @@ class HalfEmbedding(nn.Embedding):
         return super().forward(ids).float()
 
 
+def _effective(m: nn.Module, name: str):
+    """The tensor `m` computes with, not the parameter it stores. Under weight normalisation (the
+    positional convolution of wav2vec2 and HuBERT) `weight` is derived: a parametrization computes it
+    on access; the older `torch.nn.utils.weight_norm` hook computes it before each forward, so the
+    attribute is stale after a checkpoint was loaded into weight_g/weight_v, and is computed here."""
+    for hook in m._forward_pre_hooks.values():
+        if isinstance(hook, WeightNorm) and hook.name == name:
+            return hook.compute_weight(m)
+    return getattr(m, name, None)
+
+
 def _half_copy(m: nn.Module, dtype: torch.dtype) -> nn.Module:
     if isinstance(m, nn.Linear):
         new = HalfLinear(m.in_features, m.out_features, bias=m.bias is not None, dtype=dtype)
@@ -170,8 +182,10 @@ def _half_copy(m: nn.Module, dtype: torch.dtype) -> nn.Module:
     else:  # nn.Embedding
         new = HalfEmbedding(m.num_embeddings, m.embedding_dim, padding_idx=m.padding_idx, dtype=dtype)
     with torch.no_grad():
-        for pname, p in m.named_parameters(recurse=False):
-            getattr(new, pname).copy_(p.to(dtype))
+        for pname in ("weight", "bias"):
+            value = _effective(m, pname)
+            if value is not None:
+                getattr(new, pname).copy_(value.to(dtype))
     new.train(m.training)
     return new
 

@@ -142,3 +142,27 @@ print("ok")
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("style", ["parametrization", "hook"])
+@pytest.mark.parametrize("method", ["fp16", "bf16"])
+def test_half_precision_keeps_a_weight_normed_convolution(method, style):
+    # weight-normed `weight` is computed, not a parameter (wav2vec2's positional convolution): the
+    # half copy must take the effective weight, not its own random init (parametrization) or the
+    # value the old hook computed before a checkpoint was loaded into weight_g/weight_v (hook)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(8, 8, 3, padding=1)
+    if style == "parametrization":
+        conv = torch.nn.utils.parametrizations.weight_norm(conv)
+    else:
+        conv = torch.nn.utils.weight_norm(conv)
+        with torch.no_grad():  # as loading a checkpoint does: the hook's cached weight is now stale
+            conv.weight_v.add_(torch.randn_like(conv.weight_v))
+    m = torch.nn.Sequential(conv).eval()
+    x = torch.randn(2, 8, 20)
+    with torch.no_grad():  # from g and v, not through `m`: its forward would refresh the hook's weight
+        weight = conv.weight if style == "parametrization" else torch._weight_norm(conv.weight_v, conv.weight_g, 0)
+        ref = torch.nn.functional.conv1d(x, weight, conv.bias, padding=1)
+    compress_(m, make_config(method), "encoder")
+    with torch.no_grad():
+        assert sqnr(ref, m(x)) > (50 if method == "fp16" else 35)
