@@ -111,6 +111,8 @@ class Pipeline:
         # deepcopy returns an object found in its memo as it is: seeding the memo with the kept
         # components makes both models' copies point at them, whatever attribute holds them
         memo = {id(m): m for name, m in self.components().items() if name not in cut}
+        for name in cut:
+            _detach_weight_norm(self.component(name))
         return Pipeline(copy.deepcopy(self.asr_model, memo), self.asr_args, copy.deepcopy(self.lm_model, memo),
                         files=self.files, device=self.device, ngram=self.ngram)
 
@@ -218,3 +220,18 @@ class Pipeline:
         if isinstance(fs, str):  # ESPnet accepts "16k"
             fs = int(float(fs.lower().rstrip("k")) * 1000) if fs.lower().endswith("k") else int(fs)
         return int(fs)
+
+
+def _detach_weight_norm(module: torch.nn.Module) -> None:
+    """Let `copy.deepcopy` take a module with the older `torch.nn.utils.weight_norm` (the positional
+    convolution of fairseq-style wav2vec2/HuBERT SSL frontends): its `weight` is a tensor computed
+    from weight_g and weight_v with gradients on at load time, which deepcopy refuses ("Only Tensors
+    created explicitly by the user ..."). The hook recomputes it before every forward, so a detached
+    copy of the current value changes nothing."""
+    from torch.nn.utils.weight_norm import WeightNorm
+
+    for m in module.modules():
+        for hook in m._forward_pre_hooks.values():
+            if isinstance(hook, WeightNorm):
+                with torch.no_grad():
+                    setattr(m, hook.name, hook.compute_weight(m).detach())

@@ -119,3 +119,17 @@ def test_copy_without_cut_copies_every_component(tiny_pipeline):
 def test_copy_refuses_an_unknown_component(tiny_pipeline):
     with pytest.raises(AsrCompressError, match="unknown component 'encoders'; valid: frontend"):
         tiny_pipeline.copy(cut=["encoders"])
+
+
+def test_a_copy_takes_a_component_with_the_older_weight_norm(tiny_pipeline):
+    # fairseq-style SSL frontends weight-normalise their positional convolution with the older hook,
+    # whose computed weight deepcopy refuses until it is detached
+    p = tiny_pipeline
+    wrapped = FeatureOffset(p.frontend)
+    wrapped.pos_conv = torch.nn.utils.weight_norm(torch.nn.Conv1d(4, 4, 3))
+    p.set_component("frontend", wrapped)
+    q = p.copy(cut=["frontend"])
+    assert q.frontend is not p.frontend and q.encoder is p.encoder
+    x = torch.randn(1, 4, 10)
+    with torch.no_grad():
+        assert torch.equal(q.frontend.pos_conv(x), p.frontend.pos_conv(x))
