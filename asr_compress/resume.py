@@ -54,6 +54,7 @@ def finished_run(cfg: DictConfig, out_dir: Path) -> Optional[Dict[str, Any]]:
     """The metrics of the run in `out_dir` when it finished with these settings, model files and
     code; None when the cell must be decoded (again)."""
     from asr_compress import __version__
+    from asr_compress.compress.plugins import loaded
     from asr_compress.evaluate.environment import git_hash
     from asr_compress.pipeline.load import find_model_files
 
@@ -64,8 +65,6 @@ def finished_run(cfg: DictConfig, out_dir: Path) -> Optional[Dict[str, Any]]:
         metrics = json.loads(metrics_file.read_text())
     except (OSError, ValueError):
         return None
-    from asr_compress.compress.plugins import loaded
-
     env = metrics.get("environment", {})
     if (metrics.get("settings_sha256") != settings_sha256(cfg)
             or env.get("asr_compress") != __version__ or env.get("git_hash") != git_hash()

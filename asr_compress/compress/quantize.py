@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.weight_norm import WeightNorm  # the class; torch.nn.utils.weight_norm is the function
 
 from asr_compress.compress.registry import (
     WEIGHT_COMPONENTS,
@@ -18,7 +17,7 @@ from asr_compress.compress.registry import (
     invalid,
     register_method,
 )
-from asr_compress.compress.targeting import describe, select, set_submodule, swappable
+from asr_compress.compress.targeting import describe, select, set_submodule, swappable, weight_norm_hooks
 from asr_compress.errors import CompressionConfigError
 
 
@@ -165,8 +164,8 @@ def _effective(m: nn.Module, name: str):
     positional convolution of wav2vec2 and HuBERT) `weight` is derived: a parametrization computes it
     on access; the older `torch.nn.utils.weight_norm` hook computes it before each forward, so the
     attribute is stale after a checkpoint was loaded into weight_g/weight_v, and is computed here."""
-    for hook in m._forward_pre_hooks.values():
-        if isinstance(hook, WeightNorm) and hook.name == name:
+    for hook in weight_norm_hooks(m):
+        if hook.name == name:
             return hook.compute_weight(m)
     return getattr(m, name, None)
 

@@ -198,12 +198,11 @@ def applicable(component: str, config: Any, module: Any = None) -> None:
     are in range) without changing it."""
     config = resolve(component, config)
     if module is not None and config.name != "none" and not any(True for _ in module.parameters()):
-        hint = " (STFT + fixed mel filterbank)" if type(module).__name__ == "DefaultFrontend" else ""
-        raise CompressionConfigError(
-            f"{component}: {config.name} does not apply to this model's {component}: {type(module).__name__}{hint} "
-            f"has no weights; valid: {component}=none" + (", or a model with an SSL frontend (S3prlFrontend, "
-                                                        "HuggingFaceFrontend, ESPnetSSLFrontend)"
-                                                        if component == "frontend" else ""))
+        kind = type(module).__name__ + (" (STFT + fixed mel filterbank)" if type(module).__name__ == "DefaultFrontend" else "")
+        valid = f"{component}=none" + (", or a model with an SSL frontend (S3prlFrontend, HuggingFaceFrontend, "
+                                       "ESPnetSSLFrontend)" if component == "frontend" else "")
+        raise CompressionConfigError(f"{component}: {config.name} does not apply to this model's {component}: "
+                                     f"{kind} has no weights; valid: {valid}")
     check = _METHODS[type(config)].check
     if module is not None and check is not None:
         check(module, config, component)

@@ -19,6 +19,7 @@ import re
 from typing import Callable, Iterable, List, Sequence, Tuple
 
 from torch import nn
+from torch.nn.utils.weight_norm import WeightNorm  # the class; torch.nn.utils.weight_norm is the function
 
 from asr_compress.errors import CompressionConfigError
 
@@ -108,6 +109,13 @@ def swappable(selected: List[Tuple[str, object]]) -> List[Tuple[str, object]]:
     method that replaces a layer with another module (fp16, lowrank, weight-only quantization) must
     leave it as it is; pruning, which masks weights in place, may touch it."""
     return [(fqn, m) for fqn, m in selected if not isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear)]
+
+
+def weight_norm_hooks(m) -> list:
+    """The older `torch.nn.utils.weight_norm` hooks on `m` itself (fairseq-style wav2vec2/HuBERT
+    positional convolutions): each computes its `hook.name` tensor from weight_g and weight_v before
+    every forward, so that attribute is derived, not a parameter."""
+    return [h for h in m._forward_pre_hooks.values() if isinstance(h, WeightNorm)]
 
 
 def set_submodule(root, fqn: str, new) -> None:

@@ -76,6 +76,7 @@ def environment(device: str = "cpu") -> Dict[str, Any]:
         env["cuda"] = torch.version.cuda
     from asr_compress.compress.plugins import loaded
 
-    if loaded():  # methods from other packages: a number is cited with the code that produced it
-        env["method_plugins"] = loaded()
+    plugins = loaded()
+    if plugins:  # methods from other packages: a number is cited with the code that produced it
+        env["method_plugins"] = plugins
     return env

@@ -228,10 +228,9 @@ def _detach_weight_norm(module: torch.nn.Module) -> None:
     from weight_g and weight_v with gradients on at load time, which deepcopy refuses ("Only Tensors
     created explicitly by the user ..."). The hook recomputes it before every forward, so a detached
     copy of the current value changes nothing."""
-    from torch.nn.utils.weight_norm import WeightNorm
+    from asr_compress.compress.targeting import weight_norm_hooks
 
     for m in module.modules():
-        for hook in m._forward_pre_hooks.values():
-            if isinstance(hook, WeightNorm):
-                with torch.no_grad():
-                    setattr(m, hook.name, hook.compute_weight(m).detach())
+        for hook in weight_norm_hooks(m):
+            with torch.no_grad():
+                setattr(m, hook.name, hook.compute_weight(m).detach())

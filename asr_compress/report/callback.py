@@ -30,6 +30,8 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from asr_compress import failed_cells
+
 log = logging.getLogger(__name__)
 
 
@@ -48,14 +50,10 @@ class ReportCallback(Callback):
         self._existing_errors: frozenset = frozenset()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from asr_compress import failed_cells
-
         self._existing_errors = failed_cells.existing_errors(Path(str(config.hydra.sweep.dir)))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        from asr_compress import failed_cells
-
         # cells a cluster launcher ran in jobs of their own; not an earlier launch's (failed_cells.py)
         failed_cells.record_sweep(sweep_dir, self._existing_errors)
         if self.retime_rounds > 0:
