@@ -15,10 +15,10 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from asr_compress import failed_cells
-from asr_compress.config import PROJECT_ROOT, register_configs
+from asr_compress.config import PROJECT_ROOT, fill_labels, register_configs
 from asr_compress.errors import AsrCompressError
 
 # torch/ESPnet deprecation chatter is not the user's business; real problems raise.
@@ -48,6 +48,7 @@ def run_cell(cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
     from asr_compress.resume import finished_run
     from asr_compress.run import run_experiment, summary_line
 
+    _name_runs(cfg, out_dir)
     failure = None
     try:
         done = finished_run(cfg, out_dir) if cfg.get("resume") else None
@@ -78,6 +79,18 @@ def run_cell(cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
     print(summary_line(metrics))
     print(f"wrote {out_dir / 'metrics.json'}")
     return metrics["wer"]
+
+
+def _name_runs(cfg: DictConfig, out_dir: Path) -> None:
+    """Fill a null model.name / data.name with its label (config.fill_labels), in the saved config too.
+
+    Hydra has already written .hydra/config.yaml with the nulls; the report and the analysis read
+    that file as plain YAML, so it is written again with the labels this run's folder is named by.
+    """
+    fill_labels(cfg)
+    saved = out_dir / ".hydra" / "config.yaml"
+    if saved.is_file():
+        OmegaConf.save(cfg, saved)
 
 
 def _release_memory() -> None:

@@ -8,12 +8,13 @@ registered into every component group from Python (one list serves all five).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from asr_compress import COMPONENTS
 
@@ -22,8 +23,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass
 class ModelConfig:
-    # short label used in reports and tables
-    name: str = MISSING
+    # label in run/sweep folder names, reports and metrics.json; null = named after what is loaded
+    # (the zoo tag, the experiment folder, the config's folder; "default" for the shipped model), so
+    # that a model of one's own, given by model.exp_dir alone, is never labelled as the default one
+    name: Optional[str] = None
     # ESPnet model-zoo tag (needs the internet); exclusive with exp_dir and asr_config
     zoo_tag: Optional[str] = None
     # ESPnet experiment directory as espnet2.bin.asr_train writes it (config.yaml + *.pth)
@@ -45,8 +48,9 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    # short label used in reports and tables
-    name: str = MISSING
+    # label in run/sweep folder names, reports and metrics.json; null = the data folder's name, so
+    # that data.dir=<your test set> is not labelled as the default test set
+    name: Optional[str] = None
     # Kaldi-style data directory: wav.scp + text (+ optional utt2spk, utt2group);
     # relative paths resolve against the working directory, then the project root
     dir: str = MISSING
@@ -138,8 +142,57 @@ def resolve_path(path: str, base: Optional[Path] = None) -> Path:
     return (Path.cwd() / p).resolve()
 
 
+# the shipped model's experiment folder (conf/model/default.yaml), labelled "default" rather than "asr"
+DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default" / "asr"
+
+
+def _folder_label(path: str, fallback: str) -> str:
+    """The name of a folder as given (a symlink's own name, not its target's), usable in a path:
+    characters other than letters, digits and ._+- become _."""
+    name = Path(os.path.abspath(os.path.expanduser(path))).name
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("_") or fallback
+
+
+def model_label(name: Optional[str], zoo_tag: Optional[str] = None, exp_dir: Optional[str] = None,
+                asr_config: Optional[str] = None) -> str:
+    """model.name, or, when it is null, a label from what the model config loads."""
+    if name:
+        return str(name)
+    if zoo_tag:
+        return _folder_label(str(zoo_tag).replace("/", "_"), "model")
+    if exp_dir:
+        if resolve_path(str(exp_dir)) == DEFAULT_MODEL_DIR.resolve():
+            return "default"
+        return _folder_label(str(exp_dir), "model")
+    if asr_config:  # ESPnet keeps config.yaml in the experiment folder, which names the model
+        return _folder_label(os.path.dirname(os.path.abspath(os.path.expanduser(str(asr_config)))), "model")
+    return "model"
+
+
+def data_label(name: Optional[str], dir: Optional[str] = None) -> str:
+    """data.name, or, when it is null, the data folder's name."""
+    if name:
+        return str(name)
+    return _folder_label(str(dir), "data") if dir else "data"
+
+
+def fill_labels(cfg: Any) -> None:
+    """Set a null model.name / data.name to its label, in a DictConfig or a typed Config."""
+    m, d = cfg.model, cfg.data
+    m.name = model_label(m.name, m.zoo_tag, m.exp_dir, m.asr_config)
+    d.name = data_label(d.name, d.dir)
+
+
+def register_resolvers() -> None:
+    """${model_label:...} and ${data_label:...}: the labels in conf/config.yaml's folder names, which
+    Hydra resolves before any of this package's code runs in a cell."""
+    OmegaConf.register_new_resolver("model_label", model_label, replace=True)
+    OmegaConf.register_new_resolver("data_label", data_label, replace=True)
+
+
 def register_configs() -> None:
     """Store the schemas and every method under every component group."""
+    register_resolvers()
     from asr_compress.compress import METHOD_CONFIGS
 
     presets = {}

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from asr_compress import COMPONENTS
-from asr_compress.config import Config, DataConfig, resolve_path
+from asr_compress.config import Config, DataConfig, fill_labels, resolve_path
 from asr_compress.errors import AsrCompressError
 
 log = logging.getLogger("asr_compress")
@@ -40,12 +40,14 @@ def to_config(cfg: DictConfig) -> Config:
                 raise type(cause)(f"{comp}: {cause}") from e
             raise AsrCompressError(f"{comp}: invalid method config: {cause}") from e
     try:
-        return OmegaConf.to_object(cfg)
+        conf = OmegaConf.to_object(cfg)
     except Exception as e:  # OmegaConf wraps __post_init__ errors; surface the cause
         cause = e.__cause__ or e
         if isinstance(cause, AsrCompressError):
             raise cause
         raise AsrCompressError(f"invalid config: {cause}") from e
+    fill_labels(conf)
+    return conf
 
 
 def _write_atomic(path: Path, text: str) -> None:

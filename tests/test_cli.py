@@ -72,6 +72,34 @@ def test_cli_run_writes_metrics_utterances_and_config(tiny, cli_run):
     assert saved.model.exp_dir == str(tiny["asr"])
 
 
+def test_a_model_and_test_set_given_by_folder_alone_are_labelled_by_their_folders(tiny, tmp_path):
+    # the default model's config names it; model.exp_dir=<yours> without model.name must not be
+    # filed and reported as "default", nor data.dir=<yours> as the shipped test set
+    from tiny_model import build_tiny_asr
+
+    asr = build_tiny_asr(tmp_path / "exp" / "asr_train_tiny_char")
+    (tmp_path / "test_clean").symlink_to(tiny["data"])
+    args = [a for a in tiny_overrides(tiny, f"model.exp_dir={asr}", f"data.dir={tmp_path / 'test_clean'}",
+                                      "eval.flops_utterances=0", "data.limit=1")
+            if not a.startswith(("model.name=", "data.name="))]
+    res = _cli(args, tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (run,) = (tmp_path / "outputs" / "asr_train_tiny_char" / "test_clean").iterdir()
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["model"]["name"] == "asr_train_tiny_char" and m["data"]["name"] == "test_clean"
+    saved = OmegaConf.load(run / ".hydra" / "config.yaml")  # what the report and the analysis read
+    assert saved.model.name == "asr_train_tiny_char" and saved.data.name == "test_clean"
+
+
+def test_the_default_model_and_test_set_keep_their_labels():
+    from asr_compress.config import fill_labels
+
+    cfg = compose()
+    assert cfg.model.name is None and cfg.data.name is None
+    fill_labels(cfg)
+    assert (cfg.model.name, cfg.data.name) == ("default", "synth_test")
+
+
 def test_cli_bad_audio_is_one_line_and_leaves_no_output(tiny, tmp_path):
     import shutil
 

@@ -48,16 +48,34 @@ FUSED_FRONTEND = ["--frontend", "fused", "--frontend_conf", '{"align_method": "l
 FBANK_FRONTEND = ["--frontend_conf", "n_fft=256", "--frontend_conf", "hop_length=128", "--frontend_conf", "n_mels=20"]
 
 
-def build_tiny_asr(out_dir: Path, seed: int = 0, frontend=FBANK_FRONTEND) -> Path:
+CONFORMER = ["--encoder", "conformer", "--encoder_conf", "output_size=32", "--encoder_conf", "attention_heads=2",
+             "--encoder_conf", "linear_units=48", "--encoder_conf", "num_blocks=2", "--encoder_conf", "cnn_module_kernel=5",
+             "--encoder_conf", "input_layer=conv2d"]
+# the encoder of ESPnet's strongest LibriSpeech recipe (egs2/librispeech/asr1, train_asr_e_branchformer.yaml),
+# shrunk: E-Branchformer blocks with macaron feed-forward modules and relative positions
+E_BRANCHFORMER = ["--encoder", "e_branchformer", "--encoder_conf", "output_size=32", "--encoder_conf", "attention_heads=2",
+                  "--encoder_conf", "attention_layer_type=rel_selfattn", "--encoder_conf", "pos_enc_layer_type=rel_pos",
+                  "--encoder_conf", "rel_pos_type=latest", "--encoder_conf", "cgmlp_linear_units=64",
+                  "--encoder_conf", "cgmlp_conv_kernel=5", "--encoder_conf", "use_linear_after_conv=false",
+                  "--encoder_conf", "gate_activation=identity", "--encoder_conf", "num_blocks=2",
+                  "--encoder_conf", "input_layer=conv2d", "--encoder_conf", "layer_drop_rate=0.0",
+                  "--encoder_conf", "linear_units=48", "--encoder_conf", "positionwise_layer_type=linear",
+                  "--encoder_conf", "use_ffn=true", "--encoder_conf", "macaron_ffn=true", "--encoder_conf", "merge_conv_kernel=5"]
+TRANSFORMER_DECODER = ["--decoder", "transformer", "--decoder_conf", "attention_heads=2", "--decoder_conf", "linear_units=48",
+                       "--decoder_conf", "num_blocks=2"]
+# the attention decoder of older ESPnet recipes: LSTM layers with location-free attention, scored one
+# hypothesis at a time (it has no batch_score, so the non-batch BeamSearch decodes, as in ESPnet)
+RNN_DECODER = ["--decoder", "rnn", "--decoder_conf", "hidden_size=32", "--decoder_conf", "num_layers=1"]
+
+
+def build_tiny_asr(out_dir: Path, seed: int = 0, frontend=FBANK_FRONTEND, encoder=CONFORMER,
+                   decoder=TRANSFORMER_DECODER) -> Path:
     ASRTask = import_quietly("espnet2.tasks.asr").ASRTask
     argv = [
         *_common_args(out_dir),
         *frontend,
-        "--encoder", "conformer", "--encoder_conf", "output_size=32", "--encoder_conf", "attention_heads=2",
-        "--encoder_conf", "linear_units=48", "--encoder_conf", "num_blocks=2", "--encoder_conf", "cnn_module_kernel=5",
-        "--encoder_conf", "input_layer=conv2d",
-        "--decoder", "transformer", "--decoder_conf", "attention_heads=2", "--decoder_conf", "linear_units=48",
-        "--decoder_conf", "num_blocks=2",
+        *encoder,
+        *decoder,
         "--model_conf", "ctc_weight=0.3",
         "--specaug", "none", "--normalize", "utterance_mvn",
     ]
