@@ -70,3 +70,30 @@ def import_quietly(*modules: str):
         for name in modules:
             mod = importlib.import_module(name)
     return mod
+
+
+class _DropEspnetHints(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(ESPNET_DECODING_HINTS)
+
+
+# What ESPnet writes while decoding that concerns its own code, not the run, once or twice per
+# utterance: RNNDecoder pads with a Python list of lengths, and make_pad_mask logs a tracing hint
+# about it at WARNING on the root logger.
+ESPNET_DECODING_HINTS = ("Using make_pad_mask with a list of lengths is not tracable",)
+
+
+def quiet_espnet_decoding() -> None:
+    """Keep ESPnet's per-utterance decoding chatter off the console (idempotent).
+
+    Besides the hints above: the non-batch CTC prefix scorer (models whose decoder has no
+    batch_score, e.g. RNNDecoder) fills its state arrays with np.ndarray, i.e. uninitialised memory,
+    and takes logaddexp over all frames, rows it never reads included; numpy then warns "invalid
+    value encountered in logaddexp" on whatever those rows held. The scores it uses are unaffected
+    (tests/test_parity.py decodes such a model token for token as ESPnet does).
+    """
+    warnings.filterwarnings("ignore", message="invalid value encountered in logaddexp", category=RuntimeWarning,
+                            module=r"espnet\.nets\.ctc_prefix_score")
+    root = logging.getLogger()
+    if not any(isinstance(f, _DropEspnetHints) for f in root.filters):
+        root.addFilter(_DropEspnetHints())

@@ -235,7 +235,9 @@ def _token_list(value) -> list:
 def load_pipeline(cfg: ModelConfig, device: str = "cpu"):
     """Find the files, build ASR (and LM) models and wrap them in a Pipeline."""
     from asr_compress.pipeline.pipeline import Pipeline
+    from asr_compress.quiet import quiet_espnet_decoding
 
+    quiet_espnet_decoding()
     files = find_model_files(cfg)
     asr_model, asr_args = build_espnet_model("asr", files.asr_config, files.asr_weights, device)
     lm_model = None
