@@ -73,3 +73,17 @@ def test_parity_default_model(tmp_path):
     if not (PROJECT_ROOT / cfg.model.exp_dir).is_dir():
         pytest.fail(f"the shipped default model is missing: {cfg.model.exp_dir}")
     _check_parity(cfg.model, cfg.data, cfg.decode, tmp_path)
+
+
+@pytest.mark.parametrize("arch", ["e_branchformer", "rnn_decoder"])
+def test_parity_other_architectures(arch, tiny, tmp_path):
+    # ESPnet's LibriSpeech models beside the Conformer: the E-Branchformer encoder (its strongest
+    # recipe) and the RNN attention decoder (older recipes), which has no batch_score, so that both
+    # ESPnet and asr_compress decode with the non-batch BeamSearch
+    import tiny_model as tm
+
+    kw = {"e_branchformer": {"encoder": tm.E_BRANCHFORMER}, "rnn_decoder": {"decoder": tm.RNN_DECODER}}[arch]
+    asr = tm.build_tiny_asr(tmp_path / "exp" / arch, **kw)
+    _check_parity(ModelConfig(name="t", exp_dir=str(asr), lm_exp_dir=str(tiny["lm"])),
+                  DataConfig(name="t", dir=str(tiny["data"])),
+                  DecodeConfig(beam_size=4, ctc_weight=0.3, lm_weight=0.5, penalty=0.1), tmp_path)
