@@ -48,9 +48,9 @@ def run_cell(cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
     from asr_compress.resume import finished_run
     from asr_compress.run import run_experiment, summary_line
 
-    _name_runs(cfg, out_dir)
     failure = None
     try:
+        _name_runs(cfg, out_dir)
         done = finished_run(cfg, out_dir) if cfg.get("resume") else None
         if done is not None:
             print(f"resume=true: reusing {out_dir / 'metrics.json'} (same settings, test set, model files and code)")

@@ -248,7 +248,7 @@ def failing_run(monkeypatch):
 def test_an_unexpected_error_in_a_sweep_cell_is_recorded_and_the_sweep_goes_on(failing_run, tmp_path, capsys):
     from asr_compress.cli import run_cell
 
-    wer = run_cell(OmegaConf.create({}), tmp_path / "3", multirun=True)
+    wer = run_cell(compose(), tmp_path / "3", multirun=True)
     assert wer != wer  # NaN: Hydra's basic launcher then starts the next cell
     lines = (tmp_path / "3" / "error.txt").read_text().splitlines()
     assert lines[0] == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"  # the report's error line
@@ -261,7 +261,7 @@ def test_an_unexpected_error_in_a_single_run_raises_with_its_traceback(failing_r
     from asr_compress.cli import run_cell
 
     with pytest.raises(RuntimeError, match="CUDA out of memory"):
-        run_cell(OmegaConf.create({}), tmp_path, multirun=False)
+        run_cell(compose(), tmp_path, multirun=False)
     assert not (tmp_path / "error.txt").exists() and failing_run.failed() == []
 
 
