@@ -62,7 +62,7 @@ def test_the_rnn_decoder_is_searched_one_hypothesis_at_a_time(archs):
 
 @pytest.mark.parametrize("method,needle", [
     ("layer_drop", r"^decoder: layer_drop found no layer stack in RNNDecoder; valid: a module with one of encoders"),
-    ("prune_structured", r"^decoder: prune_structured found no MultiHeadedAttention or PositionwiseFeedForward"),
+    ("prune_structured", r"^decoder: prune_structured found no MultiHeadedAttention, PositionwiseFeedForward or ConvolutionalGatingMLP"),
 ])
 def test_stack_methods_refuse_the_rnn_decoder_naming_what_they_need(archs, method, needle):
     pipes, _ = archs
@@ -72,7 +72,7 @@ def test_stack_methods_refuse_the_rnn_decoder_naming_what_they_need(archs, metho
         applicable("decoder", make_config(method), dec)
 
 
-def test_e_branchformer_structured_pruning_shrinks_attention_and_both_feed_forwards(archs):
+def test_e_branchformer_structured_pruning_shrinks_attention_both_feed_forwards_and_the_cgmlp(archs):
     pipes, audio = archs
     p = pipes["e_branchformer"].copy(cut=["encoder"])
     p.compress_("encoder", make_config("prune_structured", heads_fraction=0.5, channels_fraction=0.25))
@@ -80,6 +80,9 @@ def test_e_branchformer_structured_pruning_shrinks_attention_and_both_feed_forwa
         assert layer.attn.h == 1 and tuple(layer.attn.linear_q.weight.shape) == (16, 32)
         for ff in (layer.feed_forward, layer.feed_forward_macaron):
             assert tuple(ff.w_1.weight.shape) == (36, 32) and tuple(ff.w_2.weight.shape) == (32, 36)
+        # and the cgMLP branch: 8 of its 32 gating channels
+        assert tuple(layer.cgmlp.channel_proj1[0].weight.shape) == (48, 32)
+        assert tuple(layer.cgmlp.channel_proj2.weight.shape) == (32, 24)
     assert len(p.recognize(audio[0], DECODE)[1]) > 0
 
 

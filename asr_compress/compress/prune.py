@@ -1,5 +1,5 @@
 """Pruning: unstructured magnitude, N:M semi-structured (both masks on dense weights: simulated),
-and structured removal of attention heads and feed-forward channels (physically smaller: real)."""
+and structured removal of attention heads, feed-forward channels and cgMLP gating channels (physically smaller: real)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -132,7 +132,8 @@ class PruneStructuredConfig(MethodConfig):
     name: str = "prune_structured"
     # fraction of attention heads removed per attention module (at least one head always stays)
     heads_fraction: float = 0.25
-    # fraction of feed-forward hidden channels removed per feed-forward block (at least one stays)
+    # fraction of hidden channels removed per feed-forward block and per cgMLP branch (the gating
+    # channels of Branchformer/E-Branchformer layers); at least one stays
     channels_fraction: float = 0.25
 
     def validate(self) -> None:
@@ -201,17 +202,55 @@ def _prune_channels(ff: nn.Module, fraction: float) -> int:
     return n_remove
 
 
+def _prune_gating(cg: nn.Module, fraction: float) -> int:
+    """Remove the least important gating channels of an ESPnet ConvolutionalGatingMLP (the cgMLP
+    branch of Branchformer and E-Branchformer layers).
+
+    channel_proj1 makes 2n channels, which the gating unit splits into a value half x_r and a gate
+    half x_g; channel i of the output is x_r[i] * act(linear(conv(norm(x_g)))[i]), and channel_proj2
+    reads it. Removing channel i takes rows i and n+i of channel_proj1, entry i of the gate's
+    LayerNorm, channel i of the depthwise convolution, row and column i of the optional linear after
+    it, and column i of channel_proj2. The LayerNorm then normalises over the kept channels only,
+    which the WER measures like any other cut. Importance of a channel: |value row| * |column of
+    channel_proj2| * (|conv weights| * |LayerNorm gain| + |conv bias|), the size of what it passes on.
+    """
+    proj1, csgu, proj2 = cg.channel_proj1[0], cg.csgu, cg.channel_proj2
+    n = proj2.in_features
+    n_remove = min(round(n * fraction), n - 1)
+    if n_remove <= 0:
+        return 0
+    conv = csgu.conv
+    gate = conv.weight.flatten(1).norm(dim=1) * csgu.norm.weight.abs() + (conv.bias.abs() if conv.bias is not None else 0)
+    score = proj1.weight[:n].norm(dim=1) * proj2.weight.norm(dim=0) * gate
+    idx = torch.sort(torch.argsort(score, descending=True, stable=True)[: n - n_remove]).values
+    with torch.no_grad():
+        _rows(proj1, torch.cat([idx, idx + n]))
+        _cols(proj2, idx)
+        csgu.norm.weight = nn.Parameter(csgu.norm.weight.data[idx].clone())
+        csgu.norm.bias = nn.Parameter(csgu.norm.bias.data[idx].clone())
+        csgu.norm.normalized_shape = (len(idx),)
+        conv.weight = nn.Parameter(conv.weight.data[idx].clone())
+        if conv.bias is not None:
+            conv.bias = nn.Parameter(conv.bias.data[idx].clone())
+        conv.in_channels = conv.out_channels = conv.groups = len(idx)
+        if csgu.linear is not None:
+            _rows(csgu.linear, idx)
+            _cols(csgu.linear, idx)
+    return n_remove
+
+
 def _structured_targets(module, config: PruneStructuredConfig, component: str):
     def kind(m) -> bool:
         return (is_kind(m, "MultiHeadedAttention") and isinstance(getattr(m, "linear_q", None), nn.Linear)) or (
-            is_kind(m, "PositionwiseFeedForward") and isinstance(getattr(m, "w_1", None), nn.Linear))
+            is_kind(m, "PositionwiseFeedForward") and isinstance(getattr(m, "w_1", None), nn.Linear)) or (
+            is_kind(m, "ConvolutionalGatingMLP") and isinstance(getattr(m, "channel_proj2", None), nn.Linear))
 
     selected = select(module, kind, config.targets, config.ignore, component, config.name)
     if not selected:
         raise CompressionConfigError(
-            f"{component}: prune_structured found no MultiHeadedAttention or PositionwiseFeedForward "
-            f"(with float Linear weights) under targets={config.targets} ignore={config.ignore}; "
-            "valid: an ESPnet transformer/conformer stack, pruned before any quantization"
+            f"{component}: prune_structured found no MultiHeadedAttention, PositionwiseFeedForward or "
+            f"ConvolutionalGatingMLP (with float Linear weights) under targets={config.targets} ignore={config.ignore}; "
+            "valid: an ESPnet transformer/conformer/branchformer stack, pruned before any quantization"
         )
     return selected
 
@@ -219,14 +258,17 @@ def _structured_targets(module, config: PruneStructuredConfig, component: str):
 @register_method(PruneStructuredConfig, components=STACK_COMPONENTS, reasons=NO_HEADS, check=_structured_targets)
 def _prune_structured(module, config: PruneStructuredConfig, component: str) -> CompressionReport:
     selected = _structured_targets(module, config, component)
-    heads = channels = 0
+    heads = channels = gating = 0
     for _, m in selected:
         if is_kind(m, "MultiHeadedAttention"):
             heads += _prune_heads(m, config.heads_fraction)
+        elif is_kind(m, "ConvolutionalGatingMLP"):
+            gating += _prune_gating(m, config.channels_fraction)
         else:
             channels += _prune_channels(m, config.channels_fraction)
+    cgmlp = f", {gating} cgMLP channels" if any(is_kind(m, "ConvolutionalGatingMLP") for _, m in selected) else ""
     return CompressionReport(
         method={}, kernel="real",
-        notes=[f"removed {heads} attention heads and {channels} feed-forward channels in {describe(selected)}; "
+        notes=[f"removed {heads} attention heads, {channels} feed-forward channels{cgmlp} in {describe(selected)}; "
                "weights physically smaller"],
     )

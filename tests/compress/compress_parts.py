@@ -39,6 +39,14 @@ def build(component: str) -> torch.nn.Module:
         from espnet2.asr.encoder.transformer_encoder import TransformerEncoder
 
         m = TransformerEncoder(input_size=20, output_size=D, attention_heads=4, linear_units=64, num_blocks=3)
+    elif component in ("e_branchformer", "branchformer"):  # attention beside a cgMLP branch, merged
+        from espnet2.asr.encoder.branchformer_encoder import BranchformerEncoder
+        from espnet2.asr.encoder.e_branchformer_encoder import EBranchformerEncoder
+
+        common = dict(input_size=20, output_size=D, attention_heads=4, num_blocks=2, cgmlp_linear_units=64,
+                      cgmlp_conv_kernel=7, use_linear_after_conv=True)
+        m = (EBranchformerEncoder(linear_units=64, use_ffn=True, macaron_ffn=True, **common)
+             if component == "e_branchformer" else BranchformerEncoder(**common))
     elif component == "ctc":
         from espnet2.asr.ctc import CTC
 
@@ -67,7 +75,7 @@ def run(component: str, m: torch.nn.Module) -> torch.Tensor:
     with torch.no_grad():
         if component in ("frontend", "fused_frontend"):
             return m(torch.randn(2, 1600, generator=g), torch.tensor([1600, 1200]))[0]
-        if component in ("encoder", "conformer_relpos", "transformer_encoder"):
+        if component in ("encoder", "conformer_relpos", "transformer_encoder", "e_branchformer", "branchformer"):
             return m(torch.randn(2, 40, 20, generator=g), torch.tensor([40, 33]))[0]
         if component == "ctc":
             return m.log_softmax(torch.randn(2, 9, D, generator=g))

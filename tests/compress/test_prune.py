@@ -99,3 +99,59 @@ def test_structured_keeps_at_least_one_head(make):
     assert m.encoder.encoders[0].self_attn.h == 1
     assert m.encoder.encoders[0].feed_forward.w_1.out_features == 1
     run("lm", m)
+
+
+@pytest.mark.parametrize("component", ["e_branchformer", "branchformer"])
+def test_structured_shrinks_the_cgmlp_branch(make, component):
+    # the cgMLP branch is the largest block of an E-Branchformer or Branchformer layer (Branchformer
+    # has no feed-forward at all): channels_fraction removes its gating channels, each one a row in
+    # both halves of channel_proj1, a LayerNorm entry, a depthwise-conv channel, a row and column of
+    # the linear after the conv, and a column of channel_proj2
+    m = make(component)
+    ref = run(component, make(component))
+    low = [3, 7, 11, 20, 21, 25, 30, 31]  # 8 of 32 gating channels: made the least important of layer 0
+    with torch.no_grad():
+        m.encoders[0].cgmlp.channel_proj2.weight[:, low] = 0
+    report = compress_(m, make_config("prune_structured", heads_fraction=0.5, channels_fraction=0.25), "encoder")
+    assert "16 cgMLP channels" in report.notes[0] and report.kernel == "real"
+    for layer in m.encoders:
+        cg = layer.cgmlp
+        assert tuple(cg.channel_proj1[0].weight.shape) == (48, D) and tuple(cg.channel_proj1[0].bias.shape) == (48,)
+        assert tuple(cg.channel_proj2.weight.shape) == (D, 24)
+        conv = cg.csgu.conv
+        assert conv.in_channels == conv.out_channels == conv.groups == 24 and tuple(conv.weight.shape) == (24, 1, 7)
+        assert tuple(cg.csgu.norm.weight.shape) == (24,) and tuple(cg.csgu.norm.normalized_shape) == (24,)
+        assert tuple(cg.csgu.linear.weight.shape) == (24, 24)
+        assert layer.attn.h == 2
+    assert torch.count_nonzero(m.encoders[0].cgmlp.channel_proj2.weight.abs().sum(0)) == 24  # the zeroed ones went
+    out = run(component, m)
+    assert out.shape == ref.shape and out.isfinite().all()
+    # half the heads and a quarter of the cgMLP of a random model: observed 9.4 and 15.8 dB
+    assert sqnr(ref, out) > 5
+
+
+def test_a_pruned_cgmlp_computes_the_kept_channels_of_the_original():
+    # the pruned branch against the original's arithmetic restricted to the kept channels: a value
+    # half sliced out of step with its gate half still gives 24 dB against the unpruned branch, so
+    # only an exact comparison tells it
+    import torch.nn.functional as F
+    from espnet2.asr.layers.cgmlp import ConvolutionalGatingMLP
+
+    torch.manual_seed(0)
+    cg = ConvolutionalGatingMLP(size=D, linear_units=64, kernel_size=5, dropout_rate=0.0,
+                                use_linear_after_conv=True, gate_activation="tanh").eval()
+    drop = [0, 5, 6, 17, 18, 19, 28, 31]
+    with torch.no_grad():
+        cg.channel_proj2.weight[:, drop] = 0  # the least important: these 8 of 32 go
+    keep = torch.tensor([i for i in range(32) if i not in drop])
+    x = torch.randn(2, 11, D)
+    with torch.no_grad():
+        h = cg.channel_proj1(x)
+        x_r, x_g = h[..., keep], h[..., 32 + keep]
+        norm, conv, lin = cg.csgu.norm, cg.csgu.conv, cg.csgu.linear
+        x_g = F.layer_norm(x_g, (len(keep),), norm.weight[keep], norm.bias[keep], norm.eps)
+        x_g = F.conv1d(x_g.transpose(1, 2), conv.weight[keep], conv.bias[keep], padding=2, groups=len(keep)).transpose(1, 2)
+        x_g = F.linear(x_g, lin.weight[keep][:, keep], lin.bias[keep])
+        expected = F.linear(x_r * torch.tanh(x_g), cg.channel_proj2.weight[:, keep], cg.channel_proj2.bias)
+        compress_(cg, make_config("prune_structured", channels_fraction=0.25), "encoder")
+        assert torch.allclose(cg(x, None), expected, atol=1e-6)

@@ -172,7 +172,7 @@ def test_hydra_group_compose_and_override():
 
 @pytest.mark.parametrize("component,build_as,config,message", [
     ("lm", "rnn_lm", {"name": "layer_drop"}, r"^lm: layer_drop found no layer stack in SequentialRNNLM; valid: a module with one of encoders, decoders, encoder\.encoders"),
-    ("lm", "rnn_lm", {"name": "prune_structured"}, r"^lm: prune_structured found no MultiHeadedAttention or PositionwiseFeedForward"),
+    ("lm", "rnn_lm", {"name": "prune_structured"}, r"^lm: prune_structured found no MultiHeadedAttention, PositionwiseFeedForward or ConvolutionalGatingMLP"),
     ("decoder", "decoder", {"name": "layer_drop", "keep_every": 0, "drop": [2]}, r"^decoder: layer_drop drop=\[2\] has out-of-range \[2\]; valid range: -2\.\.1 \(2 layers\)$"),
     ("encoder", "encoder", {"name": "lowrank", "rank": 4, "targets": ["re:decoders\\..*"]}, r"^encoder: lowrank targets entry 're:decoders\\\..\*' matches no submodule"),
     ("ctc", "ctc", {"name": "prune_nm", "m": 7}, r"^ctc: prune_nm m=7 divides the input size of no targeted Linear; valid: an m that divides"),
