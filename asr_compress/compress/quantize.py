@@ -34,12 +34,13 @@ class Int8DynamicConfig(MethodConfig):
     name: str = "int8_dynamic"
     # one scale per output row keeps accuracy close to fp32 at the same int8 kernel speed
     per_channel: bool = True
-    # LSTM weights too (SequentialRNNLM): PyTorch has a dynamic int8 LSTM kernel
+    # LSTM weights too (SequentialRNNLM's nn.LSTM, RNNDecoder's nn.LSTMCell): PyTorch has dynamic
+    # int8 kernels for both
     include_lstm: bool = True
 
 
 def _int8_targets(module: nn.Module, config: Int8DynamicConfig, component: str):
-    kinds = (nn.Linear, nn.LSTM) if config.include_lstm else (nn.Linear,)
+    kinds = (nn.Linear, nn.LSTM, nn.LSTMCell) if config.include_lstm else (nn.Linear,)
     # exact types: quantize_dynamic swaps only these, and would silently leave a subclass
     # (HalfLinear from fp16, an already quantized LSTM holder) as it is
     selected = select(module, lambda m: type(m) in kinds, config.targets, config.ignore, component, config.name)

@@ -5,7 +5,7 @@ import torch
 from asr_compress.compress import component_stats, compress_, make_config
 from asr_compress.compress.quantize import HalfLinear, WeightOnlyQuantLinear
 from asr_compress.errors import CompressionConfigError
-from compress_parts import run, sqnr
+from compress_parts import D, run, sqnr
 
 # (method, component, minimum SQNR in dB of the component's entry-method output vs float32).
 # Observed on these seeded models: int8_dynamic 40-55, fp16 65-85, bf16 47-66, int8_weight 46-64,
@@ -166,3 +166,27 @@ def test_half_precision_keeps_a_weight_normed_convolution(method, style):
     compress_(m, make_config(method), "encoder")
     with torch.no_grad():
         assert sqnr(ref, m(x)) > (50 if method == "fp16" else 35)
+
+
+@pytest.mark.parametrize("include_lstm", [True, False])
+def test_int8_dynamic_quantizes_the_rnn_decoders_lstm_cells(include_lstm):
+    # RNNDecoder (older ESPnet recipes) steps nn.LSTMCell layers, which PyTorch has a dynamic int8 kernel for
+    from espnet2.asr.decoder.rnn_decoder import RNNDecoder
+
+    def decoder():
+        torch.manual_seed(0)
+        return RNNDecoder(vocab_size=30, encoder_output_size=D, hidden_size=D, num_layers=2).eval()
+
+    def step(m):  # the beam search's call: score one prefix against the encoder output
+        g = torch.Generator().manual_seed(1)
+        x, ys = torch.randn(9, D, generator=g), torch.randint(1, 30, (4,), generator=g)
+        with torch.no_grad():
+            return m.score(ys, m.init_state(x), x)[0]
+
+    m, ref = decoder(), step(decoder())
+    compress_(m, make_config("int8_dynamic", include_lstm=include_lstm), "decoder")
+    quantized = [type(cell).__module__.startswith("torch.ao.nn.quantized.dynamic") for cell in m.decoder]
+    assert quantized == [include_lstm] * 2
+    # observed 82 dB with the cells quantized on this random decoder; a cell left unquantized or
+    # float weights lost would show as no change or as noise
+    assert sqnr(ref, step(m)) > 30
