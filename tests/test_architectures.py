@@ -107,3 +107,18 @@ def test_decoding_an_rnn_decoder_model_keeps_espnets_chatter_off_the_console(tin
     assert "WER" in res.stdout
     console = res.stdout + res.stderr  # Hydra's log handler writes to stdout
     assert "make_pad_mask" not in console and "RuntimeWarning" not in console, console[-2000:]
+
+
+def test_a_ctc_only_model_decodes_compressed_and_refuses_a_method_for_its_missing_decoder(tiny, tmp_path):
+    from asr_compress.errors import AsrCompressError
+    from asr_compress.run import run_experiment
+    from support import compose, tiny_overrides
+
+    asr = tm.build_tiny_asr(tmp_path / "exp" / "asr_ctc", decoder=tm.CTC_ONLY)
+    overrides = tiny_overrides(tiny, f"model.exp_dir={asr}", "eval.flops_utterances=0", "data.limit=2")
+    m = run_experiment(compose([*overrides, "encoder=int8_dynamic"]), tmp_path / "run")
+    assert set(m["components"]) == {"frontend", "encoder", "ctc", "lm"} and m["time_breakdown_ms"]["decoder"] == 0
+    assert m["components"]["encoder"]["kernel"] == "real"
+    with pytest.raises(AsrCompressError, match=r"^decoder=int8_dynamic: this model has no decoder "
+                                               r"\(present: frontend, encoder, ctc, lm\)"):
+        run_experiment(compose([*overrides, "decoder=int8_dynamic"]), tmp_path / "run2")

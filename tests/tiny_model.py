@@ -66,6 +66,8 @@ TRANSFORMER_DECODER = ["--decoder", "transformer", "--decoder_conf", "attention_
 # the attention decoder of older ESPnet recipes: LSTM layers with location-free attention, scored one
 # hypothesis at a time (it has no batch_score, so the non-batch BeamSearch decodes, as in ESPnet)
 RNN_DECODER = ["--decoder", "rnn", "--decoder_conf", "hidden_size=32", "--decoder_conf", "num_layers=1"]
+# a CTC-only model (no attention decoder): ESPnet decodes it with the CTC prefix scorer alone
+CTC_ONLY = ["--decoder", "none", "--model_conf", "ctc_weight=1.0"]
 
 
 def build_tiny_asr(out_dir: Path, seed: int = 0, frontend=FBANK_FRONTEND, encoder=CONFORMER,
@@ -75,8 +77,8 @@ def build_tiny_asr(out_dir: Path, seed: int = 0, frontend=FBANK_FRONTEND, encode
         *_common_args(out_dir),
         *frontend,
         *encoder,
-        *decoder,
         "--model_conf", "ctc_weight=0.3",
+        *decoder,  # after ctc_weight: CTC_ONLY sets its own
         "--specaug", "none", "--normalize", "utterance_mvn",
     ]
     return _dump(ASRTask, argv, out_dir, seed)
