@@ -206,6 +206,24 @@ def _load_weights(model, weights: Path, config: Path, device: str):
         raise ModelLoadError(f"{weights}: {len(unexpected)} parameters unknown to {config} (first: {unexpected[0]})")
 
 
+# a key only that task's config.yaml has (the class choices of espnet2/tasks/asr.py and lm.py), and
+# the parameters that name such a model
+TASK_KEYS = {"asr": "encoder", "lm": "lm"}
+TASK_PARAMS = {"asr": "model.exp_dir or model.asr_config", "lm": "model.lm_exp_dir or model.lm_config"}
+
+
+def _check_task(task_name: str, args: dict, config: Path) -> None:
+    """An LM's config given for the ASR (or the other way round) is named as such, rather than left
+    to fail inside ESPnet's builder on a missing attribute."""
+    other = "lm" if task_name == "asr" else "asr"
+    if TASK_KEYS[task_name] not in args and TASK_KEYS[other] in args:
+        raise ModelLoadError(
+            f"{config}: an ESPnet {other.upper()} config, where the {task_name.upper()} model's is expected; "
+            f"valid: the {task_name.upper()} experiment in {TASK_PARAMS[task_name]}, "
+            f"the {other.upper()} one in {TASK_PARAMS[other]}"
+        )
+
+
 def build_espnet_model(task_name: str, config: Path, weights: Path, device: str = "cpu"):
     """Build an ESPnet ASR or LM model from its files; returns (model, train_args)."""
     from asr_compress.quiet import import_quietly, silenced
@@ -215,6 +233,7 @@ def build_espnet_model(task_name: str, config: Path, weights: Path, device: str 
     else:
         task = import_quietly("espnet2.tasks.lm").LMTask
     args = _read_config(config)
+    _check_task(task_name, args, config)
     try:
         with silenced():  # ESPnet warns about legacy attention variants of released models
             model = task.build_model(argparse.Namespace(**args))

@@ -41,6 +41,19 @@ def test_missing_weights_names_the_file(tiny, tmp_path):
         find_model_files(ModelConfig(name="t"))
 
 
+@pytest.mark.parametrize("swap,needle", [
+    ("asr", r"lm/config\.yaml: an ESPnet LM config, where the ASR model's is expected; valid: the ASR experiment in "
+            r"model\.exp_dir or model\.asr_config, the LM one in model\.lm_exp_dir or model\.lm_config"),
+    ("lm", r"asr/config\.yaml: an ESPnet ASR config, where the LM model's is expected; valid: the LM experiment in "
+           r"model\.lm_exp_dir or model\.lm_config"),
+])
+def test_an_lm_given_as_the_asr_or_the_other_way_round_is_named(tiny, swap, needle):
+    # rather than ESPnet's "'Namespace' object has no attribute 'input_size'" from deep in its builder
+    asr, lm = (tiny["lm"], None) if swap == "asr" else (tiny["asr"], tiny["asr"])
+    with pytest.raises(ModelLoadError, match=needle):
+        load_pipeline(ModelConfig(name="t", exp_dir=str(asr), lm_exp_dir=str(lm) if lm else None))
+
+
 def test_token_list_mismatch_is_one_clear_line(tiny, tmp_path):
     import yaml
 
