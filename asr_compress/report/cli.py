@@ -17,13 +17,26 @@ from typing import List, Optional
 PROG = "asr-compress-report"
 
 
+def _at_least(low: int):
+    """An argparse type: an integer >= low, else argparse's one-line usage error (exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value}: valid: an integer >= {low}")
+        return value
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Collect the runs of a sweep and write runs.csv, "
                                 "attribution.csv, REPORT.md and the figures.")
     p.add_argument("sweep_dir", help="a Hydra multirun directory (or one run directory)")
     p.add_argument("--out", default=None, help="output directory (default: the sweep directory)")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--resamples", type=_at_least(1), default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=_at_least(0), default=0, help="bootstrap seed (default 0)")
     p.add_argument("--no-plots", action="store_true", help="tables only, no PNG figures")
     p.add_argument("--interleaved", default=None, metavar="BENCH_JSON",
                    help="bench.json of `benchmarks/bench_methods.py --factorial` over the same components "

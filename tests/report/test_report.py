@@ -246,6 +246,18 @@ def test_cli_bad_directory_exit_2_one_line(tmp_path, capsys):
     assert run_report([str(tmp_path / "a_file")]) == 2
 
 
+@pytest.mark.parametrize("option,value,needle", [
+    ("--resamples", "0", "argument --resamples: 0: valid: an integer >= 1"),
+    ("--seed", "-1", "argument --seed: -1: valid: an integer >= 0"),
+    ("--resamples", "many", "argument --resamples: 'many' is not an integer"),
+])
+def test_bad_bootstrap_options_are_a_usage_error(tmp_path, capsys, option, value, needle):
+    # before the report starts, not as "report failed" with a traceback from the bootstrap
+    with pytest.raises(SystemExit) as e:
+        run_report([str(tmp_path), option, value])
+    assert e.value.code == 2 and needle in capsys.readouterr().err
+
+
 def test_cli_writes_report(make_sweep, tmp_path, capsys):
     root = make_sweep()
     assert run_report([str(root), "--out", str(tmp_path / "out"), "--resamples", "20", "--no-plots"]) == 0
