@@ -72,15 +72,15 @@ def import_quietly(*modules: str):
     return mod
 
 
-class _DropEspnetHints(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(ESPNET_DECODING_HINTS)
-
-
 # What ESPnet writes while decoding that concerns its own code, not the run, once or twice per
 # utterance: RNNDecoder pads with a Python list of lengths, and make_pad_mask logs a tracing hint
 # about it at WARNING on the root logger.
 ESPNET_DECODING_HINTS = ("Using make_pad_mask with a list of lengths is not tracable",)
+
+
+class _DropEspnetHints(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(ESPNET_DECODING_HINTS)
 
 
 def quiet_espnet_decoding() -> None:
