@@ -106,7 +106,7 @@ def calibration_set(cfg: Config, test_utts: Optional[list] = None) -> list:
     c = cfg.calibration
     utts = load_test_set(DataConfig(name=c.name, dir=c.dir, limit=c.limit), key="calibration", require_text=False)
     test_utts = load_test_set(cfg.data) if test_utts is None else test_utts
-    shared = sorted({u.audio for u in utts} & {u.audio for u in test_utts})
+    shared = sorted({u.audio for u in utts} & {u.audio for u in test_utts}, key=str)  # files or pipes
     if shared:
         raise AsrCompressError(f"calibration.dir={c.dir}: {len(shared)} of its audio files are in the test set "
                                f"(first: {shared[0]}); training on them would leak the test set into the WER; "

@@ -2,14 +2,23 @@
 
 A directory holds `wav.scp` (`<id> <audio path>`; relative paths resolve against the
 directory) and `text` (`<id> <transcript>`), optionally `utt2spk` and `utt2group`
-(a label per utterance, e.g. `seen`/`unseen` voice, reported per group). Pipes
-(`... |`) are not supported, as in ESPnet's SoundScpReader.
+(a label per utterance, e.g. `seen`/`unseen` voice, reported per group).
+
+A `wav.scp` entry may also be a Kaldi pipe, `<command> |`, whose standard output is the audio:
+ESPnet's LibriSpeech data preparation writes `flac -c -d -s <file>.flac |`, so `data/test_clean`
+of a LibriSpeech recipe is read as it is, not only the `dump/raw` copy its stage 3 makes. The
+command runs with the shell, as Kaldi runs it (the data directory is the user's own), once per
+utterance before anything is decoded, so its time is not counted as decoding time.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 
@@ -17,10 +26,22 @@ from asr_compress.config import DataConfig, resolve_path
 from asr_compress.errors import DataError
 
 
+@dataclass(frozen=True)
+class Pipe:
+    """A Kaldi wav.scp pipe: a shell command that writes the audio to standard output."""
+
+    command: str
+    # where it was read, for errors: "utterance <id> in <wav.scp>"
+    where: str = field(default="", compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.command} |"
+
+
 @dataclass
 class Utterance:
     id: str
-    audio: Path
+    audio: Union[Path, Pipe]
     ref: str
     speaker: Optional[str] = None
     group: Optional[str] = None
@@ -62,13 +83,16 @@ def load_test_set(cfg: DataConfig, key: str = "data", require_text: bool = True)
     utts = []
     for uid in sorted(wavs):
         spec = wavs[uid].strip()
+        where = f"utterance {uid} in {root / 'wav.scp'}"
         if spec.endswith("|"):
-            raise DataError(f"{root / 'wav.scp'}: utterance {uid} uses a pipe; give an audio file path")
-        audio = Path(spec)
-        audio = audio if audio.is_absolute() else (root / audio)
-        if not audio.is_file():
-            raise DataError(f"{audio}: audio file not found (utterance {uid} in {root / 'wav.scp'})")
-        utts.append(Utterance(uid, audio.resolve(), texts[uid], spk.get(uid), group.get(uid)))
+            audio = _pipe(spec[:-1].strip(), where)
+        else:
+            audio = Path(spec)
+            audio = audio if audio.is_absolute() else (root / audio)
+            if not audio.is_file():
+                raise DataError(f"{audio}: audio file not found ({where})")
+            audio = audio.resolve()
+        utts.append(Utterance(uid, audio, texts[uid], spk.get(uid), group.get(uid)))
     if cfg.limit is not None:
         if cfg.limit <= 0:
             raise DataError(f"{key}.limit={cfg.limit}: must be a positive number of utterances or null")
@@ -78,18 +102,43 @@ def load_test_set(cfg: DataConfig, key: str = "data", require_text: bool = True)
     return utts
 
 
-def read_audio(path: Path, sample_rate: int) -> np.ndarray:
-    """Mono float waveform at the model's sample rate (resampled if needed)."""
+def _pipe(command: str, where: str) -> Pipe:
+    """A pipe whose program can be found, so that a missing `flac` fails before the model loads."""
+    try:
+        program = shlex.split(command)[0] if command else ""
+    except ValueError as e:
+        raise DataError(f"{where}: cannot parse the pipe `{command} |` ({e})") from e
+    if not program:
+        raise DataError(f"{where}: empty pipe command; valid: an audio file path or `<command> |`")
+    if "=" not in program and shutil.which(program) is None:  # (an `A=b cmd` prefix is left to the shell)
+        raise DataError(f"{where}: the pipe `{command} |` runs `{program}`, which is not installed or not on "
+                        f"PATH (e.g. `apt install flac` for ESPnet's LibriSpeech data directories)")
+    return Pipe(command, where)
+
+
+def _run_pipe(pipe: Pipe) -> bytes:
+    res = subprocess.run(pipe.command, shell=True, capture_output=True, check=False)
+    if res.returncode != 0 or not res.stdout:
+        err = res.stderr.decode(errors="replace").strip().splitlines()
+        why = f"exit status {res.returncode}" if res.returncode else "no output"
+        raise DataError(f"{pipe.where}: the pipe `{pipe}` failed ({why}{': ' + err[-1] if err else ''})")
+    return res.stdout
+
+
+def read_audio(path: Union[Path, Pipe], sample_rate: int) -> np.ndarray:
+    """Mono float waveform at the model's sample rate (resampled if needed), from a file or a pipe."""
     import soundfile
 
+    name = f"{path.where}: the output of `{path}`" if isinstance(path, Pipe) else str(path)
+    source = io.BytesIO(_run_pipe(path)) if isinstance(path, Pipe) else str(path)
     try:
-        wav, fs = soundfile.read(str(path), dtype="float64", always_2d=False)
+        wav, fs = soundfile.read(source, dtype="float64", always_2d=False)
     except Exception as e:
-        raise DataError(f"{path}: unreadable audio ({type(e).__name__}: {str(e).splitlines()[0]})") from e
+        raise DataError(f"{name}: unreadable audio ({type(e).__name__}: {str(e).splitlines()[0]})") from e
     if wav.ndim == 2:
         wav = wav.mean(axis=1)
     if wav.size == 0:
-        raise DataError(f"{path}: empty audio")
+        raise DataError(f"{name}: empty audio")
     if fs != sample_rate:
         import torch
         import torchaudio.functional as AF

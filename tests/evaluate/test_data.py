@@ -39,3 +39,54 @@ def test_audio_is_resampled_and_unreadable_audio_is_named(tmp_path):
     (tmp_path / "b.wav").write_text("garbage")
     with pytest.raises(DataError, match=r"b\.wav: unreadable audio"):
         read_audio(tmp_path / "b.wav", 16000)
+
+
+def _piped_copy(tiny, d, lines):
+    shutil.copytree(tiny["data"], d)
+    (d / "wav.scp").write_text("".join(f"{line}\n" for line in lines))
+    return DataConfig(name="t", dir=str(d))
+
+
+def test_a_kaldi_pipe_is_read_as_the_audio_it_writes(tiny, tmp_path):
+    # ESPnet's LibriSpeech data/test_clean has `flac -c -d -s x.flac |`; `cat` writes the same bytes
+    # as the file here (flac is not installed where the tests run)
+    d = tmp_path / "d"
+    utts = load_test_set(_piped_copy(tiny, d, [f"utt0 cat {d / 'utt0.flac'} |", "utt1 utt1.flac"]))
+    assert str(utts[0].audio) == f"cat {d / 'utt0.flac'} |" and utts[1].audio == (d / "utt1.flac").resolve()
+    assert np.array_equal(read_audio(utts[0].audio, 16000), read_audio(d / "utt0.flac", 16000))
+
+
+def test_a_pipe_whose_program_is_missing_fails_before_anything_loads(tiny, tmp_path):
+    d = tmp_path / "d"
+    cfg = _piped_copy(tiny, d, ["utt0 utt0.flac", "utt1 no_such_flac_decoder -c -d -s x.flac |"])
+    with pytest.raises(DataError, match=r"utterance utt1 in .*wav\.scp: the pipe `no_such_flac_decoder -c -d -s x\.flac \|` "
+                                        r"runs `no_such_flac_decoder`, which is not installed or not on PATH"):
+        load_test_set(cfg)
+
+
+def test_a_failing_or_silent_pipe_names_the_utterance_and_why(tiny, tmp_path):
+    d = tmp_path / "d"
+    utts = load_test_set(_piped_copy(tiny, d, ["utt0 cat missing.flac |", "utt1 true |", "utt2 echo hello |"]))
+    with pytest.raises(DataError, match=r"utterance utt0 in .*: the pipe `cat missing\.flac \|` failed \(exit status 1: "
+                                        r"cat: missing\.flac: No such file or directory\)"):
+        read_audio(utts[0].audio, 16000)
+    with pytest.raises(DataError, match=r"utterance utt1 in .*: the pipe `true \|` failed \(no output\)"):
+        read_audio(utts[1].audio, 16000)
+    with pytest.raises(DataError, match=r"utterance utt2 in .*: the output of `echo hello \|`: unreadable audio"):
+        read_audio(utts[2].audio, 16000)
+
+
+def test_calibration_audio_piped_from_a_test_file_is_refused(tiny, tmp_path):
+    # the same command is the same audio: distillation must not train on the test set
+    from asr_compress.errors import AsrCompressError
+    from asr_compress.run import calibration_set, to_config
+    from support import compose, tiny_overrides
+
+    test = tmp_path / "test"
+    _piped_copy(tiny, test, [f"utt0 cat {test / 'utt0.flac'} |"])
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "wav.scp").write_text(f"c0 cat {test / 'utt0.flac'} |\n")
+    cfg = to_config(compose(tiny_overrides(tiny, f"data.dir={test}", f"calibration.dir={calib}")))
+    with pytest.raises(AsrCompressError, match=r"1 of its audio files are in the test set \(first: cat .*utt0\.flac \|\)"):
+        calibration_set(cfg)
