@@ -6,7 +6,7 @@ running out of memory. Rerunning the same command into the same sweep directory
 finished run (metrics.json and utterances.jsonl, written last and atomically) that matches in
 
 - settings: the composed config, `resume` and `eval.progress` aside, and the test set's index
-  files (wav.scp, text, utt2spk, utt2group): `settings_sha256` in metrics.json;
+  files (wav.scp, segments, text, utt2spk, utt2group): `settings_sha256` in metrics.json;
 - model files: the SHA-256 of every file (metrics.json `model`), so a model retrained in place
   is decoded again;
 - code: asr_compress's version and git hash as the run recorded them, and the method plugins
@@ -27,7 +27,7 @@ from typing import Any, Dict, Optional
 from omegaconf import DictConfig, OmegaConf
 
 # index files of a Kaldi-style data dir whose content decides what a run decodes and scores
-DATA_FILES = ("wav.scp", "text", "utt2spk", "utt2group")
+DATA_FILES = ("wav.scp", "segments", "text", "utt2spk", "utt2group")
 # config keys that do not change a run's numbers: the reuse switch itself and the progress bar
 IGNORED = (("resume",), ("eval", "progress"))
 

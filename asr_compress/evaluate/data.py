@@ -9,6 +9,10 @@ ESPnet's LibriSpeech data preparation writes `flac -c -d -s <file>.flac |`, so `
 of a LibriSpeech recipe is read as it is, not only the `dump/raw` copy its stage 3 makes. The
 command runs with the shell, as Kaldi runs it (the data directory is the user's own), once per
 utterance before anything is decoded, so its time is not counted as decoding time.
+
+With a Kaldi `segments` file (`<utterance> <recording> <start s> <end s>`, as TED-LIUM or AMI
+data directories have), wav.scp names recordings and each utterance is its part of one; a file is
+read from the segment's first frame to its last, a piped recording once for its run of segments.
 """
 from __future__ import annotations
 
@@ -38,10 +42,24 @@ class Pipe:
         return f"{self.command} |"
 
 
+@dataclass(frozen=True)
+class Segment:
+    """Part of a recording, from a Kaldi `segments` line (`<utt> <recording> <start> <end>`, seconds;
+    end -1 = to the end of the recording)."""
+
+    source: Union[Path, Pipe]
+    start: float
+    end: float
+    where: str = field(default="", compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.source} [{self.start:g}s-{'end' if self.end < 0 else f'{self.end:g}s'}]"
+
+
 @dataclass
 class Utterance:
     id: str
-    audio: Union[Path, Pipe]
+    audio: Union[Path, Pipe, Segment]
     ref: str
     speaker: Optional[str] = None
     group: Optional[str] = None
@@ -72,27 +90,20 @@ def load_test_set(cfg: DataConfig, key: str = "data", require_text: bool = True)
     if not root.is_dir():
         raise DataError(f"{root}: {key}.dir is not a directory")
     wavs = _read_table(root / "wav.scp", True)
+    segmented = (root / "segments").is_file()
+    kind = "recording" if segmented else "utterance"
+    sources = {rid: _source(spec.strip(), root, f"{kind} {rid} in {root / 'wav.scp'}") for rid, spec in wavs.items()}
+    audio_of = _read_segments(root / "segments", sources) if segmented else sources
     texts = _read_table(root / "text", require_text)
     if not require_text:
-        texts = {u: texts.get(u, "") for u in wavs}
+        texts = {u: texts.get(u, "") for u in audio_of}
     spk = _read_table(root / "utt2spk", False)
     group = _read_table(root / "utt2group", False)
-    missing = [u for u in wavs if u not in texts]
+    missing = [u for u in audio_of if u not in texts]
     if missing:
-        raise DataError(f"{root / 'text'}: no transcript for {len(missing)} utterances of wav.scp (first: {missing[0]})")
-    utts = []
-    for uid in sorted(wavs):
-        spec = wavs[uid].strip()
-        where = f"utterance {uid} in {root / 'wav.scp'}"
-        if spec.endswith("|"):
-            audio = _pipe(spec[:-1].strip(), where)
-        else:
-            audio = Path(spec)
-            audio = audio if audio.is_absolute() else (root / audio)
-            if not audio.is_file():
-                raise DataError(f"{audio}: audio file not found ({where})")
-            audio = audio.resolve()
-        utts.append(Utterance(uid, audio, texts[uid], spk.get(uid), group.get(uid)))
+        raise DataError(f"{root / 'text'}: no transcript for {len(missing)} utterances of "
+                        f"{'segments' if segmented else 'wav.scp'} (first: {missing[0]})")
+    utts = [Utterance(uid, audio_of[uid], texts[uid], spk.get(uid), group.get(uid)) for uid in sorted(audio_of)]
     if cfg.limit is not None:
         if cfg.limit <= 0:
             raise DataError(f"{key}.limit={cfg.limit}: must be a positive number of utterances or null")
@@ -100,6 +111,42 @@ def load_test_set(cfg: DataConfig, key: str = "data", require_text: bool = True)
     if not utts:
         raise DataError(f"{root / 'wav.scp'}: no utterances")
     return utts
+
+
+def _source(spec: str, root: Path, where: str) -> Union[Path, Pipe]:
+    """A wav.scp value: an audio file (relative to the data directory) or a pipe."""
+    if spec.endswith("|"):
+        return _pipe(spec[:-1].strip(), where)
+    audio = Path(spec)
+    audio = audio if audio.is_absolute() else (root / audio)
+    if not audio.is_file():
+        raise DataError(f"{audio}: audio file not found ({where})")
+    return audio.resolve()
+
+
+def _read_segments(path: Path, sources: Dict[str, Union[Path, Pipe]]) -> Dict[str, Segment]:
+    """Kaldi `segments`: utterances as parts of the recordings wav.scp names (TED-LIUM, AMI, ...)."""
+    out: Dict[str, Segment] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            where = f"{path}:{lineno}"
+            if len(fields) != 4:
+                raise DataError(f"{where}: expected '<utterance id> <recording id> <start s> <end s>', got '{line.strip()}'")
+            uid, rid, start, end = fields
+            if rid not in sources:
+                raise DataError(f"{where}: recording {rid} of utterance {uid} is not in {path.parent / 'wav.scp'}")
+            try:
+                t0, t1 = float(start), float(end)
+            except ValueError:
+                raise DataError(f"{where}: start and end must be seconds, got '{start}' '{end}'") from None
+            if t0 < 0 or (t1 != -1 and t1 <= t0):
+                raise DataError(f"{where}: utterance {uid} from {start} s to {end} s; valid: 0 <= start < end, "
+                                "or end -1 (to the end of the recording)")
+            out[uid] = Segment(sources[rid], t0, t1, f"utterance {uid} ({where})")
+    return out
 
 
 def _pipe(command: str, where: str) -> Pipe:
@@ -125,14 +172,41 @@ def _run_pipe(pipe: Pipe) -> bytes:
     return res.stdout
 
 
-def read_audio(path: Union[Path, Pipe], sample_rate: int) -> np.ndarray:
-    """Mono float waveform at the model's sample rate (resampled if needed), from a file or a pipe."""
+# the last piped recording's output: the segments of one recording are read one after another
+_piped_recording: Dict[Pipe, bytes] = {}
+
+
+def _recording_bytes(pipe: Pipe) -> bytes:
+    if pipe not in _piped_recording:
+        _piped_recording.clear()
+        _piped_recording[pipe] = _run_pipe(pipe)
+    return _piped_recording[pipe]
+
+
+def read_audio(path: Union[Path, Pipe, Segment], sample_rate: int) -> np.ndarray:
+    """Mono float waveform at the model's sample rate (resampled if needed), from a file, a pipe or
+    a segment of either."""
     import soundfile
 
-    name = f"{path.where}: the output of `{path}`" if isinstance(path, Pipe) else str(path)
-    source = io.BytesIO(_run_pipe(path)) if isinstance(path, Pipe) else str(path)
+    segment = path if isinstance(path, Segment) else None
+    src = segment.source if segment else path
+    if isinstance(path, Segment):
+        name = f"{path.where}: {path}"
+    else:
+        name = f"{path.where}: the output of `{path}`" if isinstance(path, Pipe) else str(path)
+    if isinstance(src, Pipe):
+        source = io.BytesIO(_recording_bytes(src) if segment else _run_pipe(src))
+    else:
+        source = str(src)
     try:
-        wav, fs = soundfile.read(source, dtype="float64", always_2d=False)
+        if segment is None:
+            wav, fs = soundfile.read(source, dtype="float64", always_2d=False)
+        else:  # seconds to frames at the recording's own rate, before any resampling
+            fs = soundfile.info(source).samplerate
+            if isinstance(source, io.BytesIO):
+                source.seek(0)
+            start, stop = round(segment.start * fs), (None if segment.end < 0 else round(segment.end * fs))
+            wav, fs = soundfile.read(source, start=start, stop=stop, dtype="float64", always_2d=False)
     except Exception as e:
         raise DataError(f"{name}: unreadable audio ({type(e).__name__}: {str(e).splitlines()[0]})") from e
     if wav.ndim == 2:

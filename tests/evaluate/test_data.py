@@ -90,3 +90,49 @@ def test_calibration_audio_piped_from_a_test_file_is_refused(tiny, tmp_path):
     cfg = to_config(compose(tiny_overrides(tiny, f"data.dir={test}", f"calibration.dir={calib}")))
     with pytest.raises(AsrCompressError, match=r"1 of its audio files are in the test set \(first: cat .*utt0\.flac \|\)"):
         calibration_set(cfg)
+
+
+def _recordings(tmp_path, piped=False):
+    """Two 'recordings' (3 s and 2 s at 8 kHz, sample value = time in samples / 1e5) and segments of them."""
+    d = tmp_path / "seg"
+    d.mkdir()
+    for name, seconds in (("rec_a", 3), ("rec_b", 2)):
+        soundfile.write(d / f"{name}.wav", (np.arange(8000 * seconds) / 1e5).astype(np.float32), 8000, subtype="FLOAT")
+    scp = [f"rec_a cat {d / 'rec_a.wav'} |" if piped else "rec_a rec_a.wav", "rec_b rec_b.wav"]
+    (d / "wav.scp").write_text("\n".join(scp) + "\n")
+    (d / "segments").write_text("a1 rec_a 0.5 1.0\na2 rec_a 2.0 -1\nb1 rec_b 0 0.25\n")
+    (d / "text").write_text("a1 ONE\na2 TWO\nb1 THREE\n")
+    return d
+
+
+@pytest.mark.parametrize("piped", [False, True])
+def test_segments_cut_utterances_out_of_recordings(tmp_path, piped):
+    utts = load_test_set(DataConfig(name="t", dir=str(_recordings(tmp_path, piped))))
+    assert [(u.id, u.ref) for u in utts] == [("a1", "ONE"), ("a2", "TWO"), ("b1", "THREE")]
+    a1 = read_audio(utts[0].audio, 8000)
+    assert a1.shape == (4000,) and a1[0] == pytest.approx(4000 / 1e5)  # from 0.5 s, at the recording's rate
+    assert read_audio(utts[1].audio, 8000).shape == (8000,)  # 2.0 s to the end of a 3 s recording
+    assert read_audio(utts[2].audio, 16000).shape == (4000,)  # 0.25 s, resampled after cutting
+    assert str(utts[1].audio).endswith("[2s-end]")
+
+
+@pytest.mark.parametrize("line,needle", [
+    ("a1 rec_c 0 1", r"segments:1: recording rec_c of utterance a1 is not in .*wav\.scp"),
+    ("a1 rec_a 1.5 1.0", r"segments:1: utterance a1 from 1\.5 s to 1\.0 s; valid: 0 <= start < end, or end -1"),
+    ("a1 rec_a zero 1", r"segments:1: start and end must be seconds, got 'zero' '1'"),
+    ("a1 rec_a 0", r"segments:1: expected '<utterance id> <recording id> <start s> <end s>'"),
+])
+def test_bad_segments_lines_are_named(tmp_path, line, needle):
+    d = _recordings(tmp_path)
+    (d / "segments").write_text(line + "\n")
+    with pytest.raises(DataError, match=needle):
+        load_test_set(DataConfig(name="t", dir=str(d)))
+
+
+def test_a_segment_past_the_end_of_its_recording_is_named(tmp_path):
+    d = _recordings(tmp_path)
+    (d / "segments").write_text("a1 rec_b 5 6\n")
+    (d / "text").write_text("a1 ONE\n")
+    (u,) = load_test_set(DataConfig(name="t", dir=str(d)))
+    with pytest.raises(DataError, match=r"utterance a1 \(.*segments:1\): .*rec_b\.wav \[5s-6s\]: empty audio"):
+        read_audio(u.audio, 8000)
