@@ -9,9 +9,10 @@ finished run (metrics.json and utterances.jsonl, written last and atomically) th
   files (wav.scp, segments, text, utt2spk, utt2group): `settings_sha256` in metrics.json;
 - model files: the SHA-256 of every file (metrics.json `model`), so a model retrained in place
   is decoded again;
-- code: asr_compress's version and git hash as the run recorded them, and the method plugins
-  installed (compress/plugins.py: names, distributions, versions). Uncommitted edits show as the
-  same "<hash>-dirty" and are not told apart: commit before citing a resumed sweep.
+- code: asr_compress's version and git hash as the run recorded them, the method plugins
+  installed (compress/plugins.py: names, distributions, versions), and a digest of the Python
+  source of both (environment.code_sha256), so that an uncommitted edit ("<hash>-dirty" either way)
+  or a plugin edited in place without a version bump decodes the cell again.
 
 Anything else (no metrics.json, a run from before settings_sha256 was recorded, any difference)
 decodes the cell again. A reused cell keeps its own timing and environment; the report's
@@ -55,7 +56,7 @@ def finished_run(cfg: DictConfig, out_dir: Path) -> Optional[Dict[str, Any]]:
     code; None when the cell must be decoded (again)."""
     from asr_compress import __version__
     from asr_compress.compress.plugins import loaded
-    from asr_compress.evaluate.environment import git_hash
+    from asr_compress.evaluate.environment import code_sha256, git_hash
     from asr_compress.pipeline.load import find_model_files
 
     metrics_file = Path(out_dir) / "metrics.json"
@@ -68,7 +69,7 @@ def finished_run(cfg: DictConfig, out_dir: Path) -> Optional[Dict[str, Any]]:
     env = metrics.get("environment", {})
     if (metrics.get("settings_sha256") != settings_sha256(cfg)
             or env.get("asr_compress") != __version__ or env.get("git_hash") != git_hash()
-            or env.get("method_plugins", "") != loaded()):
+            or env.get("method_plugins", "") != loaded() or env.get("code_sha256") != code_sha256()):
         return None
     recorded = {k: v for k, v in metrics.get("model", {}).items() if k.endswith("_sha256")}
     current = {k: v for k, v in find_model_files(cfg.model).describe().items() if k.endswith("_sha256")}

@@ -12,7 +12,7 @@ from support import run_cli as _cli
 def finished(tiny, tmp_path):
     """A copy of the tiny test set, a config on it, and a run dir holding a finished run of that config."""
     from asr_compress import __version__
-    from asr_compress.evaluate.environment import git_hash
+    from asr_compress.evaluate.environment import code_sha256, git_hash
     from asr_compress.pipeline.load import find_model_files
     from asr_compress.resume import settings_sha256
 
@@ -22,7 +22,7 @@ def finished(tiny, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     metrics = {"wer": 0.25, "settings_sha256": settings_sha256(cfg),
-               "environment": {"asr_compress": __version__, "git_hash": git_hash()},
+               "environment": {"asr_compress": __version__, "git_hash": git_hash(), "code_sha256": code_sha256()},
                "model": find_model_files(cfg.model).describe()}
     (run / "metrics.json").write_text(json.dumps(metrics))
     (run / "utterances.jsonl").write_text("{}\n")
@@ -38,8 +38,8 @@ def test_a_matching_finished_run_is_reused_whatever_the_progress_bar(finished, t
     assert finished_run(quiet, run) == metrics  # neither the switch nor the progress bar changes a number
 
 
-@pytest.mark.parametrize("change", ["setting", "test set", "model file", "code", "plugin", "no utterances",
-                                    "torn metrics"])
+@pytest.mark.parametrize("change", ["setting", "test set", "model file", "code", "source edit", "plugin",
+                                    "no utterances", "torn metrics"])
 def test_any_difference_decodes_the_cell_again(finished, tiny, change):
     from asr_compress.resume import finished_run
 
@@ -53,6 +53,9 @@ def test_any_difference_decodes_the_cell_again(finished, tiny, change):
         (run / "metrics.json").write_text(json.dumps(metrics))
     elif change == "code":
         metrics["environment"]["git_hash"] = "0123abc"
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    elif change == "source edit":  # uncommitted: the same "-dirty" git hash, other source
+        metrics["environment"]["code_sha256"] = "0" * 64
         (run / "metrics.json").write_text(json.dumps(metrics))
     elif change == "plugin":  # decoded with a method plugin that is no longer installed
         metrics["environment"]["method_plugins"] = "weight_cluster from asr-compress-weight-cluster 0.1.0"

@@ -19,8 +19,10 @@ silently drop its method from a sweep.
 """
 from __future__ import annotations
 
+import importlib.util
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from asr_compress.compress.registry import METHOD_CONFIGS, METHOD_PRESETS
@@ -59,6 +61,20 @@ def load_plugins() -> None:
                 f"method plugin {ep.name} = {ep.value!r} (installed by {dist}) registered no method; valid: a "
                 "module that calls @register_method (docs/compression_methods.md, 'How to add a method')")
         _loaded[ep.value] = (dist, added or None)
+
+
+def plugin_sources() -> List[Path]:
+    """Where each loaded plugin's code lives: its top-level package's folder, or its module file."""
+    out = set()
+    for value in _loaded:
+        spec = importlib.util.find_spec(value.split(":")[0].split(".")[0])
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            out.update(Path(p) for p in spec.submodule_search_locations)
+        elif spec.origin:
+            out.add(Path(spec.origin))
+    return sorted(out)
 
 
 def loaded() -> str:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import platform
 import subprocess
-from typing import Any, Dict
+from pathlib import Path
+from typing import Any, Dict, Iterable
 
 from asr_compress.config import PROJECT_ROOT
 
@@ -49,6 +51,28 @@ def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
+def source_digest(roots: Iterable[Path]) -> str:
+    """SHA-256 over the Python files under `roots` (folders, or single files), by relative name."""
+    h = hashlib.sha256()
+    for root in roots:
+        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+        for f in files:
+            if "__pycache__" not in f.parts:
+                h.update(f"{root.name}/{f.relative_to(root) if root.is_dir() else ''}".encode() + b"\0"
+                         + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def code_sha256() -> str:
+    """One digest of the Python source a run computes with: this package's and each loaded method
+    plugin's. The git hash names a commit, not uncommitted edits ("-dirty"), and a plugin's version
+    stays the same while it is edited in place; resume=true must not reuse a cell either made."""
+    import asr_compress
+    from asr_compress.compress.plugins import plugin_sources
+
+    return source_digest([Path(asr_compress.__file__).resolve().parent, *plugin_sources()])
+
+
 def environment(device: str = "cpu") -> Dict[str, Any]:
     import espnet
     import torch
@@ -59,6 +83,8 @@ def environment(device: str = "cpu") -> Dict[str, Any]:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "asr_compress": asr_compress.__version__,
         "git_hash": git_hash(),
+        # the source itself, uncommitted edits and method plugins included (code_sha256)
+        "code_sha256": code_sha256(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "espnet": espnet.__version__,

@@ -127,3 +127,20 @@ def test_a_plugin_that_cannot_load_stops_with_one_line(tiny, tmp_path, source, n
     res = run_cli(tiny_overrides(tiny), tmp_path, env={"PYTHONPATH": str(site)})
     assert res.returncode == 2 and needle in res.stderr
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_the_code_digest_covers_an_installed_plugins_source(example_site, tmp_path):
+    # resume=true compares it: a plugin edited in place keeps its version, so only its source tells
+    import subprocess
+
+    def digest(site):
+        code = "import asr_compress.compress; from asr_compress.evaluate.environment import code_sha256; print(code_sha256())"
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                             env={"PATH": "/usr/bin:/bin", **({"PYTHONPATH": str(site)} if site else {})})
+        assert res.returncode == 0, res.stderr[-2000:]
+        return res.stdout.strip().splitlines()[-1]
+
+    with_plugin = digest(example_site)
+    source = example_site / f"{MODULE}.py"
+    source.write_text(source.read_text() + "\n# edited in place, version unchanged\n")
+    assert len({digest(None), with_plugin, digest(example_site)}) == 3
