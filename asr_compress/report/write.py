@@ -31,8 +31,10 @@ from asr_compress.report.tables import (
 
 log = logging.getLogger(__name__)
 
-ENV_KEYS = ("date", "git_hash", "python", "torch", "espnet", "platform", "host", "cpu", "device", "num_threads", "gpu",
-            "method_plugins")
+ENV_KEYS = ("date", "git_hash", "code_sha256", "python", "torch", "espnet", "platform", "host", "cpu", "device",
+            "num_threads", "gpu", "method_plugins")
+# fields that, when they differ, mean the runs were not computed by the same code
+CODE_KEYS = {"git_hash", "code_sha256", "python", "torch", "espnet", "method_plugins"}
 SUMMARY_METRICS = ("wer_pct", "cer_pct", "latency_ms.mean", "time_breakdown_ms.frontend", "time_breakdown_ms.encoder",
                    "time_breakdown_ms.decoder", "time_breakdown_ms.ctc", "time_breakdown_ms.lm",
                    "time_breakdown_ms.search_other", "time_breakdown_ms.total", "size_mb")
@@ -153,12 +155,15 @@ def environment_block(sweep: Sweep, concurrent: Optional[Dict[str, List[str]]] =
     for key in ENV_KEYS:
         col = f"environment.{key}"
         if col not in ok or ok[col].isna().all():
-            # gpu: only for runs on a GPU; method_plugins: only with plugins installed; host: since 2026-12-07
-            if key not in ("gpu", "host", "method_plugins"):
+            # gpu: only for runs on a GPU; method_plugins: only with plugins installed; host: since
+            # 2026-12-07, code_sha256: since 2026-12-07 (session 33)
+            if key not in ("gpu", "host", "method_plugins", "code_sha256"):
                 lines.append(f"{key}: not recorded")
             continue
         # a column with a failed run's NaN is float: 2 threads must not read "2.0"
         vals = ok[col].dropna().map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+        if key == "code_sha256":  # 16 hex digits tell sources apart in a table; metrics.json has all 64
+            vals = vals.str[:16]
         uniq = list(dict.fromkeys(vals))
         if key == "date":
             lines.append(f"date: {min(uniq)} .. {max(uniq)}" if len(uniq) > 1 else f"date: {uniq[0]}")
@@ -170,6 +175,10 @@ def environment_block(sweep: Sweep, concurrent: Optional[Dict[str, List[str]]] =
     text = "```\n" + "\n".join(lines) + "\n```"
     if set(differs) & {"cpu", "device", "num_threads", "platform", "gpu", "host"}:
         text += "\n\n**Warning**: runs were timed on different machines or thread counts; latency differences are not comparable."
+    if set(differs) & CODE_KEYS:
+        text += ("\n\n**Warning**: runs were computed by different code (" + ", ".join(k for k in differs if k in CODE_KEYS)
+                 + "); a difference between them may come from the code, not the cuts. Rerunning the sweep with "
+                 "`resume=true` decodes again the cells that other code than the installed one computed.")
     for host, ids in (concurrent_runs(sweep) if concurrent is None else concurrent).items():
         text += (f"\n\n**Warning**: runs {', '.join(ids)} decoded at the same time on one machine ({host}), as a "
                  "launcher that runs cells in parallel does (`submitit_local`, or Slurm jobs sharing a node): their "

@@ -136,6 +136,21 @@ def test_environment_differences_are_flagged(make_sweep):
     text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
     assert "cpu: DIFFERS between runs" in text and "not comparable" in text
     assert "gpu:" not in text  # recorded only for runs on a GPU
+    assert "computed by different code" not in text and "code_sha256" not in text  # not recorded by these runs
+
+
+def test_runs_computed_by_different_code_are_flagged(make_sweep):
+    # e.g. two multiruns into one sweep directory with a method edited between them
+    root = make_sweep()
+    for f in root.glob("*/metrics.json"):
+        m = json.loads(f.read_text())
+        m["environment"]["code_sha256"] = ("ab" if f.parent.name == "5" else "cd") * 32
+        f.write_text(json.dumps(m))
+    text = write_report(root, n_resamples=20, plots_enabled=False).read_text()
+    assert "code_sha256: DIFFERS between runs: cdcdcdcdcdcdcdcd (7 runs) | abababababababab (1 runs)" in text
+    assert "**Warning**: runs were computed by different code (code_sha256); a difference between them may come " \
+           "from the code, not the cuts" in text
+    assert "not comparable" not in text  # the same machine: only the code differs
 
 
 def test_runs_that_decoded_at_the_same_time_on_one_machine_are_flagged(make_sweep):
