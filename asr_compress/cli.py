@@ -18,7 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from asr_compress import failed_cells
-from asr_compress.config import PROJECT_ROOT, fill_labels, register_configs
+from asr_compress.config import PROJECT_ROOT, fill_labels, model_label, register_configs
 from asr_compress.errors import AsrCompressError
 
 # torch/ESPnet deprecation chatter is not the user's business; real problems raise.
@@ -33,7 +33,20 @@ def _only_hydra_files(out_dir: Path) -> bool:
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="config")
 def _app(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
+    warn_decode_weights(hc.runtime.choices.get("decode"), cfg)
     return run_cell(cfg, Path(hc.runtime.output_dir), multirun=hc.mode == RunMode.MULTIRUN)
+
+
+def warn_decode_weights(decode_choice, cfg: DictConfig) -> None:
+    """decode=default_model (the default) holds the weights tuned for the shipped model; another
+    model decoded with them, its length bonus above all, gives a WER nobody tuned it for."""
+    m = cfg.model
+    label = model_label(m.name, m.zoo_tag, m.exp_dir, m.asr_config)
+    if decode_choice == "default_model" and label != "default":
+        print(f"asr-compress: warning: decode=default_model holds the weights tuned for the shipped model "
+              f"(lm_weight {cfg.decode.lm_weight}, penalty {cfg.decode.penalty}, ngram_weight {cfg.decode.ngram_weight}); "
+              f"model '{label}' is another one: pass decode=generic (ESPnet's defaults) or weights tuned on its "
+              "dev set (README, 'Tuning the decoding weights')", file=sys.stderr)
 
 
 def run_cell(cfg: DictConfig, out_dir: Path, multirun: bool) -> float:

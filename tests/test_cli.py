@@ -298,3 +298,19 @@ def test_a_frontend_with_weights_is_compressed_and_attributed(tiny, tmp_path):
     assert front["method"]["name"] == "int8_dynamic" and front["kernel"] == "real"
     assert front["params"] == front["baseline_params"] > 0 and front["size_bytes"] < front["baseline_size_bytes"]
     assert m["time_breakdown_ms"]["frontend"] > 0
+
+
+@pytest.mark.parametrize("choice,overrides,warned", [
+    ("default_model", ["model.exp_dir=/m/exp/asr_train_conformer"], True),   # another model, the shipped weights
+    ("generic", ["model.exp_dir=/m/exp/asr_train_conformer"], False),
+    ("default_model", [], False),                                             # the shipped model itself
+    ("default_model", ["model.exp_dir=/m/exp/x", "model.name=default"], False),  # named so on purpose
+])
+def test_another_model_with_the_shipped_models_decoding_weights_is_warned(capsys, choice, overrides, warned):
+    from asr_compress.cli import warn_decode_weights
+
+    warn_decode_weights(choice, compose(overrides))
+    err = capsys.readouterr().err
+    assert ("decode=default_model holds the weights tuned for the shipped model" in err) == warned
+    if warned:
+        assert "model 'asr_train_conformer' is another one: pass decode=generic" in err
