@@ -13,6 +13,11 @@ utterances (not a mean of per-utterance WERs); latency and time parts are means 
 Vectorised: a resample is a vector of draw counts per utterance, so all statistics for all runs
 are one matrix product per chunk of resamples. Intervals are percentile intervals.
 
+`by="speaker"` draws speakers instead (each with all of its utterances; speakers from the test
+set's utt2spk): utterances of one speaker share their voice, so their errors are correlated, and
+on a test set of few speakers (LibriSpeech test-clean: 40) resampling utterances alone gives
+intervals narrower than a new set of speakers would bear out.
+
 Only utterances present in every finished run (same ids) are used; `n_dropped` says how many
 were left out. Point estimates in the report come from metrics.json; a run whose metrics
 disagree with its own utterances.jsonl is listed in `problems`.
@@ -51,6 +56,8 @@ class BootstrapSamples:
     seed: int
     alpha: float = 0.05
     problems: List[str] = field(default_factory=list)
+    by: str = "utterance"                    # what a resample draws: utterances, or speakers
+    n_speakers: Optional[int] = None         # with by="speaker": how many
 
     def _interval(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         return tuple(np.percentile(x, [100 * self.alpha / 2, 100 * (1 - self.alpha / 2)], axis=0))
@@ -117,11 +124,28 @@ def _matrices(sweep: Sweep, run_ids: Sequence[str], ids: Sequence[str], metric: 
     return num, den, scale, True
 
 
+BOOTSTRAP_UNITS = ("utterance", "speaker")
+
+
+def _speakers(sweep: Sweep, run_id: str, ids: Sequence[str]) -> np.ndarray:
+    """Each utterance's speaker as an index 0..S-1 (from the run's utterances.jsonl `speaker`)."""
+    utts = sweep.utterances[run_id].set_index("id")
+    spk = utts["speaker"].reindex(ids) if "speaker" in utts else pd.Series(index=ids, dtype=object)
+    missing = spk.isna()
+    if missing.any():
+        raise ValueError(f"bootstrap by speaker: {int(missing.sum())} of {len(ids)} utterances have no speaker "
+                         f"(first: {spk.index[missing][0]}); valid: a test set with utt2spk, or by utterance")
+    return pd.factorize(spk.astype(str))[0]
+
+
 def paired_bootstrap(sweep: Sweep, n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05,
-                     metrics: Optional[Sequence[str]] = None) -> BootstrapSamples:
-    """Resample utterances (same indices for every run) and recompute each metric per run."""
+                     metrics: Optional[Sequence[str]] = None, by: str = "utterance") -> BootstrapSamples:
+    """Resample utterances, or speakers with all their utterances (`by`; the same draws for every
+    run), and recompute each metric per run."""
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if by not in BOOTSTRAP_UNITS:
+        raise ValueError(f"bootstrap by {by!r}; valid: {', '.join(BOOTSTRAP_UNITS)}")
     problems: List[str] = []
     run_ids = [r for r in sweep.runs.index if r in sweep.utterances and "id" in sweep.utterances[r]]
     ids: List[str] = []
@@ -142,12 +166,15 @@ def paired_bootstrap(sweep: Sweep, n_resamples: int = 1000, seed: int = 0, alpha
             m = _matrices(sweep, run_ids, ids, metric)
             if m is not None:
                 mats[metric] = m
+    speaker = _speakers(sweep, run_ids[0], ids) if by == "speaker" and ids else None
+    n_speakers = int(speaker.max()) + 1 if speaker is not None else None
     rng = np.random.default_rng(seed)
     chunks: Dict[str, List[np.ndarray]] = {m: [] for m in mats}
     done = 0
     while mats and done < n_resamples:
         b = min(CHUNK, n_resamples - done)
-        w = resample_counts(len(ids), b, rng)
+        # a drawn speaker brings every utterance of theirs: its count becomes theirs
+        w = resample_counts(len(ids), b, rng) if speaker is None else resample_counts(n_speakers, b, rng)[:, speaker]
         for metric, (num, den, scale, _) in mats.items():
             with np.errstate(invalid="ignore", divide="ignore"):
                 chunks[metric].append(scale * (w @ num.T) / (w @ den.T))
@@ -163,4 +190,4 @@ def paired_bootstrap(sweep: Sweep, n_resamples: int = 1000, seed: int = 0, alpha
                                 f"from its utterances.jsonl")
     return BootstrapSamples(run_ids=run_ids, run_index={r: j for j, r in enumerate(run_ids)}, stats=stats,
                             full=full, baseline=sweep.baseline, n_utterances=len(ids), n_dropped=n_dropped,
-                            seed=seed, alpha=alpha, problems=problems)
+                            seed=seed, alpha=alpha, problems=problems, by=by, n_speakers=n_speakers)

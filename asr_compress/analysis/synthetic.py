@@ -59,6 +59,7 @@ def utterance_rows(levels: Dict[str, int], interaction: bool) -> List[dict]:
             "hits": N_WORDS - sub - dele, "substitutions": sub, "deletions": dele, "insertions": ins,
             "n_ref_words": N_WORDS, "char_errors": 2 * (sub + dele + ins), "n_ref_chars": 50,
             "audio_s": 2.0, "latency_ms": times["total"], "group": "seen" if u % 2 else "unseen",
+            "speaker": f"spk{u % 4}",
             "time_breakdown_ms": times,
         })
     return rows

@@ -37,7 +37,14 @@ log = logging.getLogger(__name__)
 
 class ReportCallback(Callback):
     def __init__(self, out_dir: Optional[str] = None, n_resamples: int = 1000, seed: int = 0,
-                 plots: bool = True, retime_rounds: int = 0, retime_utterances: int = 16) -> None:
+                 plots: bool = True, retime_rounds: int = 0, retime_utterances: int = 16,
+                 bootstrap_by: str = "utterance") -> None:
+        from asr_compress.analysis.bootstrap import BOOTSTRAP_UNITS
+
+        # checked when the sweep starts, not when its report is written after the last cell
+        if bootstrap_by not in BOOTSTRAP_UNITS:
+            raise ValueError(f"hydra.callbacks.report.bootstrap_by={bootstrap_by!r}; valid: {', '.join(BOOTSTRAP_UNITS)}")
+        self.bootstrap_by = bootstrap_by
         self.out_dir = out_dir
         self.n_resamples = n_resamples
         self.seed = seed
@@ -62,7 +69,7 @@ class ReportCallback(Callback):
             from asr_compress.report.write import write_report  # lazy: matplotlib only when reporting
 
             path = write_report(sweep_dir, self.out_dir, n_resamples=self.n_resamples, seed=self.seed,
-                                plots_enabled=self.plots)
+                                plots_enabled=self.plots, bootstrap_by=self.bootstrap_by)
         except Exception as exc:
             retry = f"asr-compress-report {sweep_dir}" + (f" --out {self.out_dir}" if self.out_dir else "")
             log.exception("REPORT FAILED for sweep %s (%s: %s); the runs are intact, retry with: %s",

@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output directory (default: the sweep directory)")
     p.add_argument("--resamples", type=_at_least(1), default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=_at_least(0), default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--bootstrap-by", choices=("utterance", "speaker"), default="utterance",
+                   help="what a bootstrap resample draws: utterances (default), or speakers with all their "
+                        "utterances (needs utt2spk; wider, more honest intervals on a test set of few speakers)")
     p.add_argument("--no-plots", action="store_true", help="tables only, no PNG figures")
     p.add_argument("--interleaved", default=None, metavar="BENCH_JSON",
                    help="bench.json of `benchmarks/bench_methods.py --factorial` over the same components "
@@ -77,7 +80,7 @@ def run_report(argv: Optional[List[str]] = None) -> int:
     from asr_compress.report.write import write_report
 
     try:
-        path = write_report(sweep, args.out, n_resamples=args.resamples, seed=args.seed,
+        path = write_report(sweep, args.out, n_resamples=args.resamples, seed=args.seed, bootstrap_by=args.bootstrap_by,
                             plots_enabled=not args.no_plots, interleaved=args.interleaved)
     except InterleavedMismatch as exc:  # a wrong file, not a failed report: one line, nothing written
         print(f"{PROG}: error: --interleaved {exc}", file=sys.stderr)

@@ -220,7 +220,7 @@ def cut_summary(sweep: Sweep, rows: pd.DataFrame, own_names: Dict[str, str],
     return "\n\n".join(out)
 
 
-def cut_groups(sweep: Sweep, n_resamples: int, seed: int) -> str:
+def cut_groups(sweep: Sweep, n_resamples: int, seed: int, by: str = "utterance") -> str:
     """Markdown table: per cut, the WER change within each utterance group (voice group), with CIs."""
     groups = group_sweeps(sweep)
     if not groups:
@@ -228,7 +228,7 @@ def cut_groups(sweep: Sweep, n_resamples: int, seed: int) -> str:
     cols: Dict[str, Dict[str, str]] = {}
     order: List[str] = []
     for g, sub in groups.items():
-        d = paired_bootstrap(sub, n_resamples=n_resamples, seed=seed, metrics=["wer_pct"]).delta_ci()
+        d = paired_bootstrap(sub, n_resamples=n_resamples, seed=seed, metrics=["wer_pct"], by=by).delta_ci()
         d = d[d["metric"] == "wer_pct"].set_index("run_id")
         for rid in _order(sweep, [r for r in d.index if _cut_count(sweep).get(r, 0) == 1]):
             order.append(rid) if rid not in order else None

@@ -41,11 +41,12 @@ SUMMARY_METRICS = ("wer_pct", "cer_pct", "latency_ms.mean", "time_breakdown_ms.f
 
 
 def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = None,
-                 n_resamples: int = 1000, seed: int = 0, plots_enabled: bool = True,
+                 n_resamples: int = 1000, seed: int = 0, plots_enabled: bool = True, bootstrap_by: str = "utterance",
                  interleaved: Union[str, Path, None] = None) -> Path:
     """Collect the runs under `sweep_dir`, attribute, and write the report; returns the REPORT.md path.
 
     `plots_enabled=False` skips the PNGs (tables only; rendering is most of the time on a small CPU).
+    `bootstrap_by="speaker"` resamples speakers, each with all its utterances (analysis/bootstrap.py).
     `interleaved`: bench.json of `asr-compress-retime` or `bench_methods.py --factorial` over the same
     study; the summary cites its latency attribution (checked before anything is written:
     InterleavedMismatch). Without it, `SWEEP/interleaved/bench.json` is cited when it matches the sweep.
@@ -56,7 +57,7 @@ def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = 
     found = (load_interleaved(interleaved, sweep), Path(interleaved)) if interleaved is not None else \
         find_interleaved(sweep_dir, sweep)
     out.mkdir(parents=True, exist_ok=True)
-    samples = paired_bootstrap(sweep, n_resamples=n_resamples, seed=seed)
+    samples = paired_bootstrap(sweep, n_resamples=n_resamples, seed=seed, by=bootstrap_by)
     att = attribute(sweep, samples=samples)
     # a one-at-a-time study: one row per cut instead of the same effects once per sub-grid
     cuts = cut_rows(sweep, samples, found[0] if found is not None else None) if is_cut_by_cut(sweep) else None
@@ -199,7 +200,9 @@ def _setup(sweep: Sweep, samples: BootstrapSamples, n_resamples: int, seed: int)
         "- compressed components (factors): " + (", ".join(
             f"{pretty(c)} in {{{', '.join(sweep.levels[c])}}}" for c in sweep.factors) or "none (single run)"),
         f"- runs: {len(sweep.runs)} found, {len(ok)} finished, {int((sweep.runs['status'] != 'ok').sum())} failed",
-        f"- uncertainty: paired bootstrap over {samples.n_utterances} utterances, {n_resamples} resamples, "
+        f"- uncertainty: paired bootstrap over {samples.n_utterances} utterances"
+        + (f" of {samples.n_speakers} speakers, drawn by speaker" if samples.by == "speaker" else "")
+        + f", {n_resamples} resamples, "
         f"seed {seed}, 95% percentile intervals" + (f" ({samples.n_dropped} utterances not in every run left out)"
                                                   if samples.n_dropped else ""),
     ]
@@ -353,12 +356,12 @@ def _grid_summary(sweep: Sweep, att: Attribution, g: Grid, side_by_side: bool = 
     return "\n\n".join(out)
 
 
-def _group_shapley(sweep: Sweep, n_resamples: int, seed: int) -> str:
+def _group_shapley(sweep: Sweep, n_resamples: int, seed: int, by: str) -> str:
     """Markdown table: per utterance group, the WER total change and each component's Shapley value."""
     rows = []
     for group, sub in group_sweeps(sweep).items():
         att = attribute(sub, metrics=["wer_pct"],
-                        samples=paired_bootstrap(sub, n_resamples=n_resamples, seed=seed, metrics=["wer_pct"]))
+                        samples=paired_bootstrap(sub, n_resamples=n_resamples, seed=seed, metrics=["wer_pct"], by=by))
         if not att.grids:
             continue
         g = att.grids[0]
@@ -500,8 +503,8 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
         gw.columns = [str(c) if c == "run" else f"WER {c} (%)" for c in gw.columns]
         s += ["## WER per voice group", "", markdown_table(gw, {c: (lambda x: fmt(x, ".2f"))
                                                                 for c in gw.columns if c != "run"}), ""]
-    gs = _group_shapley(sweep, n_resamples, seed) if cuts is None else ""
-    gc = cut_groups(sweep, n_resamples, seed) if cuts is not None else ""
+    gs = _group_shapley(sweep, n_resamples, seed, samples.by) if cuts is None else ""
+    gc = cut_groups(sweep, n_resamples, seed, samples.by) if cuts is not None else ""
     if gc:
         s += ["## WER change per voice group, cut by cut", "",
               "Each cut against the baseline on each group's utterances alone: which cut hurts which voices "

@@ -18,6 +18,29 @@ def test_resample_counts_are_draws_with_replacement():
     assert (w[3] == np.bincount(idx[3], minlength=7)).all()
 
 
+def test_by_speaker_draws_speakers_with_all_their_utterances(sweep):
+    # 20 utterances of 4 speakers (utterance u is speaker u % 4): a resample draws 4 speakers
+    samples = paired_bootstrap(sweep, n_resamples=20, seed=3, by="speaker")
+    assert samples.by == "speaker" and samples.n_speakers == 4 and samples.n_utterances == 20
+    counts = np.bincount(np.random.default_rng(3).integers(0, 4, size=(20, 4))[5], minlength=4)
+    w = counts[np.arange(20) % 4]
+    for r in (sweep.baseline, "7"):
+        u = sweep.utterances[r].set_index("id").loc[sorted(sweep.utterances[r]["id"])]
+        err = (u["substitutions"] + u["deletions"] + u["insertions"]).to_numpy()
+        expected = 100 * (w * err).sum() / (w * u["n_ref_words"].to_numpy()).sum()
+        assert samples.stats["wer_pct"][5, samples.run_index[r]] == pytest.approx(expected, rel=1e-12)
+
+
+def test_by_speaker_needs_every_utterances_speaker_and_by_is_checked(sweep):
+    with pytest.raises(ValueError, match=r"bootstrap by 'voice'; valid: utterance, speaker"):
+        paired_bootstrap(sweep, n_resamples=5, by="voice")
+    run = sweep.runs.index[0]
+    sweep.utterances[run].loc[sweep.utterances[run]["id"] == "utt03", "speaker"] = None
+    with pytest.raises(ValueError, match=r"bootstrap by speaker: 1 of 20 utterances have no speaker \(first: utt03\); "
+                                         r"valid: a test set with utt2spk, or by utterance"):
+        paired_bootstrap(sweep, n_resamples=5, by="speaker")
+
+
 def test_vectorised_wer_matches_explicit_resample(sweep):
     samples = paired_bootstrap(sweep, n_resamples=20, seed=3)
     idx = np.random.default_rng(3).integers(0, 20, size=(20, 20))

@@ -261,6 +261,22 @@ def test_cli_bad_directory_exit_2_one_line(tmp_path, capsys):
     assert run_report([str(tmp_path / "a_file")]) == 2
 
 
+def test_a_speaker_bootstrap_is_named_in_the_report(make_sweep, tmp_path):
+    root = make_sweep()
+    assert run_report([str(root), "--out", str(tmp_path / "out"), "--resamples", "20", "--no-plots",
+                       "--bootstrap-by", "speaker"]) == 0
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "- uncertainty: paired bootstrap over 20 utterances of 4 speakers, drawn by speaker, 20 resamples" in text
+
+
+def test_the_report_callback_checks_its_bootstrap_unit_when_the_sweep_starts():
+    from asr_compress.report.callback import ReportCallback
+
+    with pytest.raises(ValueError, match=r"hydra.callbacks.report.bootstrap_by='speakers'; valid: utterance, speaker"):
+        ReportCallback(bootstrap_by="speakers")
+    assert ReportCallback(bootstrap_by="speaker").bootstrap_by == "speaker"
+
+
 @pytest.mark.parametrize("option,value,needle", [
     ("--resamples", "0", "argument --resamples: 0: valid: an integer >= 1"),
     ("--seed", "-1", "argument --seed: -1: valid: an integer >= 0"),
