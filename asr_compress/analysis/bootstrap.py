@@ -168,6 +168,9 @@ def paired_bootstrap(sweep: Sweep, n_resamples: int = 1000, seed: int = 0, alpha
                 mats[metric] = m
     speaker = _speakers(sweep, run_ids[0], ids) if by == "speaker" and ids else None
     n_speakers = int(speaker.max()) + 1 if speaker is not None else None
+    if n_speakers == 1:  # every resample draws the one speaker: the intervals shrink to the point
+        problems.append("bootstrap by speaker over 1 speaker: every resample is the whole set, so the intervals "
+                        "collapse to the estimate and say nothing; draw by utterance, or test on more speakers")
     rng = np.random.default_rng(seed)
     chunks: Dict[str, List[np.ndarray]] = {m: [] for m in mats}
     done = 0

@@ -201,7 +201,8 @@ def _setup(sweep: Sweep, samples: BootstrapSamples, n_resamples: int, seed: int)
             f"{pretty(c)} in {{{', '.join(sweep.levels[c])}}}" for c in sweep.factors) or "none (single run)"),
         f"- runs: {len(sweep.runs)} found, {len(ok)} finished, {int((sweep.runs['status'] != 'ok').sum())} failed",
         f"- uncertainty: paired bootstrap over {samples.n_utterances} utterances"
-        + (f" of {samples.n_speakers} speakers, drawn by speaker" if samples.by == "speaker" else "")
+        + (f" of {samples.n_speakers} speaker{'s' if samples.n_speakers != 1 else ''}, drawn by speaker"
+           if samples.by == "speaker" else "")
         + f", {n_resamples} resamples, "
         f"seed {seed}, 95% percentile intervals" + (f" ({samples.n_dropped} utterances not in every run left out)"
                                                   if samples.n_dropped else ""),

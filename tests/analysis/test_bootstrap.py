@@ -31,6 +31,16 @@ def test_by_speaker_draws_speakers_with_all_their_utterances(sweep):
         assert samples.stats["wer_pct"][5, samples.run_index[r]] == pytest.approx(expected, rel=1e-12)
 
 
+def test_by_speaker_over_one_speaker_is_flagged_not_cited_as_certainty(sweep):
+    for utts in sweep.utterances.values():
+        utts["speaker"] = "spk0"
+    samples = paired_bootstrap(sweep, n_resamples=20, seed=3, by="speaker")
+    ci = samples.run_ci()
+    wer = ci[ci["metric"] == "wer_pct"]
+    assert (wer["ci_low"] == wer["ci_high"]).all()  # what the warning is about
+    assert any("bootstrap by speaker over 1 speaker" in p for p in samples.problems)
+
+
 def test_by_speaker_needs_every_utterances_speaker_and_by_is_checked(sweep):
     with pytest.raises(ValueError, match=r"bootstrap by 'voice'; valid: utterance, speaker"):
         paired_bootstrap(sweep, n_resamples=5, by="voice")
