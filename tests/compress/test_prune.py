@@ -155,3 +155,19 @@ def test_a_pruned_cgmlp_computes_the_kept_channels_of_the_original():
         expected = F.linear(x_r * torch.tanh(x_g), cg.channel_proj2.weight[:, keep], cg.channel_proj2.bias)
         compress_(cg, make_config("prune_structured", channels_fraction=0.25), "encoder")
         assert torch.allclose(cg(x, None), expected, atol=1e-6)
+
+
+def test_every_method_runs_on_a_branchformer_encoder(make):
+    # the Branchformer (attention beside a cgMLP branch, no feed-forward): each method's output stays
+    # finite and of the same shape, and each changes it (E-Branchformer: tests/test_architectures.py)
+    from asr_compress.compress import METHOD_CONFIGS, applicable_methods
+
+    ref = run("branchformer", make("branchformer"))
+    names = [n for n in applicable_methods("encoder", list(METHOD_CONFIGS), make("branchformer"))
+             if n not in ("none", "distill", "sequence")]
+    assert {"int8_dynamic", "fp16", "prune_structured", "lowrank", "layer_drop"} <= set(names)
+    for name in names:
+        m = make("branchformer")
+        compress_(m, make_config(name), "encoder")
+        out = run("branchformer", m)
+        assert out.shape == ref.shape and out.isfinite().all() and not torch.equal(out, ref), name
