@@ -200,6 +200,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the rounds' orders (default 0)")
     p.add_argument("--report-out", default=None, help="where the report is rewritten (default: the sweep directory)")
     p.add_argument("--no-report", action="store_true", help="write bench.json only")
+    p.add_argument("--bootstrap-by", choices=("utterance", "speaker"), default="utterance",
+                   help="the rewritten report's bootstrap draws, as asr-compress-report's option (default utterance)")
     return p
 
 
@@ -237,7 +239,13 @@ def run_retime(argv: Optional[List[str]] = None) -> int:
     if not args.no_report:
         from asr_compress.report.write import write_report
 
-        print(write_report(sweep, args.report_out, interleaved=bench))
+        try:
+            print(write_report(sweep, args.report_out, interleaved=bench, bootstrap_by=args.bootstrap_by))
+        except Exception as exc:  # noqa: BLE001 - the timing is kept; the report can be written again
+            log.exception("report failed for %s", sweep)
+            print(f"{PROG}: error: {sweep}: the timing is in {bench}, but the report failed "
+                  f"({type(exc).__name__}: {exc}); retry with asr-compress-report {sweep}", file=sys.stderr)
+            return 1
     return 0
 
 

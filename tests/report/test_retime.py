@@ -93,6 +93,17 @@ def test_retime_cli_efficiency_within_a_round(retimed_sweep, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(out / "bench.json")  # --no-report: no report path
 
 
+def test_retime_rewrites_the_report_with_speaker_draws_or_says_why_not(retimed_sweep, tmp_path, capsys):
+    # the tiny test set has no utt2spk: the timing is kept, and the report's failure is one line
+    out = tmp_path / "spk"
+    assert run_retime([str(retimed_sweep), "--rounds", "1", "--utterances", "1", "--out", str(out),
+                       "--report-out", str(tmp_path / "report"), "--bootstrap-by", "speaker"]) == 1
+    assert (out / "bench.json").is_file()
+    err = capsys.readouterr().err
+    assert f"the timing is in {out / 'bench.json'}, but the report failed (ValueError: bootstrap by speaker: " in err
+    assert "valid: a test set with utt2spk, or by utterance" in err
+
+
 def test_report_leaves_out_a_stale_retiming_and_says_so(retimed_sweep, tmp_path, caplog):
     stale = tmp_path / "stale"
     (stale / "interleaved").mkdir(parents=True)
