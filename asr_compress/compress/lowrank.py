@@ -14,8 +14,7 @@ from asr_compress.compress.registry import (
     invalid,
     register_method,
 )
-from asr_compress.compress.targeting import select, set_submodule, swappable
-from asr_compress.errors import CompressionConfigError
+from asr_compress.compress.targeting import nothing_selected, select, set_submodule, swappable
 
 
 class LowRankLinear(nn.Module):
@@ -70,10 +69,8 @@ def _rank_for(w: torch.Tensor, config: LowRankConfig) -> int:
 def _lowrank_targets(module, config: LowRankConfig, component: str):
     selected = swappable(select(module, (nn.Linear,), config.targets, config.ignore, component, config.name))
     if not selected:
-        raise CompressionConfigError(
-            f"{component}: lowrank targets={config.targets} ignore={config.ignore} select no float Linear; "
-            "valid: patterns covering at least one float Linear (factorise before quantizing)"
-        )
+        raise nothing_selected(component, config, "float Linear",
+                               "patterns covering at least one float Linear (factorise before quantizing)")
     return selected
 
 

@@ -17,7 +17,7 @@ from asr_compress.compress.registry import (
     invalid,
     register_method,
 )
-from asr_compress.compress.targeting import describe, is_kind, select
+from asr_compress.compress.targeting import describe, is_kind, nothing_selected, select
 from asr_compress.errors import CompressionConfigError
 
 SCOPES = ("layer", "global")
@@ -26,10 +26,8 @@ SCOPES = ("layer", "global")
 def _linears(module, config, component) -> List[Tuple[str, nn.Linear]]:
     selected = select(module, (nn.Linear,), config.targets, config.ignore, component, config.name)
     if not selected:
-        raise CompressionConfigError(
-            f"{component}: {config.name} targets={config.targets} ignore={config.ignore} select no float Linear; "
-            "valid: patterns covering at least one float Linear (prune before quantizing)"
-        )
+        raise nothing_selected(component, config, "float Linear",
+                               "patterns covering at least one float Linear (prune before quantizing)")
     return selected
 
 

@@ -17,15 +17,20 @@ from asr_compress.compress.registry import (
     invalid,
     register_method,
 )
-from asr_compress.compress.targeting import describe, select, set_submodule, swappable, weight_norm_hooks
+from asr_compress.compress.targeting import (
+    describe,
+    nothing_selected,
+    select,
+    set_submodule,
+    swappable,
+    weight_norm_hooks,
+)
 from asr_compress.errors import CompressionConfigError
 
 
 def _none_selected(component: str, config: MethodConfig, kinds: str) -> CompressionConfigError:
-    return CompressionConfigError(
-        f"{component}: {config.name} targets={config.targets} ignore={config.ignore} select no uncompressed {kinds}; "
-        f"valid: patterns covering at least one float {kinds} (quantize after pruning/low-rank, not after a cast)"
-    )
+    return nothing_selected(component, config, f"uncompressed {kinds}", f"patterns covering at least one float "
+                            f"{kinds} (quantize after pruning/low-rank, not after a cast)")
 
 
 # ---------------------------------------------------------------- int8 dynamic (real kernel)

@@ -102,6 +102,13 @@ def select(
     return selected
 
 
+def nothing_selected(component: str, config, found: str, valid: str) -> CompressionConfigError:
+    """The one-line error of a method whose targets/ignore select nothing it can work on: `found`
+    names what it looked for, `valid` what would do (with the order-of-methods hint that fits)."""
+    return CompressionConfigError(f"{component}: {config.name} targets={config.targets} ignore={config.ignore} "
+                                  f"select no {found}; valid: {valid}")
+
+
 def swappable(selected: List[Tuple[str, object]]) -> List[Tuple[str, object]]:
     """`selected` without the Linear layers that a parent reads by weight instead of calling: the
     `out_proj` of torch's nn.MultiheadAttention (NonDynamicallyQuantizableLinear, which SSL frontends

@@ -23,8 +23,7 @@ from asr_compress.compress.registry import (
     invalid,
     register_method,
 )
-from asr_compress.compress.targeting import describe, select
-from asr_compress.errors import CompressionConfigError
+from asr_compress.compress.targeting import describe, nothing_selected, select
 
 
 @dataclass
@@ -47,9 +46,7 @@ class WeightClusterConfig(MethodConfig):
 def _linears(module, config: WeightClusterConfig, component: str):
     selected = select(module, (nn.Linear,), config.targets, config.ignore, component, config.name)
     if not selected:
-        raise CompressionConfigError(
-            f"{component}: {config.name} targets={config.targets} ignore={config.ignore} select no float Linear; "
-            "valid: patterns covering at least one float Linear")
+        raise nothing_selected(component, config, "float Linear", "patterns covering at least one float Linear")
     return selected
 
 
