@@ -143,15 +143,30 @@ class PruneStructuredConfig(MethodConfig):
 
 
 def _rows(lin: nn.Linear, idx: torch.Tensor) -> None:
-    lin.weight = nn.Parameter(lin.weight.data[idx].clone())
+    _take(lin, "weight", idx)
     if lin.bias is not None:
-        lin.bias = nn.Parameter(lin.bias.data[idx].clone())
+        _take(lin, "bias", idx)
     lin.out_features = len(idx)
 
 
 def _cols(lin: nn.Linear, idx: torch.Tensor) -> None:
     lin.weight = nn.Parameter(lin.weight.data[:, idx].clone())
     lin.in_features = len(idx)
+
+
+def _take(module: nn.Module, name: str, idx: torch.Tensor) -> None:
+    """Keep entries `idx` (first dimension) of the parameter `name`."""
+    setattr(module, name, nn.Parameter(getattr(module, name).data[idx].clone()))
+
+
+def _n_removed(n: int, fraction: float) -> int:
+    """How many of `n` heads or channels `fraction` removes; at least one always stays."""
+    return min(round(n * fraction), n - 1)
+
+
+def _kept(score: torch.Tensor, n_remove: int) -> torch.Tensor:
+    """Indices of all but the `n_remove` lowest scores, in their original order (ties by index)."""
+    return torch.sort(torch.argsort(score, descending=True, stable=True)[: len(score) - n_remove]).values
 
 
 def _prune_heads(att: nn.Module, fraction: float) -> int:
@@ -162,13 +177,13 @@ def _prune_heads(att: nn.Module, fraction: float) -> int:
     setting `h` is all the attention needs; d_k (and the 1/sqrt(d_k) scale) is unchanged.
     """
     h, d_k = att.h, att.d_k
-    n_remove = min(round(h * fraction), h - 1)
+    n_remove = _n_removed(h, fraction)
     if n_remove <= 0:
         return 0
     per_head = lambda w: w.view(h, d_k, -1).pow(2).sum((1, 2))  # noqa: E731
     score = (per_head(att.linear_q.weight) + per_head(att.linear_k.weight) + per_head(att.linear_v.weight)
              + per_head(att.linear_out.weight.t()))
-    keep_heads = torch.sort(torch.argsort(score, descending=True, stable=True)[: h - n_remove]).values
+    keep_heads = _kept(score, n_remove)
     idx = (keep_heads[:, None] * d_k + torch.arange(d_k)).flatten()
     with torch.no_grad():
         for lin in (att.linear_q, att.linear_k, att.linear_v):
@@ -178,7 +193,7 @@ def _prune_heads(att: nn.Module, fraction: float) -> int:
             _rows(att.linear_pos, idx)
         for bias in ("pos_bias_u", "pos_bias_v"):
             if hasattr(att, bias):
-                setattr(att, bias, nn.Parameter(getattr(att, bias).data[keep_heads].clone()))
+                _take(att, bias, keep_heads)
     att.h = len(keep_heads)
     return n_remove
 
@@ -188,12 +203,10 @@ def _prune_channels(ff: nn.Module, fraction: float) -> int:
 
     Importance of a channel: |row of w_1| * |column of w_2|.
     """
-    hidden = ff.w_1.out_features
-    n_remove = min(round(hidden * fraction), hidden - 1)
+    n_remove = _n_removed(ff.w_1.out_features, fraction)
     if n_remove <= 0:
         return 0
-    score = ff.w_1.weight.norm(dim=1) * ff.w_2.weight.norm(dim=0)
-    idx = torch.sort(torch.argsort(score, descending=True, stable=True)[: hidden - n_remove]).values
+    idx = _kept(ff.w_1.weight.norm(dim=1) * ff.w_2.weight.norm(dim=0), n_remove)
     with torch.no_grad():
         _rows(ff.w_1, idx)
         _cols(ff.w_2, idx)
@@ -214,22 +227,22 @@ def _prune_gating(cg: nn.Module, fraction: float) -> int:
     """
     proj1, csgu, proj2 = cg.channel_proj1[0], cg.csgu, cg.channel_proj2
     n = proj2.in_features
-    n_remove = min(round(n * fraction), n - 1)
+    n_remove = _n_removed(n, fraction)
     if n_remove <= 0:
         return 0
     conv = csgu.conv
     gate = conv.weight.flatten(1).norm(dim=1) * csgu.norm.weight.abs() + (conv.bias.abs() if conv.bias is not None else 0)
     score = proj1.weight[:n].norm(dim=1) * proj2.weight.norm(dim=0) * gate
-    idx = torch.sort(torch.argsort(score, descending=True, stable=True)[: n - n_remove]).values
+    idx = _kept(score, n_remove)
     with torch.no_grad():
         _rows(proj1, torch.cat([idx, idx + n]))
         _cols(proj2, idx)
-        csgu.norm.weight = nn.Parameter(csgu.norm.weight.data[idx].clone())
-        csgu.norm.bias = nn.Parameter(csgu.norm.bias.data[idx].clone())
+        _take(csgu.norm, "weight", idx)
+        _take(csgu.norm, "bias", idx)
         csgu.norm.normalized_shape = (len(idx),)
-        conv.weight = nn.Parameter(conv.weight.data[idx].clone())
+        _take(conv, "weight", idx)
         if conv.bias is not None:
-            conv.bias = nn.Parameter(conv.bias.data[idx].clone())
+            _take(conv, "bias", idx)
         conv.in_channels = conv.out_channels = conv.groups = len(idx)
         if csgu.linear is not None:
             _rows(csgu.linear, idx)
