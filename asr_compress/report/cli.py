@@ -30,6 +30,13 @@ def _at_least(low: int):
     return parse
 
 
+def add_bootstrap_by(p: argparse.ArgumentParser, help: str) -> None:
+    """--bootstrap-by, as this command and asr-compress-retime (for the report it rewrites) take it."""
+    from asr_compress.analysis.bootstrap import BOOTSTRAP_UNITS
+
+    p.add_argument("--bootstrap-by", choices=BOOTSTRAP_UNITS, default=BOOTSTRAP_UNITS[0], help=help)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Collect the runs of a sweep and write runs.csv, "
                                 "attribution.csv, REPORT.md and the figures.")
@@ -37,8 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output directory (default: the sweep directory)")
     p.add_argument("--resamples", type=_at_least(1), default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=_at_least(0), default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--bootstrap-by", choices=("utterance", "speaker"), default="utterance",
-                   help="what a bootstrap resample draws: utterances (default), or speakers with all their "
+    add_bootstrap_by(p, "what a bootstrap resample draws: utterances (default), or speakers with all their "
                         "utterances (needs utt2spk; wider, more honest intervals on a test set of few speakers)")
     p.add_argument("--no-plots", action="store_true", help="tables only, no PNG figures")
     p.add_argument("--interleaved", default=None, metavar="BENCH_JSON",

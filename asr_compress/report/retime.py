@@ -38,6 +38,7 @@ from asr_compress import COMPONENTS
 from asr_compress.analysis.attribution import Grid, apply_terms, grids, terms_and_coefficients
 from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, collect, simulated_runs
 from asr_compress.errors import AsrCompressError
+from asr_compress.report.cli import add_bootstrap_by, sweep_dir_problem
 from asr_compress.report.interleaved import PER_UTTERANCE, default_out
 
 PROG = "asr-compress-retime"
@@ -200,8 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the rounds' orders (default 0)")
     p.add_argument("--report-out", default=None, help="where the report is rewritten (default: the sweep directory)")
     p.add_argument("--no-report", action="store_true", help="write bench.json only")
-    p.add_argument("--bootstrap-by", choices=("utterance", "speaker"), default="utterance",
-                   help="the rewritten report's bootstrap draws, as asr-compress-report's option (default utterance)")
+    add_bootstrap_by(p, "the rewritten report's bootstrap draws, as asr-compress-report's option (default utterance)")
     return p
 
 
@@ -212,8 +212,6 @@ def retime_main(argv: Optional[List[str]] = None) -> None:
 
 def run_retime(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    from asr_compress.report.cli import sweep_dir_problem
-
     sweep = Path(args.sweep_dir)
     problem = sweep_dir_problem(sweep)
     if problem is None and (args.rounds < 1 or args.utterances < 1):
