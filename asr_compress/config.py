@@ -165,7 +165,7 @@ def model_label(name: Optional[str], zoo_tag: Optional[str] = None, exp_dir: Opt
             return "default"
         return _folder_label(str(exp_dir), "model")
     if asr_config:  # ESPnet keeps config.yaml in the experiment folder, which names the model
-        return _folder_label(os.path.dirname(os.path.abspath(os.path.expanduser(str(asr_config)))), "model")
+        return _folder_label(os.path.dirname(os.path.abspath(str(asr_config))), "model")
     return "model"
 
 

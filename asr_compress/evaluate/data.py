@@ -190,8 +190,8 @@ def read_audio(path: Union[Path, Pipe, Segment], sample_rate: int) -> np.ndarray
 
     segment = path if isinstance(path, Segment) else None
     src = segment.source if segment else path
-    if isinstance(path, Segment):
-        name = f"{path.where}: {path}"
+    if segment is not None:
+        name = f"{segment.where}: {segment}"
     else:
         name = f"{path.where}: the output of `{path}`" if isinstance(path, Pipe) else str(path)
     if isinstance(src, Pipe):
