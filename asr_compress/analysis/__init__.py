@@ -6,3 +6,7 @@
 - `utterances`: which utterances broke per cut, S/D/I shift, WER and Shapley values per voice group
 - `studies`: expand a study preset into the override sets to run
 """
+
+# what a bootstrap resample draws (bootstrap.paired_bootstrap's `by`); here, not in bootstrap.py, so
+# that the report callback, which every asr-compress run instantiates, checks it without numpy/pandas
+BOOTSTRAP_UNITS = ("utterance", "speaker")

@@ -30,6 +30,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from asr_compress.analysis import BOOTSTRAP_UNITS
 from asr_compress.analysis.collect import TIME_PARTS, Sweep
 
 # metric -> (numerator column(s) summed, denominator column or None for a mean over the utterances
@@ -122,9 +123,6 @@ def _matrices(sweep: Sweep, run_ids: Sequence[str], ids: Sequence[str], metric: 
     if np.isnan(num).any() or np.isnan(den).any():
         return None  # an error count not measured for some utterance: no CI rather than a wrong one
     return num, den, scale, True
-
-
-BOOTSTRAP_UNITS = ("utterance", "speaker")
 
 
 def _speakers(sweep: Sweep, run_id: str, ids: Sequence[str]) -> np.ndarray:

@@ -39,7 +39,7 @@ class ReportCallback(Callback):
     def __init__(self, out_dir: Optional[str] = None, n_resamples: int = 1000, seed: int = 0,
                  plots: bool = True, retime_rounds: int = 0, retime_utterances: int = 16,
                  bootstrap_by: str = "utterance") -> None:
-        from asr_compress.analysis.bootstrap import BOOTSTRAP_UNITS
+        from asr_compress.analysis import BOOTSTRAP_UNITS  # the package alone: no numpy/pandas at start-up
 
         # checked when the sweep starts, not when its report is written after the last cell
         if bootstrap_by not in BOOTSTRAP_UNITS:

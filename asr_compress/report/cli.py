@@ -32,7 +32,7 @@ def _at_least(low: int):
 
 def add_bootstrap_by(p: argparse.ArgumentParser, help: str) -> None:
     """--bootstrap-by, as this command and asr-compress-retime (for the report it rewrites) take it."""
-    from asr_compress.analysis.bootstrap import BOOTSTRAP_UNITS
+    from asr_compress.analysis import BOOTSTRAP_UNITS
 
     p.add_argument("--bootstrap-by", choices=BOOTSTRAP_UNITS, default=BOOTSTRAP_UNITS[0], help=help)
 
