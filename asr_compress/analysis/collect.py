@@ -17,6 +17,7 @@ name with different parameters (prune amount 0.3 vs 0.5), the level becomes
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,17 +211,31 @@ def _add_derived(row: Dict[str, Any]) -> None:
         row["params_total"] = float(sum(params))
 
 
+def as_dirs(source: Union[PathLike, Sequence[PathLike]]) -> List[Path]:
+    """One directory or several, as a list of paths (what the report and retime tools take)."""
+    return [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
+
+
 def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
-    """Read a multirun directory (or a single run dir, or a list of run dirs) into a `Sweep`."""
+    """Read a multirun directory (or a single run dir) into a `Sweep`; or a list of them, read as one
+    study (several multiruns of one model on one test set, e.g. a baseline sweep and a later one that
+    adds a method). Run ids are then paths relative to the directories' common parent."""
+    sources = as_dirs(source)
+    if not sources:
+        raise ValueError("collect() got an empty list of directories")
+    run_dirs: List[Path] = []
+    seen = set()
+    for src in sources:
+        found = find_run_dirs(src)
+        if not found:
+            raise FileNotFoundError(f"no run directories (with .hydra/config.yaml) under {src}")
+        for d in found:  # a directory given twice, or a sweep and one of its runs, counts once
+            if d.resolve() not in seen:
+                seen.add(d.resolve())
+                run_dirs.append(d)
     if isinstance(source, (str, Path)):
-        root = Path(source)
-        run_dirs = find_run_dirs(root)
-        if not run_dirs:
-            raise FileNotFoundError(f"no run directories (with .hydra/config.yaml) under {root}")
+        root = sources[0]
     else:
-        run_dirs = [Path(p) for p in source]
-        if not run_dirs:
-            raise ValueError("collect() got an empty list of run directories")
         root = Path(*_common_parts(run_dirs)) if len(run_dirs) > 1 else run_dirs[0].parent
     problems: List[str] = []
     rows: List[Dict[str, Any]] = []
@@ -266,7 +281,7 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
     varying_context = [col for col in runs.columns if col.startswith(("config.model.", "config.data.",
                                                                        "config.decode.", "config.eval."))
                        and runs[col].astype(str).nunique() > 1]
-    problems += _unplanned(root, runs)
+    problems += _unplanned(sources, runs)
     if varying_context:
         problems.append("config other than the components varies across runs: " + ", ".join(varying_context)
                         + " (attribution assumes it is fixed)")
@@ -278,7 +293,8 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
     if len(base_ok) >= 1:
         baseline = str(base_ok.index[0])
         if len(base_ok) > 1:
-            problems.append(f"{len(base_ok)} baseline runs ({', '.join(base_ok.index)}); using {baseline}")
+            problems.append(f"{len(base_ok)} baseline runs ({', '.join(base_ok.index)}); using {baseline}"
+                            + _baselines_differ(base_ok))
     else:
         problems.append("no finished baseline run (every component 'none'): deltas cannot be computed")
     dup = runs[runs["status"] == "ok"].duplicated(subset=factors, keep=False) if factors else None
@@ -291,6 +307,22 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
     runs = runs[cols + [c for c in runs.columns if c not in cols]]
     return Sweep(runs=runs, utterances=utterances, factors=factors, levels=levels, baseline=baseline,
                  varying_context=varying_context, problems=problems, root=root)
+
+
+def _baselines_differ(base: pd.DataFrame) -> str:
+    """What runs of the same uncompressed cell disagree on (each sweep's own baseline, in a study read
+    from several sweep directories): WER when they did not decode alike, latency when the machine
+    drifted between them. Empty when they agree."""
+    said = []
+    for col, what, unit, fmt, why in (
+            ("wer_pct", "WER", "%", ".2f", "they did not decode alike (other code, data or decoding)"),
+            ("latency_ms.mean", "mean latency", " ms/utt", ".1f",
+             f"the machine's timing drifted between them, and the cuts are compared with {base.index[0]} alone; "
+             "time the cells side by side (asr-compress-retime)")):
+        shown = [format(v, fmt) for v in base[col]] if col in base and base[col].notna().all() else []
+        if len(set(shown)) > 1:
+            said.append(f"their {what} differs ({', '.join(shown)}{unit}): {why}")
+    return "".join(f"; {x}" for x in said)
 
 
 def planned_levels(sweep_dir: PathLike) -> Dict[str, List[str]]:
@@ -320,15 +352,31 @@ def planned_levels(sweep_dir: PathLike) -> Dict[str, List[str]]:
     return out
 
 
-def _unplanned(root: Path, runs: pd.DataFrame) -> List[str]:
-    """Levels the sweep planned that no run directory holds (jobs that never started)."""
+def _unplanned(sweep_dirs: Sequence[Path], runs: pd.DataFrame) -> List[str]:
+    """Levels a sweep planned that none of its run directories holds (jobs that never started)."""
     problems = []
-    for c, levels in planned_levels(root).items():
+    for sweep_dir in sweep_dirs:
+        inside = [_is_within(Path(d), sweep_dir) for d in runs["run_dir"]]
+        problems += _unplanned_in(sweep_dir, runs[inside])
+    return problems
+
+
+def _is_within(path: Path, parent: Path) -> bool:
+    try:
+        _absolute(path).relative_to(_absolute(parent))
+        return True
+    except ValueError:
+        return False
+
+
+def _unplanned_in(sweep_dir: Path, runs: pd.DataFrame) -> List[str]:
+    problems = []
+    for c, levels in planned_levels(sweep_dir).items():
         seen = {str(x).split("(")[0] for x in runs[c]}
         lost = [lv for lv in levels if lv not in seen]
         if lost:
-            problems.append(f"multirun.yaml plans {c} in {{{', '.join(levels)}}} but no run directory has "
-                            f"{c}={', '.join(lost)} (jobs that never started)")
+            problems.append(f"{sweep_dir / 'multirun.yaml'} plans {c} in {{{', '.join(levels)}}} but no run "
+                            f"directory has {c}={', '.join(lost)} (jobs that never started)")
     return problems
 
 
@@ -363,15 +411,21 @@ def _label(row: pd.Series, factors: Iterable[str]) -> str:
 
 
 def _run_id(run_dir: Path, root: Path) -> str:
+    """The run's path under `root`, as given: a run linked into a study folder keeps the name it has there."""
     try:
-        rel = run_dir.resolve().relative_to(root.resolve())
+        rel = _absolute(run_dir).relative_to(_absolute(root))
         return str(rel) if str(rel) != "." else run_dir.name
     except ValueError:
         return str(run_dir)
 
 
+def _absolute(path: Path) -> Path:
+    """Absolute and without `..`, symlinks kept (not `resolve()`)."""
+    return Path(os.path.abspath(path))
+
+
 def _common_parts(paths: List[Path]) -> List[str]:
-    parts = [p.resolve().parts for p in paths]
+    parts = [_absolute(p).parts for p in paths]
     common = []
     for items in zip(*parts):
         if len(set(items)) != 1:

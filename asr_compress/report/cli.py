@@ -3,6 +3,7 @@
     asr-compress-report multirun/2026-11-22/21-40-00
     asr-compress-report exp/factorial --out results/factorial_study --resamples 2000
     asr-compress-report exp/factorial --interleaved results/factorial_study/interleaved/bench.json
+    asr-compress-report multirun/A multirun/B --out studies/AB     # several multiruns as one study
 
 Exit codes: 0 report written, 2 bad directory or --interleaved file (one error line naming it), 1 report failed.
 """
@@ -12,7 +13,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 PROG = "asr-compress-report"
 
@@ -40,7 +41,8 @@ def add_bootstrap_by(p: argparse.ArgumentParser, help: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Collect the runs of a sweep and write runs.csv, "
                                 "attribution.csv, REPORT.md and the figures.")
-    p.add_argument("sweep_dir", help="a Hydra multirun directory (or one run directory)")
+    p.add_argument("sweep_dir", nargs="+", help="a Hydra multirun directory (or one run directory); several are "
+                   "read as one study (e.g. a baseline sweep and a later one adding a method; needs --out)")
     p.add_argument("--out", default=None, help="output directory (default: the sweep directory)")
     p.add_argument("--resamples", type=_at_least(1), default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=_at_least(0), default=0, help="bootstrap seed (default 0)")
@@ -66,6 +68,19 @@ def sweep_dir_problem(sweep: Path) -> Optional[str]:
     return None
 
 
+def sweep_dirs_problem(sweeps: List[Path], out: Optional[str], out_flag: str) -> Optional[Tuple[Path, str]]:
+    """(the directory, why) for the first given sweep directory the tools cannot read; several
+    directories without `out_flag` (their combined report has no one home) name the first."""
+    for sweep in sweeps:
+        problem = sweep_dir_problem(sweep)
+        if problem:
+            return sweep, problem
+    if len(sweeps) > 1 and out is None:
+        return sweeps[0], (f"{len(sweeps)} sweep directories: give {out_flag} DIR, the folder of their "
+                           "combined report (no one of them holds it)")
+    return None
+
+
 def report_main(argv: Optional[List[str]] = None) -> None:
     """Console-script entry: exits with run_report's code (also when a wrapper ignores return values)."""
     sys.exit(run_report(argv))
@@ -74,13 +89,14 @@ def report_main(argv: Optional[List[str]] = None) -> None:
 def run_report(argv: Optional[List[str]] = None) -> int:
     """Parse `argv`, write the report; returns the exit code (0 written, 1 report failed, 2 bad dir)."""
     args = _parser().parse_args(argv)
-    sweep = Path(args.sweep_dir)
-    problem = sweep_dir_problem(sweep)
-    if problem is None and args.interleaved is not None and not Path(args.interleaved).is_file():
-        sweep, problem = Path(args.interleaved), "--interleaved: no such file"
-    if problem:
-        print(f"{PROG}: error: {sweep}: {problem}", file=sys.stderr)
+    sweeps = [Path(d) for d in args.sweep_dir]
+    found = sweep_dirs_problem(sweeps, args.out, "--out")
+    if found is None and args.interleaved is not None and not Path(args.interleaved).is_file():
+        found = Path(args.interleaved), "--interleaved: no such file"
+    if found:
+        print(f"{PROG}: error: {found[0]}: {found[1]}", file=sys.stderr)
         return 2
+    sweep = sweeps[0] if len(sweeps) == 1 else sweeps
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from asr_compress.errors import InterleavedMismatch
     from asr_compress.report.write import write_report
@@ -92,8 +108,9 @@ def run_report(argv: Optional[List[str]] = None) -> int:
         print(f"{PROG}: error: --interleaved {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - one clear line, then the traceback for debugging
-        logging.getLogger(PROG).exception("report failed for %s", sweep)
-        print(f"{PROG}: error: {sweep}: report failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+        logging.getLogger(PROG).exception("report failed for %s", " ".join(args.sweep_dir))
+        print(f"{PROG}: error: {' '.join(args.sweep_dir)}: report failed ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
         return 1
     print(path)
     return 0

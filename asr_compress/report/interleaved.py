@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from asr_compress.analysis.attribution import blocked_reasons, grids
 from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep
@@ -67,6 +67,17 @@ def load_interleaved(path: Union[str, Path], sweep: Sweep) -> Dict:
 def default_out(sweep_dir: Union[str, Path]) -> Path:
     """Where `asr-compress-retime` writes bench.json unless told otherwise, and where the report looks."""
     return Path(sweep_dir) / "interleaved"
+
+
+def study_home(sweep_dirs: Sequence[Path], report_out: Union[str, Path, None]) -> Path:
+    """The folder whose `interleaved/` holds the study's side-by-side timing: its sweep directory, or,
+    for a study read from several sweep directories, the folder of its combined report (no one of
+    them owns a timing of all their cells)."""
+    if len(sweep_dirs) == 1:
+        return Path(sweep_dirs[0])
+    if report_out is None:
+        raise ValueError("a study of several sweep directories needs the folder of its combined report")
+    return Path(report_out)
 
 
 def find_interleaved(sweep_dir: Path, sweep: Sweep) -> Optional[Tuple[Dict, Path]]:

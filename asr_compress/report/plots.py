@@ -99,19 +99,29 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
 
     `side_by_side`: ({run_id: ms per utterance}, how it was timed) from `asr-compress-retime`: the
     latency axis then shows those times, which the machine's drift between runs does not move, and
-    the runs it did not retime (simulated kernels) are left out, as the title says."""
+    the runs it did not retime (simulated kernels; a second run of a cell, such as each sweep's own
+    baseline in a study of several) are left out, as the title says."""
     ok = sweep.ok
     if "latency_ms.mean" not in ok or "wer_pct" not in ok:
         return None
-    left_out = 0
+    left_out = ""
+    simulated = simulated_runs(sweep)
     if side_by_side is not None:
         ok = ok.assign(**{"latency_ms.mean": pd.Series(side_by_side[0]).reindex(ok.index)})
-        left_out = int(ok["latency_ms.mean"].isna().sum())
+        untimed = ok.index[ok["latency_ms.mean"].isna()]
+        sim_u = simulated.reindex(untimed).fillna(False).astype(bool)
+        repeat = (sweep.ok.duplicated(subset=sweep.factors) if sweep.factors else
+                  pd.Series(False, index=sweep.ok.index)).reindex(untimed) & ~sim_u
+        counts = {"simulated kernel": int(sim_u.sum()), "repeating a cell timed once": int(repeat.sum()),
+                  "absent from the timing file": int(len(untimed) - sim_u.sum() - repeat.sum())}
+        why = [f"{n} {what}" for what, n in counts.items() if n]
+        left_out = f"\n{len(untimed)} run(s) not timed side by side left out ({', '.join(w for w in why if w)})" \
+            if len(untimed) else ""
     ok = ok[ok["latency_ms.mean"].notna() & ok["wer_pct"].notna()]
     if ok.empty:
         return None
     x, y = ok["latency_ms.mean"].to_numpy(float), ok["wer_pct"].to_numpy(float)
-    sim = simulated_runs(sweep).reindex(ok.index).fillna(False).to_numpy(bool)
+    sim = simulated.reindex(ok.index).fillna(False).to_numpy(bool)
     front = np.zeros(len(x), bool)
     if (~sim).any():  # simulated kernels time dense float32: never on the front
         front[~sim] = pareto_front(x[~sim], y[~sim])
@@ -135,8 +145,7 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
         ax.plot(x[front][order], y[front][order], "--", color="#d62728", lw=1.2, zorder=2, label="Pareto front")
     ax.set_xlabel(f"mean latency per utterance (ms; {side_by_side[1] if side_by_side else timing_label(sweep)})")
     ax.set_ylabel("WER (%)")
-    ax.set_title("WER vs latency (lower left is better; bars: 95% bootstrap CI)" + (
-        f"\n{left_out} run(s) not timed side by side (simulated kernel) left out" if left_out else ""), fontsize=10.5)
+    ax.set_title("WER vs latency (lower left is better; bars: 95% bootstrap CI)" + left_out, fontsize=10.5)
     ax.grid(alpha=0.3)
     lo_hi = y
     if wer_ci is not None and len(wer_ci):

@@ -2,6 +2,7 @@
 
     asr-compress-retime multirun/default/synth_test/2026-12-06_22-40-00            # 6 rounds x 16 utterances
     asr-compress-retime SWEEP --rounds 10 --utterances 30 --out results/my_study/interleaved
+    asr-compress-retime SWEEP_A SWEEP_B --report-out studies/AB     # several sweeps as one study
     asr-compress -m encoder=none,int8_dynamic lm=none,int8_dynamic hydra.callbacks.report.retime_rounds=6
 
 A sweep decodes its cells one after another, so the machine's drift between runs (warming up,
@@ -15,6 +16,9 @@ of the time is computed within each round, where every cell saw the same machine
 median and range over rounds: the exact Shapley values where every cell of the grid was timed, else
 each cut alone against the baseline (a one-at-a-time study). Writes `<out>/bench.json` (default out:
 `SWEEP/interleaved`, which `asr-compress-report SWEEP` then finds by itself) and rewrites the report.
+Several sweep directories are one study, as `asr-compress-report A B --out C` reads them: their cells
+are timed together, bench.json goes to `C/interleaved` and the combined report to C (`--report-out C`).
+A cell that two of them both ran (each sweep's own baseline) is timed once, as the report uses the first.
 
 Not retimed: failed runs, and runs with a `simulated` kernel (their time is dense float32's, never a
 speed-up claim). Every cell lives in memory at once: the loaded model, plus in each cell a copy of
@@ -36,10 +40,10 @@ import numpy as np
 
 from asr_compress import COMPONENTS
 from asr_compress.analysis.attribution import Grid, apply_terms, grids, terms_and_coefficients
-from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, collect, simulated_runs
+from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, as_dirs, collect, simulated_runs
 from asr_compress.errors import AsrCompressError
-from asr_compress.report.cli import add_bootstrap_by, sweep_dir_problem
-from asr_compress.report.interleaved import PER_UTTERANCE, default_out
+from asr_compress.report.cli import add_bootstrap_by, sweep_dirs_problem
+from asr_compress.report.interleaved import PER_UTTERANCE, default_out, study_home
 
 PROG = "asr-compress-retime"
 log = logging.getLogger(__name__)
@@ -57,6 +61,12 @@ def cells_to_time(sweep: Sweep) -> Dict[str, str]:
     simulated = simulated_runs(sweep)
     skipped = {rid: "failed" for rid in sweep.runs.index if sweep.runs.at[rid, "status"] != "ok"}
     skipped.update({rid: "simulated kernel, no speed-up" for rid in sweep.ok.index if simulated.get(rid, False)})
+    if sweep.factors:  # the report uses the first finished run of a cell; a second copy adds only time
+        first: Dict[tuple, str] = {}
+        for rid, cell in zip(sweep.ok.index, sweep.ok[sweep.factors].itertuples(index=False)):
+            if tuple(cell) in first:
+                skipped.setdefault(rid, f"same cell as {first[tuple(cell)]}")
+            first.setdefault(tuple(cell), rid)
     varying = [k for k in sweep.varying_context if k.startswith(SHARED_CONTEXT)]
     if varying:
         raise AsrCompressError(f"{sweep.root}: the runs differ in {', '.join(varying)}; side-by-side timing "
@@ -116,9 +126,10 @@ def grid_attribution(g: Grid, ms: Dict[str, List[Dict[str, float]]], skipped: Di
             "untimed": untimed}
 
 
-def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, out: Union[str, Path, None] = None,
-           seed: int = 0, command: Optional[str] = None) -> Path:
-    """Time the sweep's cells side by side; writes and returns `<out>/bench.json`."""
+def retime(sweep_dir: Union[str, Path, Sequence[Union[str, Path]]], rounds: int = 6, utterances: int = 16,
+           out: Union[str, Path, None] = None, seed: int = 0, command: Optional[str] = None) -> Path:
+    """Time the sweep's cells side by side; writes and returns `<out>/bench.json`. `sweep_dir` may be a
+    list of sweep directories, one study (`collect`); `out` is then needed."""
     import torch
 
     from asr_compress.evaluate.data import load_test_set, read_audio
@@ -131,8 +142,11 @@ def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, o
 
     if rounds < 1 or utterances < 1:
         raise AsrCompressError(f"--rounds {rounds} --utterances {utterances}: both must be >= 1")
-    sweep_dir = Path(sweep_dir)
-    sweep = collect(sweep_dir)
+    dirs = as_dirs(sweep_dir)
+    if len(dirs) > 1 and out is None:
+        raise AsrCompressError(f"{len(dirs)} sweep directories: name the folder for bench.json (--out, or "
+                               "--report-out, the folder of their combined report)")
+    sweep = collect(dirs[0] if len(dirs) == 1 else dirs)
     skipped = cells_to_time(sweep)
     run_ids = [rid for rid in sweep.runs.index if rid not in skipped]
     conf, _ = _run_config(Path(sweep.runs.at[sweep.baseline, "run_dir"]))
@@ -168,13 +182,14 @@ def retime(sweep_dir: Union[str, Path], rounds: int = 6, utterances: int = 16, o
                         "on the machine or the threads", sweep.runs.at[rid, "label"], mismatch, len(ids))
         runs[rid] = {"label": sweep.runs.at[rid, "label"], "ms_per_utt": ms[rid], "hyp_mismatches": mismatch}
     result = {
-        "command": command or f"{PROG} {sweep_dir} --rounds {rounds} --utterances {utterances}",
+        "command": command or " ".join([PROG, *map(str, dirs), f"--rounds {rounds} --utterances {utterances}"]),
         "environment": environment(conf.eval.device), "model": conf.model.name, "data": conf.data.name,
         "utterances": len(audio), "rounds": rounds, "interleave": PER_UTTERANCE, "seed": seed,
-        "sweep": {"dir": str(sweep_dir), "runs": runs, "skipped": skipped,
+        "sweep": {"dir": str(dirs[0]) if len(dirs) == 1 else [str(d) for d in dirs], "runs": runs,
+                  "skipped": skipped,
                   "grids": [grid_attribution(g, ms, skipped) for g in grids(sweep)]},
     }
-    out = Path(out) if out is not None else default_out(sweep_dir)
+    out = Path(out) if out is not None else default_out(dirs[0])
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bench.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
@@ -193,13 +208,16 @@ def _hyp_mismatches(sweep: Sweep, rid: str, ids: Sequence[str], hyps: Sequence[s
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Time a finished sweep's cells side by side in one process "
                                 "(each utterance by every cell back to back, in rounds) and cite that latency attribution in its report.")
-    p.add_argument("sweep_dir", help="a Hydra multirun directory whose runs finished")
+    p.add_argument("sweep_dir", nargs="+", help="a Hydra multirun directory whose runs finished; several are "
+                   "one study, as asr-compress-report reads them (needs --report-out)")
     p.add_argument("--rounds", type=int, default=6, help="rounds; in each, every utterance is decoded by every cell in a shuffled order (default 6)")
     p.add_argument("--utterances", type=int, default=16,
                    help="utterances per cell per round: the first N of the sweep's test set (default 16)")
-    p.add_argument("--out", default=None, help="folder for bench.json (default: SWEEP/interleaved)")
+    p.add_argument("--out", default=None, help="folder for bench.json (default: SWEEP/interleaved; for several "
+                   "sweeps, REPORT_OUT/interleaved)")
     p.add_argument("--seed", type=int, default=0, help="seed of the rounds' orders (default 0)")
-    p.add_argument("--report-out", default=None, help="where the report is rewritten (default: the sweep directory)")
+    p.add_argument("--report-out", default=None, help="where the report is rewritten (default: the sweep "
+                   "directory; needed for several)")
     p.add_argument("--no-report", action="store_true", help="write bench.json only")
     add_bootstrap_by(p, "the rewritten report's bootstrap draws, as asr-compress-report's option (default utterance)")
     return p
@@ -212,26 +230,30 @@ def retime_main(argv: Optional[List[str]] = None) -> None:
 
 def run_retime(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    sweep = Path(args.sweep_dir)
-    problem = sweep_dir_problem(sweep)
-    if problem is None and (args.rounds < 1 or args.utterances < 1):
-        problem = f"--rounds {args.rounds} --utterances {args.utterances}: both must be >= 1"
-    if problem:
-        print(f"{PROG}: error: {sweep}: {problem}", file=sys.stderr)
+    sweeps = [Path(d) for d in args.sweep_dir]
+    # --no-report with --out needs no report folder; else several sweeps need --report-out
+    found = sweep_dirs_problem(sweeps, args.out if args.no_report else args.report_out, "--report-out")
+    if found is None and (args.rounds < 1 or args.utterances < 1):
+        found = sweeps[0], f"--rounds {args.rounds} --utterances {args.utterances}: both must be >= 1"
+    if found:
+        print(f"{PROG}: error: {found[0]}: {found[1]}", file=sys.stderr)
         return 2
+    sweep = sweeps[0] if len(sweeps) == 1 else sweeps
+    shown = " ".join(args.sweep_dir)
+    out = args.out if args.out is not None or len(sweeps) == 1 else default_out(study_home(sweeps, args.report_out))
     # our progress at INFO; ESPnet's beam search logs every hypothesis at INFO, which is noise here
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("asr_compress").setLevel(logging.INFO)
     command = " ".join([PROG, *(argv if argv is not None else sys.argv[1:])])
     try:
-        bench = retime(sweep, rounds=args.rounds, utterances=args.utterances, out=args.out, seed=args.seed,
+        bench = retime(sweep, rounds=args.rounds, utterances=args.utterances, out=out, seed=args.seed,
                        command=command)
     except AsrCompressError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - one clear line, then the traceback for debugging
-        log.exception("timing failed for %s", sweep)
-        print(f"{PROG}: error: {sweep}: timing failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+        log.exception("timing failed for %s", shown)
+        print(f"{PROG}: error: {shown}: timing failed ({type(exc).__name__}: {exc})", file=sys.stderr)
         return 1
     print(bench)
     if not args.no_report:
@@ -240,9 +262,10 @@ def run_retime(argv: Optional[List[str]] = None) -> int:
         try:
             print(write_report(sweep, args.report_out, interleaved=bench, bootstrap_by=args.bootstrap_by))
         except Exception as exc:  # noqa: BLE001 - the timing is kept; the report can be written again
-            log.exception("report failed for %s", sweep)
-            print(f"{PROG}: error: {sweep}: the timing is in {bench}, but the report failed "
-                  f"({type(exc).__name__}: {exc}); retry with asr-compress-report {sweep}", file=sys.stderr)
+            log.exception("report failed for %s", shown)
+            retry = " ".join(["asr-compress-report", shown, *(["--out", args.report_out] if args.report_out else [])])
+            print(f"{PROG}: error: {shown}: the timing is in {bench}, but the report failed "
+                  f"({type(exc).__name__}: {exc}); retry with {retry}", file=sys.stderr)
             return 1
     return 0
 

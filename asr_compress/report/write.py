@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import shlex
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -19,12 +19,13 @@ import pandas as pd
 from asr_compress.analysis.attribution import Attribution, Grid, attribute, blocked_reasons
 from asr_compress.analysis.bootstrap import BootstrapSamples, paired_bootstrap
 from asr_compress import COMPONENTS
-from asr_compress.analysis.collect import NONE, Sweep, collect, concurrent_runs, same_machine_as_baseline, simulated_runs
+from asr_compress.analysis.collect import NONE, Sweep, as_dirs, collect, concurrent_runs, same_machine_as_baseline, simulated_runs
 from asr_compress.analysis.utterances import broken_utterances, error_shift, group_sweeps, group_wer
 from asr_compress.report import plots
 from asr_compress.report.cuts import cut_groups, cut_rows, cut_summary, cut_timing_section, is_cut_by_cut
 from asr_compress.report.interleaved import (
-    find_interleaved, interleaved_section, interleaved_summary, load_interleaved, schedule, side_by_side_latency)
+    find_interleaved, interleaved_section, interleaved_summary, load_interleaved, schedule, side_by_side_latency,
+    study_home)
 from asr_compress.report.tables import (
     METRIC_NAMES, NA, fmt, fmt_ci, markdown_table, metrics_shapley_table, missing_table, pretty, with_ci,
     shapley_table, wer_table)
@@ -40,7 +41,7 @@ SUMMARY_METRICS = ("wer_pct", "cer_pct", "latency_ms.mean", "time_breakdown_ms.f
                    "time_breakdown_ms.search_other", "time_breakdown_ms.total", "size_mb")
 
 
-def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = None,
+def write_report(sweep_dir: Union[str, Path, Sequence[Union[str, Path]]], out_dir: Union[str, Path, None] = None,
                  n_resamples: int = 1000, seed: int = 0, plots_enabled: bool = True, bootstrap_by: str = "utterance",
                  interleaved: Union[str, Path, None] = None) -> Path:
     """Collect the runs under `sweep_dir`, attribute, and write the report; returns the REPORT.md path.
@@ -50,12 +51,16 @@ def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = 
     `interleaved`: bench.json of `asr-compress-retime` or `bench_methods.py --factorial` over the same
     study; the summary cites its latency attribution (checked before anything is written:
     InterleavedMismatch). Without it, `SWEEP/interleaved/bench.json` is cited when it matches the sweep.
+    `sweep_dir` may be a list: several sweep directories reported as one study (`collect`), into
+    `out_dir`, which they then need; their side-by-side timing is `OUT/interleaved/bench.json`.
     """
-    sweep_dir = Path(sweep_dir)
-    out = Path(out_dir) if out_dir is not None else sweep_dir
-    sweep = collect(sweep_dir)
+    dirs = as_dirs(sweep_dir)
+    if len(dirs) > 1 and out_dir is None:
+        raise ValueError(f"{len(dirs)} sweep directories: out_dir names the folder of their combined report")
+    out = Path(out_dir) if out_dir is not None else dirs[0]
+    sweep = collect(dirs[0] if len(dirs) == 1 else dirs)
     found = (load_interleaved(interleaved, sweep), Path(interleaved)) if interleaved is not None else \
-        find_interleaved(sweep_dir, sweep)
+        find_interleaved(study_home(dirs, out), sweep)
     out.mkdir(parents=True, exist_ok=True)
     samples = paired_bootstrap(sweep, n_resamples=n_resamples, seed=seed, by=bootstrap_by)
     att = attribute(sweep, samples=samples)
@@ -89,7 +94,7 @@ def write_report(sweep_dir: Union[str, Path], out_dir: Union[str, Path, None] = 
                                                                   out / f"interactions{sfx}.png")
         figures["Time breakdown"] = _safe(plots.plot_time_breakdown, sweep, out / "time_breakdown.png")
 
-    text = _markdown(sweep, sweep_dir, out, att, samples, broken, figures, n_resamples, seed, found,
+    text = _markdown(sweep, dirs, out, att, samples, broken, figures, n_resamples, seed, found,
                      explicit=interleaved is not None, cuts=cuts)
     path = out / "REPORT.md"
     path.write_text(text)
@@ -391,15 +396,20 @@ def _signed(v: float, unit: str) -> str:
     return f"{v:+.1f} ms" if unit == "ms" else f"{v:+.2f} {unit}"
 
 
-def _latency_note(att: Attribution, interleaved, sweep_dir: Path, out: Path, concurrent: bool = False) -> str:
+def _command(prog: str, dirs: List[Path], out: Path, out_flag: str) -> str:
+    """`prog DIR... [out_flag OUT]`, the flag left out where OUT is the one sweep directory itself."""
+    own = len(dirs) == 1 and out.resolve() == dirs[0].resolve()
+    return " ".join([prog, *(shlex.quote(str(d)) for d in dirs), *([] if own else [out_flag, shlex.quote(str(out))])])
+
+
+def _latency_note(att: Attribution, interleaved, dirs: List[Path], out: Path, concurrent: bool = False) -> str:
     """After the summary: the side-by-side latency attribution, or why the sweep's needs one.
     `concurrent`: some runs decoded at the same time on one machine (`concurrent_runs`)."""
     if interleaved is not None:
         return interleaved_summary(*interleaved)
     if not att.grids or "latency_ms.mean" not in set(att.table["metric"]):
         return ""
-    retime = f"asr-compress-retime {shlex.quote(str(sweep_dir))}" + (
-        f" --report-out {shlex.quote(str(out))}" if out.resolve() != sweep_dir.resolve() else "")
+    retime = _command("asr-compress-retime", dirs, out, "--report-out")
     if concurrent:
         return ("**Latency caveat**: some of these runs decoded at the same time on one machine (see the warning "
                 "under Environment), so their latencies include the contention between them. Do not cite this "
@@ -419,14 +429,13 @@ ONE_AT_A_TIME_ATTRIBUTION = (
     "has every term of every sub-grid, those blocked named in `blocked_by`.")
 
 
-def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, samples: BootstrapSamples,
+def _markdown(sweep: Sweep, dirs: List[Path], out: Path, att: Attribution, samples: BootstrapSamples,
               broken: pd.DataFrame, figures: Dict[str, Optional[Path]], n_resamples: int, seed: int,
               interleaved=None, explicit: bool = False, cuts: Optional[pd.DataFrame] = None) -> str:
-    cmd = f"asr-compress-report {shlex.quote(str(sweep_dir))}" + (
-        f" --out {shlex.quote(str(out))}" if out.resolve() != sweep_dir.resolve() else "") + (
+    cmd = _command("asr-compress-report", dirs, out, "--out") + (
         f" --interleaved {shlex.quote(str(interleaved[1]))}" if interleaved is not None and explicit else "")
     concurrent = concurrent_runs(sweep)
-    s = [f"# Compression study: `{sweep_dir.name}`", "",
+    s = [f"# Compression study: {' + '.join(f'`{d.name}`' for d in dirs)}", "",
          f"Generated by `{cmd}` from the run directories; do not edit by hand.", "",
          "## Environment", "", environment_block(sweep, concurrent), "",
          "## Setup", "", _setup(sweep, samples, n_resamples, seed), "",
@@ -440,7 +449,7 @@ def _markdown(sweep: Sweep, sweep_dir: Path, out: Path, att: Attribution, sample
         s += [summary(sweep, att, side_by_side=interleaved is not None), ""]
     # no caveat where no cut has a latency to cite (every one simulated, failed or on another machine)
     untimed = cuts is not None and cuts["delta_latency"].isna().all()
-    note = None if by_cut or untimed else _latency_note(att, interleaved, sweep_dir, out, bool(concurrent))
+    note = None if by_cut or untimed else _latency_note(att, interleaved, dirs, out, bool(concurrent))
     if note:
         s += [note, ""]
     if by_cut:

@@ -110,3 +110,50 @@ def test_truncated_files_degrade_gracefully(make_sweep):
     assert sweep.runs.loc["5", "status"] == "ok" and "5" not in sweep.utterances
     assert any("metrics.json unreadable" in p for p in sweep.problems)
     assert any("utterances.jsonl unreadable" in p for p in sweep.problems)
+
+
+def test_several_sweep_dirs_read_as_one_study(make_sweep):
+    a = make_sweep("a", levels={"encoder": ["none", "int8_dynamic"]})
+    b = make_sweep("b", levels={"lm": ["none", "int8_dynamic"]})
+    sweep = collect([a, b, a / "1"])  # a run given again beside its sweep counts once
+    assert list(sweep.runs.index) == ["a/0", "a/1", "b/0", "b/1"]
+    assert sweep.factors == ["encoder", "lm"]
+    assert sorted(sweep.runs["label"]) == ["baseline", "baseline", "encoder=int8_dynamic", "lm=int8_dynamic"]
+    assert sweep.baseline == "a/0"
+    assert any("2 baseline runs (a/0, b/0); using a/0" in p for p in sweep.problems)
+    # each multirun.yaml is checked against its own runs only
+    assert not any("plans" in p for p in sweep.problems)
+
+
+def test_each_sweep_dirs_plan_is_checked_against_its_own_runs(make_sweep):
+    a = make_sweep("a", levels={"encoder": ["none", "int8_dynamic"]})
+    b = make_sweep("b", levels={"encoder": ["none", "prune_unstructured"]})
+    (a / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": [
+        "encoder=none,int8_dynamic,prune_unstructured"]}}}))
+    problems = collect([a, b]).problems
+    # b ran prune_unstructured, but a planned it too and its job never started
+    assert any(p.startswith(str(a / "multirun.yaml")) and "encoder=prune_unstructured" in p for p in problems)
+    assert not any(str(b) + "/multirun.yaml" in p for p in problems)
+
+
+def test_a_listed_directory_without_runs_is_named(make_sweep, tmp_path):
+    a = make_sweep("a", levels={"encoder": ["none", "int8_dynamic"]})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no run directories .* under .*empty"):
+        collect([a, tmp_path / "empty"])
+    with pytest.raises(FileNotFoundError, match="not a directory: .*gone"):
+        collect([a, tmp_path / "gone"])
+
+
+def test_baselines_of_several_sweeps_that_disagree_are_named(make_sweep):
+    a = make_sweep("a", levels={"encoder": ["none", "int8_dynamic"]})
+    b = make_sweep("b", levels={"lm": ["none", "int8_dynamic"]})
+    (agree,) = [p for p in collect([a, b]).problems if "baseline runs" in p]
+    assert agree == "2 baseline runs (a/0, b/0); using a/0"
+    m = json.loads((b / "0" / "metrics.json").read_text())
+    m["latency_ms"]["mean"] = 150.0  # the second sweep ran on a slower (or busier) machine
+    (b / "0" / "metrics.json").write_text(json.dumps(m))
+    (differ,) = [p for p in collect([a, b]).problems if "baseline runs" in p]
+    assert differ.startswith("2 baseline runs (a/0, b/0); using a/0; their mean latency differs (101.0, 150.0 "
+                             "ms/utt): the machine's timing drifted between them")
+    assert "WER differs" not in differ

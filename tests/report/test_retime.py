@@ -219,7 +219,7 @@ def test_report_names_a_grid_with_nothing_timed_once(make_sweep):
     assert "| component cut" not in text.split("## Latency timed side by side")[1].split("##")[0]
 
 
-def test_wer_vs_latency_places_runs_by_their_difference_within_a_round(make_sweep, tmp_path):
+def test_wer_vs_latency_places_runs_by_their_difference_within_a_round(make_sweep, tmp_path, monkeypatch):
     from asr_compress.report import plots
     from asr_compress.report.interleaved import side_by_side_latency
 
@@ -235,8 +235,17 @@ def test_wer_vs_latency_places_runs_by_their_difference_within_a_round(make_swee
     root = make_sweep(levels={"lm": ["none", "int8_dynamic"]})
     assert plots.plot_wer_vs_latency(collect(root), tmp_path / "p.png", None, (ms, how)) == tmp_path / "p.png"
     assert (tmp_path / "p.png").stat().st_size > 0
-    # a run that was not retimed (simulated kernel) has no side-by-side time: left out, not misplaced
+    # a run that was not retimed has no side-by-side time: left out, not misplaced, and the title says why
+    titles = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: titles.append(fig.axes[0].get_title()) or save(fig, path))
     assert plots.plot_wer_vs_latency(collect(root), tmp_path / "q.png", None, ({"0": 150.0}, how)) == tmp_path / "q.png"
+    assert titles[-1].endswith("\n1 run(s) not timed side by side left out (1 absent from the timing file)")
+    m = json.loads((root / "1" / "metrics.json").read_text())
+    m["components"]["lm"]["kernel"] = "simulated"
+    (root / "1" / "metrics.json").write_text(json.dumps(m))
+    plots.plot_wer_vs_latency(collect(root), tmp_path / "r.png", None, ({"0": 150.0}, how))
+    assert titles[-1].endswith("\n1 run(s) not timed side by side left out (1 simulated kernel)")
 
 
 def test_a_distilled_cell_is_rebuilt_with_its_calibration_and_decodes_the_same(tiny, tmp_path):
@@ -250,3 +259,40 @@ def test_a_distilled_cell_is_rebuilt_with_its_calibration_and_decodes_the_same(t
     runs = json.loads((sweep / "interleaved" / "bench.json").read_text())["sweep"]["runs"]
     assert sorted(r["label"] for r in runs.values()) == ["baseline", "decoder=layer_drop_distill"]
     assert all(r["hyp_mismatches"] == 0 for r in runs.values())
+
+
+def test_several_sweeps_are_retimed_as_one_study_and_their_report_finds_it(retimed_sweep, tmp_path, capsys):
+    import shutil
+
+    labels = collect(retimed_sweep).runs["label"]
+    run = {label: retimed_sweep / rid for rid, label in labels.items()}
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "ab"
+    a.mkdir(), b.mkdir()
+    (a / "0").symlink_to(run["baseline"]), (a / "1").symlink_to(run["encoder=int8_dynamic"])
+    shutil.copytree(run["baseline"], b / "0")  # the second sweep ran its own baseline
+    (b / "1").symlink_to(run["lm=int8_dynamic"])
+    assert run_retime([str(a), str(b), "--rounds", "1", "--utterances", "1", "--report-out", str(out)]) == 0
+    bench = json.loads((out / "interleaved" / "bench.json").read_text())
+    assert bench["sweep"]["dir"] == [str(a), str(b)]
+    # the report uses the first baseline; the second is not timed again
+    assert bench["sweep"]["skipped"] == {"b/0": "same cell as a/0"}
+    assert sorted(r["label"] for r in bench["sweep"]["runs"].values()) == [
+        "baseline", "encoder=int8_dynamic", "lm=int8_dynamic"]
+    text = (out / "REPORT.md").read_text()
+    assert "Latency caveat" not in text and "timed side by side" in text
+    # the report of the same directories, written again, finds the timing in its own folder
+    capsys.readouterr()
+    (out / "REPORT.md").unlink()
+    from asr_compress.report.cli import run_report
+    assert run_report([str(a), str(b), "--out", str(out), "--resamples", "10", "--no-plots"]) == 0
+    again = (out / "REPORT.md").read_text()
+    assert "Latency caveat" not in again and "timed side by side" in again
+
+
+def test_several_sweeps_without_a_report_folder_are_one_line_errors(make_sweep, tmp_path, capsys):
+    a = make_sweep("a", levels={"encoder": ["none", "int8_dynamic"]})
+    b = make_sweep("b", levels={"lm": ["none", "int8_dynamic"]})
+    assert run_retime([str(a), str(b), "--out", str(tmp_path / "bench")]) == 2  # the report still needs a home
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 sweep directories: give --report-out DIR" in err[0], err
+    assert not (tmp_path / "bench").exists()
