@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from asr_compress import failed_cells
+from asr_compress import failed_cells, sweep_dirs
 from asr_compress.config import PROJECT_ROOT, fill_labels, model_label, register_configs
 from asr_compress.errors import AsrCompressError
 
@@ -34,7 +34,10 @@ def _only_hydra_files(out_dir: Path) -> bool:
 def _app(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     warn_decode_weights(hc.runtime.choices.get("decode"), cfg)
-    return run_cell(cfg, Path(hc.runtime.output_dir), multirun=hc.mode == RunMode.MULTIRUN)
+    multirun = hc.mode == RunMode.MULTIRUN
+    if multirun:  # a cell of a swept model or test set may be filed in a sweep directory of its own
+        sweep_dirs.note(Path(str(hc.sweep.dir)))
+    return run_cell(cfg, Path(hc.runtime.output_dir), multirun=multirun)
 
 
 def warn_decode_weights(decode_choice, cfg: DictConfig) -> None:

@@ -165,6 +165,32 @@ def test_a_cell_failed_in_a_cluster_job_fails_the_sweeps_exit_status(tiny, tmp_p
     assert "beam_size=0" in (sweep / "REPORT.md").read_text()  # the report, written once, lists it
 
 
+@pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
+def test_a_sweep_over_test_sets_reports_each_in_its_own_sweep_dir(tiny, tmp_path, launcher):
+    # the sweep directory is named by the test set, and Hydra names it again for every cell: each
+    # test set's cells land in a directory of their own, and each directory gets its report, also
+    # when the cells ran as jobs of their own (a cluster launcher)
+    if launcher != "basic":
+        pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the cluster extra is not installed")
+    missing = tmp_path / "no_such_set"
+    overrides = [o for o in tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0", "data.limit=1")
+                 if not o.startswith(("data.dir=", "data.name="))]
+    res = _cli(["-m", f"data.dir={tiny['data']},{missing}", "hydra.callbacks.report.plots=false",
+                "hydra.callbacks.report.n_resamples=10", *overrides]
+               + (["hydra/launcher=submitit_local"] if launcher != "basic" else []), tmp_path)
+    (ok,) = tmp_path.glob(f"multirun/tiny/{tiny['data'].name}/*")
+    (bad,) = tmp_path.glob("multirun/tiny/no_such_set/*")
+    assert res.returncode == 1, res.stderr[-2000:]
+    assert f"1 run(s) of the sweep failed; their error.txt: {bad.absolute() / '1' / 'error.txt'}" in res.stderr
+    assert (ok / "0" / "metrics.json").is_file() and "data.dir is not a directory" in (bad / "1" / "error.txt").read_text()
+    assert "model: `tiny`, data: `" + tiny["data"].name + "`" in (ok / "REPORT.md").read_text()
+    assert "no finished" in (bad / "REPORT.md").read_text().lower()
+    # where the launch itself was filed (the test set before the sweep): its record, and where its cells went
+    (launch,) = tmp_path.glob("multirun/tiny/synth_test/*")
+    assert sorted(launch.joinpath("sweep_dirs.txt").read_text().split()) == sorted(
+        str(d.absolute()) for d in (ok, bad))
+
+
 def test_baseline_results_table(cli_run, tmp_path):
     from asr_compress.report.baseline import main as baseline_main
 

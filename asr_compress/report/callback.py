@@ -24,13 +24,14 @@ not fail the sweep either; logging clearly is the only signal that reliably reac
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from asr_compress import failed_cells
+from asr_compress import failed_cells, sweep_dirs
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +58,41 @@ class ReportCallback(Callback):
         self._existing_errors: frozenset = frozenset()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._existing_errors = failed_cells.existing_errors(Path(str(config.hydra.sweep.dir)))
+        launch_dir = Path(str(config.hydra.sweep.dir))
+        self._existing_errors = failed_cells.existing_errors(launch_dir)
+        sweep_dirs.start(launch_dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        # cells a cluster launcher ran in jobs of their own; not an earlier launch's (failed_cells.py)
-        failed_cells.record_sweep(sweep_dir, self._existing_errors)
+        launch_dir = Path(str(config.hydra.sweep.dir))
+        # a sweep over models or test sets files each one's cells in a sweep directory of its own
+        # (sweep_dirs.py): one study, and one report, per directory
+        dirs = sweep_dirs.launched(launch_dir) or [launch_dir]  # none with runs: the report says so
+        os.environ.pop(sweep_dirs.ENV, None)
+        for sweep_dir in dirs:
+            # cells a cluster launcher ran in jobs of their own; not an earlier launch's (failed_cells.py)
+            failed_cells.record_sweep(sweep_dir, self._existing_errors if sweep_dir == launch_dir else frozenset())
+        for sweep_dir in dirs:
+            self._report(sweep_dir, self._out(sweep_dir, dirs))
+
+    def _out(self, sweep_dir: Path, dirs: List[Path]) -> Optional[Path]:
+        """out_dir, or for one of several sweep directories, its path under their common parent there."""
+        if self.out_dir is None:
+            return None
+        if len(dirs) == 1:
+            return Path(self.out_dir)
+        common = Path(os.path.commonpath([d.absolute() for d in dirs]))
+        return Path(self.out_dir) / sweep_dir.absolute().relative_to(common)
+
+    def _report(self, sweep_dir: Path, out_dir: Optional[Path]) -> None:
         if self.retime_rounds > 0:
             self._retime(sweep_dir)
         try:
             from asr_compress.report.write import write_report  # lazy: matplotlib only when reporting
 
-            path = write_report(sweep_dir, self.out_dir, n_resamples=self.n_resamples, seed=self.seed,
+            path = write_report(sweep_dir, out_dir, n_resamples=self.n_resamples, seed=self.seed,
                                 plots_enabled=self.plots, bootstrap_by=self.bootstrap_by)
         except Exception as exc:
-            retry = f"asr-compress-report {sweep_dir}" + (f" --out {self.out_dir}" if self.out_dir else "")
+            retry = f"asr-compress-report {sweep_dir}" + (f" --out {out_dir}" if out_dir else "")
             log.exception("REPORT FAILED for sweep %s (%s: %s); the runs are intact, retry with: %s",
                           sweep_dir, type(exc).__name__, exc, retry)
             return
