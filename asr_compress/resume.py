@@ -16,7 +16,9 @@ finished run (metrics.json and utterances.jsonl, written last and atomically) th
 
 Anything else (no metrics.json, a run from before settings_sha256 was recorded, any difference)
 decodes the cell again. A reused cell keeps its own timing and environment; the report's
-environment block then shows its date, and its host if it differs.
+environment block then shows its date, and its host if it differs. A cell that was stopped before
+it finished continues from the utterances it had decoded, when the same fields match and it runs
+on the same machine (partial_decode.py).
 """
 from __future__ import annotations
 
@@ -51,14 +53,33 @@ def settings_sha256(cfg: DictConfig) -> str:
     return h.hexdigest()
 
 
-def finished_run(cfg: DictConfig, out_dir: Path) -> Optional[Dict[str, Any]]:
-    """The metrics of the run in `out_dir` when it finished with these settings, model files and
-    code; None when the cell must be decoded (again)."""
+def identity(cfg: DictConfig, model_files: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """What a run computes and with which code and model files: what resume compares before reusing
+    a finished cell, or the utterances a killed one decoded (partial_decode.py). `model_files`: the
+    loaded pipeline's `files.describe()`, where there is one (hashing the weights again costs time)."""
     from asr_compress import __version__
     from asr_compress.compress.plugins import loaded
     from asr_compress.evaluate.environment import code_sha256, git_hash
     from asr_compress.pipeline.load import find_model_files
 
+    files = model_files if model_files is not None else find_model_files(cfg.model).describe()
+    return {"settings_sha256": settings_sha256(cfg), "asr_compress": __version__, "git_hash": git_hash(),
+            "method_plugins": loaded(), "code_sha256": code_sha256(),
+            "model": {k: v for k, v in files.items() if k.endswith("_sha256")}}
+
+
+def recorded_identity(metrics: Dict[str, Any]) -> Dict[str, Any]:
+    """The same fields as `identity`, as a finished run's metrics.json recorded them."""
+    env = metrics.get("environment", {})
+    return {"settings_sha256": metrics.get("settings_sha256"), "asr_compress": env.get("asr_compress"),
+            "git_hash": env.get("git_hash"), "method_plugins": env.get("method_plugins", ""),
+            "code_sha256": env.get("code_sha256"),
+            "model": {k: v for k, v in metrics.get("model", {}).items() if k.endswith("_sha256")}}
+
+
+def finished_run(cfg: DictConfig, out_dir: Path) -> Optional[Dict[str, Any]]:
+    """The metrics of the run in `out_dir` when it finished with these settings, model files and
+    code; None when the cell must be decoded (again)."""
     metrics_file = Path(out_dir) / "metrics.json"
     if not (metrics_file.is_file() and (Path(out_dir) / "utterances.jsonl").is_file()):
         return None
@@ -66,11 +87,4 @@ def finished_run(cfg: DictConfig, out_dir: Path) -> Optional[Dict[str, Any]]:
         metrics = json.loads(metrics_file.read_text())
     except (OSError, ValueError):
         return None
-    env = metrics.get("environment", {})
-    if (metrics.get("settings_sha256") != settings_sha256(cfg)
-            or env.get("asr_compress") != __version__ or env.get("git_hash") != git_hash()
-            or env.get("method_plugins", "") != loaded() or env.get("code_sha256") != code_sha256()):
-        return None
-    recorded = {k: v for k, v in metrics.get("model", {}).items() if k.endswith("_sha256")}
-    current = {k: v for k, v in find_model_files(cfg.model).describe().items() if k.endswith("_sha256")}
-    return metrics if recorded == current else None
+    return metrics if isinstance(metrics, dict) and recorded_identity(metrics) == identity(cfg) else None

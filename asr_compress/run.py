@@ -176,7 +176,8 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     from asr_compress.evaluate.environment import environment, usable_cpus, utc_now
     from asr_compress.evaluate.scoring import corpus_scores, group_scores
     from asr_compress.pipeline import load_pipeline
-    from asr_compress.resume import settings_sha256
+    from asr_compress.partial_decode import PartialDecode, machine
+    from asr_compress.resume import identity, settings_sha256
 
     conf = to_config(cfg)
     check_methods(conf)  # before anything slow is loaded
@@ -208,8 +209,16 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     pipeline = load_pipeline(conf.model, device=conf.eval.device)
     baseline_components = component_table(pipeline, {c: _none_report() for c in pipeline.components()})
     reports = compress_components(pipeline, conf, calibration_utts)
+    model_files = pipeline.files.describe()
+    env = environment(conf.eval.device)
+    # a cell killed mid-decode (a job's time limit) resumes where it stopped (partial_decode.py)
+    partial = PartialDecode.open(out_dir, {"run": identity(cfg, model_files), "machine": machine(env)},
+                                 resume=bool(cfg.get("resume")))
     decode_start = utc_now()
-    rows, timing = decode_set(pipeline, utts, conf.decode, conf.eval)
+    try:
+        rows, timing = decode_set(pipeline, utts, conf.decode, conf.eval, partial)
+    finally:
+        partial.close()
     # when the latencies were measured: a report finds runs that decoded at the same time on one
     # machine (a launcher running cells in parallel), whose latencies measure their contention
     decode_window = {"start": decode_start, "end": utc_now()}
@@ -227,11 +236,13 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
         "components": components,
         "total_size_bytes": sum(c["size_bytes"] for c in components.values()),
         "groups": group_scores(rows),
-        "model": {"name": conf.model.name, **pipeline.files.describe()},
+        "model": {"name": conf.model.name, **model_files},
         "data": {"name": conf.data.name, "dir": conf.data.dir, "limit": conf.data.limit},
         **({"calibration": dataclasses.asdict(conf.calibration)} if learners else {}),
         "decode": dataclasses.asdict(conf.decode),
-        "environment": environment(conf.eval.device),
+        "environment": env,
+        # utterances decoded by an earlier, killed run of this cell (resume=true; partial_decode.py)
+        "resumed_utterances": partial.resumed,
         # what resume=true compares before reusing this run (resume.py)
         "settings_sha256": settings_sha256(cfg),
     }
@@ -240,6 +251,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(out_dir / "utterances.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     _write_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    partial.finish()
     return metrics
 
 
@@ -254,4 +266,6 @@ def summary_line(metrics: Dict[str, Any]) -> str:
     return (f"WER {metrics['wer'] * 100:.2f}%  CER {metrics['cer'] * 100:.2f}%  "
             f"({metrics['n_utterances']} utts, {metrics['n_words']} words; "
             f"S/D/I {metrics['substitutions']}/{metrics['deletions']}/{metrics['insertions']})  "
-            f"latency mean {lat['mean']:.0f} ms p50 {lat['p50']:.0f} p90 {lat['p90']:.0f}  RTF {metrics['rtf']:.3f}")
+            f"latency mean {lat['mean']:.0f} ms p50 {lat['p50']:.0f} p90 {lat['p90']:.0f}  RTF {metrics['rtf']:.3f}"
+            + (f"  ({metrics['resumed_utterances']} utts decoded before the cell was stopped)"
+               if metrics.get("resumed_utterances") else ""))

@@ -81,3 +81,75 @@ def test_a_rerun_sweep_with_resume_decodes_only_its_failed_cell(tiny, tmp_path):
     assert (sweep / "1" / "metrics.json").read_text() == first
     assert (sweep / "0" / "metrics.json").is_file() and not (sweep / "0" / "error.txt").exists()
     assert res.stdout.count("reusing") == 1
+
+
+@pytest.fixture
+def killable(tiny, tmp_path, monkeypatch):
+    """A config of the tiny model (resume=true) and a decoder whose k-th call can be made to kill the cell."""
+    from asr_compress.evaluate import decode
+
+    cfg = compose([*tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0"), "resume=true"])
+    real, calls = decode._decode_one, []
+
+    def decode_one(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == state["kill_at"]:
+            raise RuntimeError("DUE TO TIME LIMIT")  # what a job sees of its node's end, near enough
+        return real(*args, **kwargs)
+    state = {"kill_at": 0}
+    monkeypatch.setattr(decode, "_decode_one", decode_one)
+    return cfg, calls, state
+
+
+def test_a_killed_cell_resumes_where_it_stopped_and_decodes_the_same(killable, tmp_path):
+    from asr_compress.partial_decode import FILE
+    from asr_compress.run import run_experiment
+
+    cfg, calls, state = killable
+    fresh = run_experiment(cfg, tmp_path / "fresh")  # the cell decoded in one go
+    n = len(calls)
+    assert fresh["resumed_utterances"] == 0 and not (tmp_path / "fresh" / FILE).exists() and n >= 3
+    run = tmp_path / "run"
+    calls.clear()
+    state["kill_at"] = 3
+    with pytest.raises(RuntimeError, match="TIME LIMIT"):
+        run_experiment(cfg, run)
+    assert len((run / FILE).read_text().splitlines()) == 1 + 2  # the record, then two utterances
+    with open(run / FILE, "a") as f:
+        f.write('{"repeat": 0, "id": "utt_tor')  # the kill came mid-write: that line is dropped
+    calls.clear()
+    state["kill_at"] = 0
+    metrics = run_experiment(cfg, run)
+    assert len(calls) == n - 2 and metrics["resumed_utterances"] == 2 and not (run / FILE).exists()
+    hyps = [json.loads(line)["hyp"] for line in (run / "utterances.jsonl").read_text().splitlines()]
+    assert hyps == [json.loads(line)["hyp"] for line in (tmp_path / "fresh" / "utterances.jsonl").read_text().splitlines()]
+    assert metrics["wer"] == fresh["wer"]
+    from asr_compress.run import summary_line
+    assert summary_line(metrics).endswith("(2 utts decoded before the cell was stopped)")
+    assert "before the cell" not in summary_line(fresh)
+
+
+@pytest.mark.parametrize("change", ["machine", "setting", "resume off"])
+def test_a_killed_cells_decodes_are_not_taken_when_anything_differs(killable, tiny, tmp_path, change):
+    from asr_compress.partial_decode import FILE
+    from asr_compress.run import run_experiment
+
+    cfg, calls, state = killable
+    run = tmp_path / "run"
+    state["kill_at"] = 3
+    with pytest.raises(RuntimeError):
+        run_experiment(cfg, run)
+    if change == "machine":  # latencies measured on two machines are not one run's
+        lines = (run / FILE).read_text().splitlines()
+        header = json.loads(lines[0])
+        header["machine"]["host"] = "another-node"
+        (run / FILE).write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    elif change == "setting":
+        cfg = compose([*tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0"), "resume=true",
+                       "decode.beam_size=3"])
+    else:
+        cfg = compose([*tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0")])
+    calls.clear()
+    state["kill_at"] = 0
+    metrics = run_experiment(cfg, run)
+    assert metrics["resumed_utterances"] == 0 and len(calls) == metrics["n_utterances"]

@@ -282,6 +282,11 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
                                                                        "config.decode.", "config.eval."))
                        and runs[col].astype(str).nunique() > 1]
     problems += _unplanned(sources, runs)
+    if "resumed_utterances" in runs:  # a killed cell continued by resume=true (partial_decode.py)
+        resumed = runs.index[runs["resumed_utterances"].fillna(0) > 0]
+        if len(resumed):
+            problems.append(f"run(s) {', '.join(resumed)} took some utterances from an earlier process of the same "
+                            "cell that was stopped (resume=true; same machine): their latencies were measured then")
     if varying_context:
         problems.append("config other than the components varies across runs: " + ", ".join(varying_context)
                         + " (attribution assumes it is fixed)")

@@ -100,11 +100,13 @@ def count_compute(pipeline, audio, decode: DecodeConfig, clock: Clock, fs: int) 
     return out
 
 
-def decode_set(pipeline, utts: List[Utterance], decode: DecodeConfig, ev: EvalConfig) -> Tuple[List[Dict], Dict]:
+def decode_set(pipeline, utts: List[Utterance], decode: DecodeConfig, ev: EvalConfig,
+               partial=None) -> Tuple[List[Dict], Dict]:
     """Decode every utterance `ev.repeats` times after `ev.warmup` untimed ones.
 
     Audio is read before anything is decoded, so an unreadable file fails fast.
-    Returns per-utterance rows and a run-level timing summary.
+    Returns per-utterance rows and a run-level timing summary. `partial` (partial_decode.PartialDecode):
+    each decode is added to it as it finishes, and those it already holds are taken as they are.
     """
     from tqdm import tqdm
 
@@ -121,7 +123,12 @@ def decode_set(pipeline, utts: List[Utterance], decode: DecodeConfig, ev: EvalCo
         timings = []
         desc = "decoding" if ev.repeats <= 1 else f"decoding (repeat {r + 1}/{ev.repeats})"
         for u, speech in tqdm(list(zip(utts, audio)), desc=desc, unit="utt", disable=not ev.progress, file=sys.stderr):
-            text, parts = _decode_one(pipeline, speech, decode, clock)
+            if partial is not None and (r, u.id) in partial.done:  # decoded before the cell was killed
+                text, parts = partial.done[(r, u.id)]
+            else:
+                text, parts = _decode_one(pipeline, speech, decode, clock)
+                if partial is not None:
+                    partial.add(r, u.id, text, parts)
             timings.append(parts)
             if r == 0:
                 texts.append(text)

@@ -157,3 +157,12 @@ def test_baselines_of_several_sweeps_that_disagree_are_named(make_sweep):
     assert differ.startswith("2 baseline runs (a/0, b/0); using a/0; their mean latency differs (101.0, 150.0 "
                              "ms/utt): the machine's timing drifted between them")
     assert "WER differs" not in differ
+
+
+def test_a_run_that_resumed_a_killed_decode_is_named(make_sweep):
+    root = make_sweep(levels={"encoder": ["none", "int8_dynamic"]})
+    assert not any("earlier process" in p for p in collect(root).problems)
+    m = json.loads((root / "1" / "metrics.json").read_text())
+    m["resumed_utterances"] = 7
+    (root / "1" / "metrics.json").write_text(json.dumps(m))
+    assert any(p.startswith("run(s) 1 took some utterances from an earlier process") for p in collect(root).problems)
