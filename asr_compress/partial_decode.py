@@ -38,37 +38,43 @@ def machine(environment: Dict[str, Any]) -> Dict[str, Any]:
 class PartialDecode:
     """The utterances this cell has decoded, as (repeat, utterance id) -> (hypothesis, time parts)."""
 
-    def __init__(self, path: Path, done: Dict[Tuple[int, str], Tuple[str, Dict[str, float]]]):
+    def __init__(self, path: Path, header: Dict[str, Any], done: Dict[Tuple[int, str], Tuple[str, Dict[str, float]]],
+                 fresh: bool):
         self.path = path
         self.done = done
         self.resumed = len({uid for (r, uid) in done if r == 0})
-        self._file = open(path, "a")
+        self._header = header
+        self._fresh = fresh  # the file is (re)started with the first decode: a cell that fails before leaves none
+        self._file = None
 
     @classmethod
     def open(cls, out_dir: Path, header: Dict[str, Any], resume: bool) -> "PartialDecode":
         """Continue the file in `out_dir` when `resume` and its first line equals `header`, else start one."""
         path = Path(out_dir) / FILE
         done = _read(path, header) if resume and path.is_file() else None
-        if done is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(header, sort_keys=True) + "\n")
-            done = {}
-        elif done:
+        if done:
             log.info("resume=true: %d utterance decodes taken from %s (same settings, code, model files and "
                      "machine)", len(done), path)
-        return cls(path, done)
+        return cls(path, header, done or {}, fresh=done is None)
 
     def add(self, repeat: int, uid: str, text: str, parts: Dict[str, float]) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "w" if self._fresh else "a")
+            if self._fresh:
+                self._file.write(json.dumps(self._header, sort_keys=True) + "\n")
         self._file.write(json.dumps({"repeat": repeat, "id": uid, "hyp": text, "parts": parts}) + "\n")
         self._file.flush()  # in the kernel's hands: a killed process loses nothing it wrote
 
     def finish(self) -> None:
         """The run is written (metrics.json): the file has served."""
-        self._file.close()
+        self.close()
         self.path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _read(path: Path, header: Dict[str, Any]) -> Optional[Dict[Tuple[int, str], Tuple[str, Dict[str, float]]]]:

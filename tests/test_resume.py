@@ -111,6 +111,11 @@ def test_a_killed_cell_resumes_where_it_stopped_and_decodes_the_same(killable, t
     assert fresh["resumed_utterances"] == 0 and not (tmp_path / "fresh" / FILE).exists() and n >= 3
     run = tmp_path / "run"
     calls.clear()
+    state["kill_at"] = 1  # stopped before its first utterance: nothing to keep, no file
+    with pytest.raises(RuntimeError, match="TIME LIMIT"):
+        run_experiment(cfg, run)
+    assert not (run / FILE).exists()
+    calls.clear()
     state["kill_at"] = 3
     with pytest.raises(RuntimeError, match="TIME LIMIT"):
         run_experiment(cfg, run)
