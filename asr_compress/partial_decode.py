@@ -7,13 +7,14 @@ While a cell decodes, each utterance's hypothesis and timing is appended to
 
 - what the cell computes, with which code and model files: the fields `resume` compares before it
   reuses a finished cell (resume.identity: settings and test set, code, model files);
-- where it was timed: host, CPU, device and threads.
+- what it was timed on: CPU model, device, GPU and threads (not the host: a requeued cluster
+  job lands on another node of the same kind).
 
 The same cell run again with `resume=true` takes the utterances of a matching file as they are and
-decodes the rest. Any difference starts afresh, another machine included: latencies measured on two
-machines are not one run's. The compressed components are rebuilt from the same settings, code and
-model files (every method is deterministic given them; distillation seeds its training), so the
-utterances before and after the break are decoded by the same model. A truncated last line (the
+decodes the rest. Any difference starts afresh, another kind of machine included: latencies
+measured on two kinds of machine are not one run's. The compressed components are rebuilt from
+the same settings, code and model files (every method is deterministic given them; distillation
+seeds its training), so the utterances before and after the break are decoded by the same model. A truncated last line (the
 kill came mid-write) is dropped and that utterance decoded again. The finished run removes the file;
 metrics.json says how many utterances it took from it (`resumed_utterances`).
 """
@@ -27,8 +28,9 @@ from typing import Any, Dict, Optional, Tuple
 log = logging.getLogger(__name__)
 
 FILE = "utterances.partial.jsonl"
-# where a latency was measured: a file from another machine is not resumed
-MACHINE_KEYS = ("host", "cpu", "device", "num_threads")
+# the kind of machine a latency was measured on: a file from another kind is not resumed. Not the
+# host: a requeued cluster job lands on another node of the same kind, which times alike
+MACHINE_KEYS = ("cpu", "device", "gpu", "num_threads")
 
 
 def machine(environment: Dict[str, Any]) -> Dict[str, Any]:
@@ -54,7 +56,7 @@ class PartialDecode:
         done = _read(path, header) if resume and path.is_file() else None
         if done:
             log.info("resume=true: %d utterance decodes taken from %s (same settings, code, model files and "
-                     "machine)", len(done), path)
+                     "kind of machine)", len(done), path)
         return cls(path, header, done or {}, fresh=done is None)
 
     def add(self, repeat: int, uid: str, text: str, parts: Dict[str, float]) -> None:
@@ -85,7 +87,8 @@ def _read(path: Path, header: Dict[str, Any]) -> Optional[Dict[Tuple[int, str], 
     except ValueError:
         recorded = None
     if recorded != json.loads(json.dumps(header, sort_keys=True)):
-        log.info("resume=true: %s records other settings, code, model files or machine; decoding afresh", path)
+        log.info("resume=true: %s records other settings, code, model files or kind of machine; decoding afresh",
+                 path)
         return None
     done = {}
     for line in lines[1:]:

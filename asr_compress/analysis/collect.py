@@ -286,7 +286,7 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
         resumed = runs.index[runs["resumed_utterances"].fillna(0) > 0]
         if len(resumed):
             problems.append(f"run(s) {', '.join(resumed)} took some utterances from an earlier process of the same "
-                            "cell that was stopped (resume=true; same machine): their latencies were measured then")
+                            "cell that was stopped (resume=true; same kind of machine): their latencies were measured then")
     if varying_context:
         problems.append("config other than the components varies across runs: " + ", ".join(varying_context)
                         + " (attribution assumes it is fixed)")
