@@ -303,6 +303,8 @@ def collect(source: Union[PathLike, Sequence[PathLike]]) -> Sweep:
     else:
         problems.append("no finished baseline run (every component 'none'): deltas cannot be computed")
     dup = runs[runs["status"] == "ok"].duplicated(subset=factors, keep=False) if factors else None
+    if dup is not None:  # the baseline's copies have their own line above
+        dup = dup & ~dup.index.isin(base_ok.index)
     if dup is not None and dup.any():
         problems.append("several finished runs share one grid cell: " + ", ".join(dup.index[dup])
                         + " (the first of each is used)")

@@ -121,6 +121,7 @@ def test_several_sweep_dirs_read_as_one_study(make_sweep):
     assert sorted(sweep.runs["label"]) == ["baseline", "baseline", "encoder=int8_dynamic", "lm=int8_dynamic"]
     assert sweep.baseline == "a/0"
     assert any("2 baseline runs (a/0, b/0); using a/0" in p for p in sweep.problems)
+    assert not any("share one grid cell" in p for p in sweep.problems)  # said once, in the line above
     # each multirun.yaml is checked against its own runs only
     assert not any("plans" in p for p in sweep.problems)
 
