@@ -31,3 +31,19 @@ def test_several_sweep_dirs_report_into_their_own_folders_under_out_dir(tmp_path
     assert ReportCallback(out_dir=str(tmp_path / "out"))._out(dirs[1], dirs[1:]) == tmp_path / "out"
     assert ReportCallback()._out(dirs[0], dirs) is None
     assert isinstance(ReportCallback(out_dir="rel")._out(dirs[0], dirs), Path)
+
+
+def test_reporting_a_launch_dir_whose_cells_went_elsewhere_names_them(tmp_path, monkeypatch, capsys):
+    from asr_compress.report.cli import run_report
+
+    launch, a = tmp_path / "synth_test" / "T", tmp_path / "a" / "T"
+    launch.mkdir(parents=True)
+    monkeypatch.delenv(sweep_dirs.ENV, raising=False)  # what teardown restores: no launch under way
+    sweep_dirs.start(launch)
+    sweep_dirs.note(a)
+    monkeypatch.delenv(sweep_dirs.ENV)
+    build_sweep(a, levels={"encoder": ["none", "int8_dynamic"]})
+    assert run_report([str(launch)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"asr-compress-report: error: {launch}: no run directories in it; this launch's cells went to "
+                   f"{a.absolute()} (its sweep_dirs.txt): report each, or them together with --out")

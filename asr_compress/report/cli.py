@@ -64,6 +64,12 @@ def sweep_dir_problem(sweep: Path) -> Optional[str]:
     if not sweep.is_dir():
         return "not a directory"
     if not find_run_dirs(sweep):
+        from asr_compress.sweep_dirs import launched
+
+        elsewhere = launched(sweep)  # a sweep over models or test sets filed its cells by them
+        if elsewhere:
+            return (f"no run directories in it; this launch's cells went to {' '.join(map(str, elsewhere))} "
+                    "(its sweep_dirs.txt): report each, or them together with --out")
         return "no run directories in it (expected <run>/.hydra/config.yaml)"
     return None
 
