@@ -74,16 +74,16 @@ def sweep_dir_problem(sweep: Path) -> Optional[str]:
     return None
 
 
-def sweep_dirs_problem(sweeps: List[Path], out: Optional[str], out_flag: str) -> Optional[Tuple[Path, str]]:
+def sweep_dirs_problem(sweeps: List[Path], out: Optional[str], out_flag: str,
+                       what: str = "the folder of their combined report") -> Optional[Tuple[Path, str]]:
     """(the directory, why) for the first given sweep directory the tools cannot read; several
-    directories without `out_flag` (their combined report has no one home) name the first."""
+    directories without `out_flag` (`what` it names has no one home among them) name the first."""
     for sweep in sweeps:
         problem = sweep_dir_problem(sweep)
         if problem:
             return sweep, problem
     if len(sweeps) > 1 and out is None:
-        return sweeps[0], (f"{len(sweeps)} sweep directories: give {out_flag} DIR, the folder of their "
-                           "combined report (no one of them holds it)")
+        return sweeps[0], f"{len(sweeps)} sweep directories: give {out_flag} DIR, {what} (no one of them holds it)"
     return None
 
 

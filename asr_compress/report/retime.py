@@ -232,7 +232,8 @@ def run_retime(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     sweeps = [Path(d) for d in args.sweep_dir]
     # --no-report with --out needs no report folder; else several sweeps need --report-out
-    found = sweep_dirs_problem(sweeps, args.out if args.no_report else args.report_out, "--report-out")
+    found = (sweep_dirs_problem(sweeps, args.out, "--out", "the folder for their bench.json") if args.no_report
+             else sweep_dirs_problem(sweeps, args.report_out, "--report-out"))
     if found is None and (args.rounds < 1 or args.utterances < 1):
         found = sweeps[0], f"--rounds {args.rounds} --utterances {args.utterances}: both must be >= 1"
     if found:

@@ -295,4 +295,7 @@ def test_several_sweeps_without_a_report_folder_are_one_line_errors(make_sweep, 
     assert run_retime([str(a), str(b), "--out", str(tmp_path / "bench")]) == 2  # the report still needs a home
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "2 sweep directories: give --report-out DIR" in err[0], err
+    assert run_retime([str(a), str(b), "--no-report"]) == 2  # no report: bench.json needs one
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 sweep directories: give --out DIR, the folder for their bench.json" in err[0], err
     assert not (tmp_path / "bench").exists()
