@@ -40,14 +40,12 @@ def machine(environment: Dict[str, Any]) -> Dict[str, Any]:
 class PartialDecode:
     """The utterances this cell has decoded, as (repeat, utterance id) -> (hypothesis, time parts)."""
 
-    def __init__(self, path: Path, header: Dict[str, Any], done: Dict[Tuple[int, str], Tuple[str, Dict[str, float]]],
-                 fresh: bool):
+    def __init__(self, path: Path, header: Dict[str, Any], done: Dict[Tuple[int, str], Tuple[str, Dict[str, float]]]):
         self.path = path
         self.done = done
         self.resumed = len({uid for (r, uid) in done if r == 0})
         self._header = header
-        self._fresh = fresh  # the file is (re)started with the first decode: a cell that fails before leaves none
-        self._file = None
+        self._file = None  # the file is written anew with the first decode: a cell that fails before leaves it as it was
 
     @classmethod
     def open(cls, out_dir: Path, header: Dict[str, Any], resume: bool) -> "PartialDecode":
@@ -57,16 +55,20 @@ class PartialDecode:
         if done:
             log.info("resume=true: %d utterance decodes taken from %s (same settings, code, model files and "
                      "kind of machine)", len(done), path)
-        return cls(path, header, done or {}, fresh=done is None)
+        return cls(path, header, done or {})
 
     def add(self, repeat: int, uid: str, text: str, parts: Dict[str, float]) -> None:
-        if self._file is None:
+        if self._file is None:  # the record, then what was taken over (a torn last line is not carried on)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "w" if self._fresh else "a")
-            if self._fresh:
-                self._file.write(json.dumps(self._header, sort_keys=True) + "\n")
-        self._file.write(json.dumps({"repeat": repeat, "id": uid, "hyp": text, "parts": parts}) + "\n")
+            self._file = open(self.path, "w")
+            self._file.write(json.dumps(self._header, sort_keys=True) + "\n")
+            for (r, u), (t, p) in self.done.items():
+                self._write(r, u, t, p)
+        self._write(repeat, uid, text, parts)
         self._file.flush()  # in the kernel's hands: a killed process loses nothing it wrote
+
+    def _write(self, repeat: int, uid: str, text: str, parts: Dict[str, float]) -> None:
+        self._file.write(json.dumps({"repeat": repeat, "id": uid, "hyp": text, "parts": parts}) + "\n")
 
     def finish(self) -> None:
         """The run is written (metrics.json): the file has served."""

@@ -101,14 +101,16 @@ def killable(tiny, tmp_path, monkeypatch):
     return cfg, calls, state
 
 
-def test_a_killed_cell_resumes_where_it_stopped_and_decodes_the_same(killable, tmp_path):
+def test_a_killed_cell_resumes_where_it_stopped_and_decodes_the_same(killable, tiny, tmp_path):
     from asr_compress.partial_decode import FILE
     from asr_compress.run import run_experiment
 
-    cfg, calls, state = killable
+    _, calls, state = killable
+    # two timed repeats: more decodes than the tiny set's three utterances, and a kill may fall in either
+    cfg = compose([*tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0", "eval.repeats=2"), "resume=true"])
     fresh = run_experiment(cfg, tmp_path / "fresh")  # the cell decoded in one go
     n = len(calls)
-    assert fresh["resumed_utterances"] == 0 and not (tmp_path / "fresh" / FILE).exists() and n >= 3
+    assert fresh["resumed_utterances"] == 0 and not (tmp_path / "fresh" / FILE).exists() and n >= 6
     run = tmp_path / "run"
     calls.clear()
     state["kill_at"] = 1  # stopped before its first utterance: nothing to keep, no file
@@ -123,14 +125,21 @@ def test_a_killed_cell_resumes_where_it_stopped_and_decodes_the_same(killable, t
     with open(run / FILE, "a") as f:
         f.write('{"repeat": 0, "id": "utt_tor')  # the kill came mid-write: that line is dropped
     calls.clear()
+    state["kill_at"] = 2  # stopped again, after one more utterance
+    with pytest.raises(RuntimeError, match="TIME LIMIT"):
+        run_experiment(cfg, run)
+    rows = [json.loads(line) for line in (run / FILE).read_text().splitlines()[1:]]
+    assert len(rows) == 3 and len({r["id"] for r in rows}) == 3  # the torn line is not carried on
+    calls.clear()
     state["kill_at"] = 0
     metrics = run_experiment(cfg, run)
-    assert len(calls) == n - 2 and metrics["resumed_utterances"] == 2 and not (run / FILE).exists()
+    # the first repeat's three utterances were decoded before: the second repeat decodes in this process
+    assert len(calls) == n - 3 and metrics["resumed_utterances"] == 3 and not (run / FILE).exists()
     hyps = [json.loads(line)["hyp"] for line in (run / "utterances.jsonl").read_text().splitlines()]
     assert hyps == [json.loads(line)["hyp"] for line in (tmp_path / "fresh" / "utterances.jsonl").read_text().splitlines()]
     assert metrics["wer"] == fresh["wer"]
     from asr_compress.run import summary_line
-    assert summary_line(metrics).endswith("(2 utts decoded before the cell was stopped)")
+    assert summary_line(metrics).endswith("(3 utts decoded before the cell was stopped)")
     assert "before the cell" not in summary_line(fresh)
 
 
