@@ -3,11 +3,12 @@
 Hydra's basic launcher runs every cell in the process that started the sweep, so `record` alone
 would do; a cluster launcher (hydra-submitit-launcher: `hydra/launcher=submitit_slurm`) runs each
 cell in a job of its own, and a failure recorded there never reaches the launching process. Every
-failed cell also leaves `error.txt` in its run directory, so when the sweep ends the report callback
-(which runs in the launching process with any launcher) calls `record_sweep` to find them on disk:
-the exit status of `asr-compress -m` then says "some numbers are missing" with either launcher.
-A sweep run without the callback (`~hydra.callbacks.report`) on a cluster launcher has nobody to look:
-its failed cells keep their error.txt, and `asr-compress-report SWEEP` lists them later.
+failed cell also leaves `error.txt` in its run directory, so when the sweep ends `CellsCallback`
+(`hydra.callbacks.cells` in conf/config.yaml; it runs in the launching process with any launcher)
+calls `record_sweep` on every sweep directory of the launch (sweep_dirs.py) to find them on disk:
+the exit status of `asr-compress -m` then says "some numbers are missing" with either launcher. It
+is a callback of its own, not part of the report's, so that a sweep run without the report
+(`~hydra.callbacks.report`, as the README's tuning sweep is) still counts its failed cells.
 
 Two multiruns may share one sweep dir (the README's way to sweep a method's parameter beside the
 baseline). The callback therefore notes the error.txt files already there when its launch starts
@@ -19,8 +20,14 @@ node and the launching node need not agree on the time.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import AbstractSet, Dict, List, Tuple
+from typing import AbstractSet, Any, Dict, List, Tuple
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from asr_compress import sweep_dirs
 
 # run directory -> None: an ordered set, since a cell found on disk may already be recorded
 _failed: Dict[Path, None] = {}
@@ -70,3 +77,23 @@ def record_sweep(sweep_dir: Path, existing: AbstractSet[ErrorFile] = frozenset()
 
 def failed() -> List[Path]:
     return list(_failed)
+
+
+class CellsCallback(Callback):
+    """Where a launch's cells went (sweep_dirs.py), and which of them failed, with any launcher."""
+
+    def __init__(self) -> None:
+        # error.txt files in the launch's sweep dir before it started: an earlier launch's failures
+        self._existing: frozenset = frozenset()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        launch_dir = Path(str(config.hydra.sweep.dir))
+        self._existing = existing_errors(launch_dir)
+        sweep_dirs.start(launch_dir)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        launch_dir = Path(str(config.hydra.sweep.dir))
+        for sweep_dir in sweep_dirs.launched(launch_dir) or [launch_dir]:
+            # the cells a cluster launcher ran in jobs of their own; not an earlier launch's
+            record_sweep(sweep_dir, self._existing if sweep_dir == launch_dir else frozenset())
+        os.environ.pop(sweep_dirs.ENV, None)

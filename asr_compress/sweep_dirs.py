@@ -4,16 +4,16 @@ The sweep directory is named by the model and test set (`multirun/<model>/<data>
 and Hydra resolves it again for every cell, with that cell's values. A sweep over test sets
 (`-m data=a,b encoder=none,int8_dynamic`) or models therefore files each test set's cells in a
 sweep directory of its own, which is what a study needs (attribution holds the model and the test
-set fixed), but the report callback is handed one directory only: the one named by the values
+set fixed), but Hydra's callbacks are handed one directory only: the one named by the values
 before the sweep. So the launch notes the others here:
 
-- the callback, when the launch starts, puts its own sweep directory in the environment
+- `failed_cells.CellsCallback`, when the launch starts, puts its own sweep directory in the environment
   (`ENV`), where every cell finds it: the same process under Hydra's basic launcher, and the
   jobs of a cluster launcher, which start with the launching process's environment
   (submitit_local; Slurm exports it unless told not to);
 - a cell whose sweep directory is another one adds it to `<launch sweep dir>/sweep_dirs.txt`;
-- when the launch ends, the callback reports every directory listed there, and its own if a
-  cell ran in it.
+- when the launch ends, that callback records the failed cells of every directory listed there,
+  and the report callback reports each (and its own directory, if a cell ran in it).
 
 A cell's error.txt in such a directory counts as this launch's failure (an earlier launch into the
 same directories, possible only with a fixed `hydra.sweep.dir` that names the model or data,

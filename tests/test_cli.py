@@ -151,18 +151,23 @@ def test_a_failed_sweep_cell_does_not_stop_the_sweep_but_fails_its_exit_status(t
     assert (sweep / "0" / "metrics.json").is_file() and not (sweep / "0" / "error.txt").exists()
 
 
-def test_a_cell_failed_in_a_cluster_job_fails_the_sweeps_exit_status(tiny, tmp_path):
+@pytest.mark.parametrize("report", [True, False])
+def test_a_cell_failed_in_a_cluster_job_fails_the_sweeps_exit_status(tiny, tmp_path, report):
     # hydra/launcher=submitit_local runs each cell in a job of its own, as submitit_slurm does on a
-    # cluster: the failure is found on disk when the sweep ends, not in the launching process
+    # cluster: the failure is found on disk when the sweep ends, not in the launching process, also
+    # by a sweep run without the report (hydra.callbacks.cells looks)
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the cluster extra is not installed")
     sweep = tmp_path / "sweep"
     res = _cli(["-m", "hydra/launcher=submitit_local", "decode.beam_size=0,2", f"hydra.sweep.dir={sweep}",
-                "hydra.callbacks.report.plots=false",
+                "hydra.callbacks.report.plots=false" if report else "~hydra.callbacks.report",
                 *tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0")], tmp_path)
     assert res.returncode == 1, res.stderr[-2000:]
     assert (sweep / "1" / "metrics.json").is_file() and "beam_size=0" in (sweep / "0" / "error.txt").read_text()
     assert f"1 run(s) of the sweep failed; their error.txt: {sweep / '0' / 'error.txt'}" in res.stderr
-    assert "beam_size=0" in (sweep / "REPORT.md").read_text()  # the report, written once, lists it
+    if report:
+        assert "beam_size=0" in (sweep / "REPORT.md").read_text()  # the report, written once, lists it
+    else:
+        assert not (sweep / "REPORT.md").exists()
 
 
 @pytest.mark.parametrize("launcher", ["basic", "submitit_local"])

@@ -40,15 +40,12 @@ def test_clear_outputs_removes_a_previous_runs_results_only(tmp_path):
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [".hydra", ".hydra/config.yaml", "cli.log"]
 
 
-def test_the_report_callback_records_cells_that_failed_elsewhere(tmp_path):
+def test_the_cells_callback_records_cells_that_failed_elsewhere(tmp_path):
     from omegaconf import OmegaConf
-
-    from asr_compress.report.callback import ReportCallback
 
     (tmp_path / "0").mkdir()
     (tmp_path / "0" / "error.txt").write_text("failed in a Slurm job\n")
-    # the report itself fails on this sweep (no run has a config); that is logged, not raised
-    ReportCallback(plots=False).on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    failed_cells.CellsCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
     assert failed_cells.failed() == [tmp_path / "0"]
 
 

@@ -31,7 +31,7 @@ from typing import Any, List, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from asr_compress import failed_cells, sweep_dirs
+from asr_compress import sweep_dirs
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +54,12 @@ class ReportCallback(Callback):
         self.retime_rounds = retime_rounds
         # utterances per cell per round: the first N of the test set
         self.retime_utterances = retime_utterances
-        # error.txt files in the sweep dir before this launch: an earlier launch's failures
-        self._existing_errors: frozenset = frozenset()
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        launch_dir = Path(str(config.hydra.sweep.dir))
-        self._existing_errors = failed_cells.existing_errors(launch_dir)
-        sweep_dirs.start(launch_dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         launch_dir = Path(str(config.hydra.sweep.dir))
-        # a sweep over models or test sets files each one's cells in a sweep directory of its own
-        # (sweep_dirs.py): one study, and one report, per directory
+        # a sweep over models or test sets files each one's cells in a sweep directory of its own,
+        # listed by failed_cells.CellsCallback (sweep_dirs.py): one study, and one report, per directory
         dirs = sweep_dirs.launched(launch_dir) or [launch_dir]  # none with runs: the report says so
-        os.environ.pop(sweep_dirs.ENV, None)
-        for sweep_dir in dirs:
-            # cells a cluster launcher ran in jobs of their own; not an earlier launch's (failed_cells.py)
-            failed_cells.record_sweep(sweep_dir, self._existing_errors if sweep_dir == launch_dir else frozenset())
         for sweep_dir in dirs:
             self._report(sweep_dir, self._out(sweep_dir, dirs))
 
