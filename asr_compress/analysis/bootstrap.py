@@ -154,7 +154,9 @@ def paired_bootstrap(sweep: Sweep, n_resamples: int = 1000, seed: int = 0, alpha
         ids = sorted(common)
         n_dropped = len(set.union(*sets)) - len(common)
         if n_dropped:
-            problems.append(f"{n_dropped} utterance ids are not in every run; they are left out of the bootstrap")
+            problems.append(f"{n_dropped} utterance ids are not in every run; they are left out of the bootstrap: "
+                            f"changes and intervals are over the {len(common)} utterances every run decoded, "
+                            "while a run's own WER (%) is over its own")
     metrics = list(metrics) if metrics is not None else list(UTTERANCE_METRICS)
     stats: Dict[str, np.ndarray] = {}
     full: Dict[str, np.ndarray] = {}

@@ -132,3 +132,13 @@ def test_utterance_total_time_falls_back_to_latency(make_sweep):
             path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     samples = paired_bootstrap(collect(root), n_resamples=20)
     assert samples.full["time_breakdown_ms.total"][samples.run_index["0"]] == pytest.approx(101.0)
+
+
+def test_utterances_not_in_every_run_are_left_out_and_the_warning_says_what_that_changes(make_sweep):
+    root = make_sweep(levels={"encoder": ["none", "int8_dynamic"]})
+    lines = (root / "1" / "utterances.jsonl").read_text().splitlines()
+    (root / "1" / "utterances.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # a shorter test set, say
+    samples = paired_bootstrap(collect(root), n_resamples=10)
+    assert (f"1 utterance ids are not in every run; they are left out of the bootstrap: changes and intervals "
+            f"are over the {len(lines) - 1} utterances every run decoded, while a run's own WER (%) is over its own"
+            in samples.problems)
