@@ -183,11 +183,25 @@ def fill_labels(cfg: Any) -> None:
     d.name = data_label(d.name, d.dir)
 
 
+def _model_label_resolver(*args: Optional[str], _root_: Any) -> str:
+    if args:
+        return model_label(*args)
+    m = _root_.model
+    return model_label(m.name, m.zoo_tag, m.exp_dir, m.asr_config)
+
+
+def _data_label_resolver(*args: Optional[str], _root_: Any) -> str:
+    return data_label(*args) if args else data_label(_root_.data.name, _root_.data.dir)
+
+
 def register_resolvers() -> None:
     """${model_label:...} and ${data_label:...}: the labels in conf/config.yaml's folder names, which
-    Hydra resolves before any of this package's code runs in a cell."""
-    OmegaConf.register_new_resolver("model_label", model_label, replace=True)
-    OmegaConf.register_new_resolver("data_label", data_label, replace=True)
+    Hydra resolves before any of this package's code runs in a cell. Without arguments
+    (`${data_label:}`) they read the config's own model and data sections: the short form for a fixed
+    sweep directory on the command line (`hydra.sweep.dir=study/\${data_label:}`), which needs no
+    quoting for Hydra's comma syntax."""
+    OmegaConf.register_new_resolver("model_label", _model_label_resolver, replace=True)
+    OmegaConf.register_new_resolver("data_label", _data_label_resolver, replace=True)
 
 
 def register_configs() -> None:

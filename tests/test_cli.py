@@ -180,18 +180,23 @@ def test_a_sweep_over_test_sets_reports_each_in_its_own_sweep_dir(tiny, tmp_path
     missing = tmp_path / "no_such_set"
     overrides = [o for o in tiny_overrides(tiny, "eval.flops_utterances=0", "eval.warmup=0", "data.limit=1")
                  if not o.startswith(("data.dir=", "data.name="))]
+    # the default sweep directory (multirun/<model>/<data>/<time>), and a fixed one in the short form
+    # the README gives for reruns (the labels without arguments: no quoting for Hydra's commas)
+    fixed = launcher != "basic"
     res = _cli(["-m", f"data.dir={tiny['data']},{missing}", "hydra.callbacks.report.plots=false",
                 "hydra.callbacks.report.n_resamples=10", *overrides]
-               + (["hydra/launcher=submitit_local"] if launcher != "basic" else []), tmp_path)
-    (ok,) = tmp_path.glob(f"multirun/tiny/{tiny['data'].name}/*")
-    (bad,) = tmp_path.glob("multirun/tiny/no_such_set/*")
+               + (["hydra/launcher=submitit_local", "hydra.sweep.dir=study/${model_label:}/${data_label:}"]
+                  if fixed else []), tmp_path)
+    pattern = "study/tiny/{}" if fixed else "multirun/tiny/{}/*"
+    (ok,) = tmp_path.glob(pattern.format(tiny["data"].name))
+    (bad,) = tmp_path.glob(pattern.format("no_such_set"))
     assert res.returncode == 1, res.stderr[-2000:]
     assert f"1 run(s) of the sweep failed; their error.txt: {bad.absolute() / '1' / 'error.txt'}" in res.stderr
     assert (ok / "0" / "metrics.json").is_file() and "data.dir is not a directory" in (bad / "1" / "error.txt").read_text()
     assert "model: `tiny`, data: `" + tiny["data"].name + "`" in (ok / "REPORT.md").read_text()
     assert "no finished" in (bad / "REPORT.md").read_text().lower()
     # where the launch itself was filed (the test set before the sweep): its record, and where its cells went
-    (launch,) = tmp_path.glob("multirun/tiny/synth_test/*")
+    (launch,) = tmp_path.glob(pattern.format("synth_test"))
     assert sorted(launch.joinpath("sweep_dirs.txt").read_text().split()) == sorted(
         str(d.absolute()) for d in (ok, bad))
 
