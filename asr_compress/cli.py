@@ -18,7 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from asr_compress import failed_cells, sweep_dirs
-from asr_compress.config import PROJECT_ROOT, fill_labels, model_label, register_configs
+from asr_compress.config import PROJECT_ROOT, fill_labels, model_label_of, register_configs
 from asr_compress.errors import AsrCompressError
 
 # torch/ESPnet deprecation chatter is not the user's business; real problems raise.
@@ -43,8 +43,7 @@ def _app(cfg: DictConfig) -> float:
 def warn_decode_weights(decode_choice, cfg: DictConfig) -> None:
     """decode=default_model (the default) holds the weights tuned for the shipped model; another
     model decoded with them, its length bonus above all, gives a WER nobody tuned it for."""
-    m = cfg.model
-    label = model_label(m.name, m.zoo_tag, m.exp_dir, m.asr_config)
+    label = model_label_of(cfg.model)
     if decode_choice == "default_model" and label != "default":
         print(f"asr-compress: warning: decode=default_model holds the weights tuned for the shipped model "
               f"(lm_weight {cfg.decode.lm_weight}, penalty {cfg.decode.penalty}, ngram_weight {cfg.decode.ngram_weight}); "

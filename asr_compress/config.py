@@ -176,22 +176,28 @@ def data_label(name: Optional[str], dir: Optional[str] = None) -> str:
     return _folder_label(str(dir), "data") if dir else "data"
 
 
-def fill_labels(cfg: Any) -> None:
-    """Set a null model.name / data.name to its label, in a DictConfig or a typed Config."""
-    m, d = cfg.model, cfg.data
-    m.name = model_label(m.name, m.zoo_tag, m.exp_dir, m.asr_config)
-    d.name = data_label(d.name, d.dir)
-
-
-def _model_label_resolver(*args: Optional[str], _root_: Any) -> str:
-    if args:
-        return model_label(*args)
-    m = _root_.model
+def model_label_of(m: Any) -> str:
+    """The label of a model section (DictConfig or ModelConfig)."""
     return model_label(m.name, m.zoo_tag, m.exp_dir, m.asr_config)
 
 
+def data_label_of(d: Any) -> str:
+    """The label of a data section (DictConfig or DataConfig)."""
+    return data_label(d.name, d.dir)
+
+
+def fill_labels(cfg: Any) -> None:
+    """Set a null model.name / data.name to its label, in a DictConfig or a typed Config."""
+    cfg.model.name = model_label_of(cfg.model)
+    cfg.data.name = data_label_of(cfg.data)
+
+
+def _model_label_resolver(*args: Optional[str], _root_: Any) -> str:
+    return model_label(*args) if args else model_label_of(_root_.model)
+
+
 def _data_label_resolver(*args: Optional[str], _root_: Any) -> str:
-    return data_label(*args) if args else data_label(_root_.data.name, _root_.data.dir)
+    return data_label(*args) if args else data_label_of(_root_.data)
 
 
 def register_resolvers() -> None:
