@@ -18,7 +18,7 @@ Anything else (no metrics.json, a run from before settings_sha256 was recorded, 
 decodes the cell again. A reused cell keeps its own timing and environment; the report's
 environment block then shows its date, and its host if it differs. A cell that was stopped before
 it finished continues from the utterances it had decoded, when the same fields match and it runs
-on the same machine (partial_decode.py).
+on the same kind of machine (partial_decode.py).
 """
 from __future__ import annotations
 
@@ -53,28 +53,32 @@ def settings_sha256(cfg: DictConfig) -> str:
     return h.hexdigest()
 
 
-def identity(cfg: DictConfig, model_files: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """What a run computes and with which code and model files: what resume compares before reusing
-    a finished cell, or the utterances a killed one decoded (partial_decode.py). `model_files`: the
-    loaded pipeline's `files.describe()`, where there is one (hashing the weights again costs time)."""
-    from asr_compress import __version__
-    from asr_compress.compress.plugins import loaded
-    from asr_compress.evaluate.environment import code_sha256, git_hash
-    from asr_compress.pipeline.load import find_model_files
-
-    files = model_files if model_files is not None else find_model_files(cfg.model).describe()
-    return {"settings_sha256": settings_sha256(cfg), "asr_compress": __version__, "git_hash": git_hash(),
-            "method_plugins": loaded(), "code_sha256": code_sha256(),
-            "model": {k: v for k, v in files.items() if k.endswith("_sha256")}}
-
-
 def recorded_identity(metrics: Dict[str, Any]) -> Dict[str, Any]:
-    """The same fields as `identity`, as a finished run's metrics.json recorded them."""
+    """What a run computed and with which code and model files, from its metrics.json (or the same
+    layout): what resume compares before reusing a finished cell, or the utterances a killed one
+    decoded (partial_decode.py)."""
     env = metrics.get("environment", {})
     return {"settings_sha256": metrics.get("settings_sha256"), "asr_compress": env.get("asr_compress"),
             "git_hash": env.get("git_hash"), "method_plugins": env.get("method_plugins", ""),
             "code_sha256": env.get("code_sha256"),
             "model": {k: v for k, v in metrics.get("model", {}).items() if k.endswith("_sha256")}}
+
+
+def identity(cfg: DictConfig, model_files: Optional[Dict[str, Any]] = None,
+             environment: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """`recorded_identity` of a run of `cfg` now. `model_files` (the loaded pipeline's
+    `files.describe()`) and `environment` (the run's environment block) where the run has them:
+    hashing the weights and the source again, and asking git, cost time."""
+    from asr_compress import __version__
+    from asr_compress.compress.plugins import loaded
+    from asr_compress.evaluate.environment import code_sha256, git_hash
+    from asr_compress.pipeline.load import find_model_files
+
+    if environment is None:
+        environment = {"asr_compress": __version__, "git_hash": git_hash(), "method_plugins": loaded(),
+                       "code_sha256": code_sha256()}
+    files = model_files if model_files is not None else find_model_files(cfg.model).describe()
+    return recorded_identity({"settings_sha256": settings_sha256(cfg), "environment": environment, "model": files})
 
 
 def finished_run(cfg: DictConfig, out_dir: Path) -> Optional[Dict[str, Any]]:

@@ -177,7 +177,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     from asr_compress.evaluate.scoring import corpus_scores, group_scores
     from asr_compress.pipeline import load_pipeline
     from asr_compress.partial_decode import PartialDecode, machine
-    from asr_compress.resume import identity, settings_sha256
+    from asr_compress.resume import identity
 
     conf = to_config(cfg)
     check_methods(conf)  # before anything slow is loaded
@@ -212,8 +212,8 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     model_files = pipeline.files.describe()
     env = environment(conf.eval.device)
     # a cell killed mid-decode (a job's time limit) resumes where it stopped (partial_decode.py)
-    partial = PartialDecode.open(out_dir, {"run": identity(cfg, model_files), "machine": machine(env)},
-                                 resume=bool(cfg.get("resume")))
+    run_identity = identity(cfg, model_files, env)
+    partial = PartialDecode.open(out_dir, {"run": run_identity, "machine": machine(env)}, resume=bool(cfg.get("resume")))
     decode_start = utc_now()
     try:
         rows, timing = decode_set(pipeline, utts, conf.decode, conf.eval, partial)
@@ -244,7 +244,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
         # utterances decoded by an earlier, killed run of this cell (resume=true; partial_decode.py)
         "resumed_utterances": partial.resumed,
         # what resume=true compares before reusing this run (resume.py)
-        "settings_sha256": settings_sha256(cfg),
+        "settings_sha256": run_identity["settings_sha256"],
     }
     if conf.eval.device.startswith("cuda"):
         metrics["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
