@@ -403,6 +403,21 @@ def same_machine_as_baseline(sweep: Sweep) -> pd.Series:
     return same
 
 
+def repeated_cells(sweep: Sweep) -> Dict[str, str]:
+    """{run_id: the earlier finished run of its grid cell} for the finished runs that repeat a cell
+    (each sweep's own baseline, in a study of several): the report uses the earlier one."""
+    first: Dict[tuple, str] = {}
+    repeats: Dict[str, str] = {}
+    if not sweep.factors:
+        return repeats
+    for rid, cell in zip(sweep.ok.index, sweep.ok[sweep.factors].itertuples(index=False)):
+        if tuple(cell) in first:
+            repeats[rid] = first[tuple(cell)]
+        else:
+            first[tuple(cell)] = rid
+    return repeats
+
+
 def simulated_runs(sweep: Sweep) -> pd.Series:
     """Per run: does any component report `kernel: simulated`? Such a run reproduces the accuracy of a
     method but runs dense float32 kernels, so its timings must never be read as a speed-up."""

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asr_compress.analysis.attribution import Attribution, Grid  # noqa: E402
-from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, concurrent_runs, simulated_runs  # noqa: E402
+from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, concurrent_runs, repeated_cells, simulated_runs  # noqa: E402
 from asr_compress.report.tables import ngram_in_search  # noqa: E402
 
 DPI = 150
@@ -110,12 +110,11 @@ def plot_wer_vs_latency(sweep: Sweep, path: Path, wer_ci: Optional[pd.DataFrame]
         ok = ok.assign(**{"latency_ms.mean": pd.Series(side_by_side[0]).reindex(ok.index)})
         untimed = ok.index[ok["latency_ms.mean"].isna()]
         sim_u = simulated.reindex(untimed).fillna(False).astype(bool)
-        repeat = (sweep.ok.duplicated(subset=sweep.factors) if sweep.factors else
-                  pd.Series(False, index=sweep.ok.index)).reindex(untimed) & ~sim_u
+        repeat = pd.Series(untimed.isin(list(repeated_cells(sweep))), index=untimed) & ~sim_u
         counts = {"simulated kernel": int(sim_u.sum()), "repeating a cell timed once": int(repeat.sum()),
                   "absent from the timing file": int(len(untimed) - sim_u.sum() - repeat.sum())}
         why = [f"{n} {what}" for what, n in counts.items() if n]
-        left_out = f"\n{len(untimed)} run(s) not timed side by side left out ({', '.join(w for w in why if w)})" \
+        left_out = f"\n{len(untimed)} run(s) not timed side by side left out ({', '.join(why)})" \
             if len(untimed) else ""
     ok = ok[ok["latency_ms.mean"].notna() & ok["wer_pct"].notna()]
     if ok.empty:

@@ -40,7 +40,7 @@ import numpy as np
 
 from asr_compress import COMPONENTS
 from asr_compress.analysis.attribution import Grid, apply_terms, grids, terms_and_coefficients
-from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, as_dirs, collect, simulated_runs
+from asr_compress.analysis.collect import NONE, TIME_PARTS, Sweep, as_dirs, collect, repeated_cells, simulated_runs
 from asr_compress.errors import AsrCompressError
 from asr_compress.report.cli import add_bootstrap_by, sweep_dirs_problem
 from asr_compress.report.interleaved import PER_UTTERANCE, default_out, study_home
@@ -61,12 +61,8 @@ def cells_to_time(sweep: Sweep) -> Dict[str, str]:
     simulated = simulated_runs(sweep)
     skipped = {rid: "failed" for rid in sweep.runs.index if sweep.runs.at[rid, "status"] != "ok"}
     skipped.update({rid: "simulated kernel, no speed-up" for rid in sweep.ok.index if simulated.get(rid, False)})
-    if sweep.factors:  # the report uses the first finished run of a cell; a second copy adds only time
-        first: Dict[tuple, str] = {}
-        for rid, cell in zip(sweep.ok.index, sweep.ok[sweep.factors].itertuples(index=False)):
-            if tuple(cell) in first:
-                skipped.setdefault(rid, f"same cell as {first[tuple(cell)]}")
-            first.setdefault(tuple(cell), rid)
+    for rid, first in repeated_cells(sweep).items():  # the report uses the first; a copy adds only time
+        skipped.setdefault(rid, f"same cell as {first}")
     varying = [k for k in sweep.varying_context if k.startswith(SHARED_CONTEXT)]
     if varying:
         raise AsrCompressError(f"{sweep.root}: the runs differ in {', '.join(varying)}; side-by-side timing "
