@@ -53,7 +53,9 @@ def launched(launch_dir: Path) -> List[Path]:
     listing = Path(launch_dir) / LISTING
     others = listing.read_text().split("\n") if listing.is_file() else []
     found: List[Path] = []
+    seen = set()
     for d in [Path(launch_dir), *(Path(line) for line in others if line.strip())]:
-        if d.is_dir() and d.absolute() not in {f.absolute() for f in found} and find_run_dirs(d):
+        if d.absolute() not in seen and d.is_dir() and find_run_dirs(d):
             found.append(d)
+        seen.add(d.absolute())
     return found
