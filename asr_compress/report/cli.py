@@ -102,13 +102,12 @@ def run_report(argv: Optional[List[str]] = None) -> int:
     if found:
         print(f"{PROG}: error: {found[0]}: {found[1]}", file=sys.stderr)
         return 2
-    sweep = sweeps[0] if len(sweeps) == 1 else sweeps
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from asr_compress.errors import InterleavedMismatch
     from asr_compress.report.write import write_report
 
     try:
-        path = write_report(sweep, args.out, n_resamples=args.resamples, seed=args.seed, bootstrap_by=args.bootstrap_by,
+        path = write_report(sweeps, args.out, n_resamples=args.resamples, seed=args.seed, bootstrap_by=args.bootstrap_by,
                             plots_enabled=not args.no_plots, interleaved=args.interleaved)
     except InterleavedMismatch as exc:  # a wrong file, not a failed report: one line, nothing written
         print(f"{PROG}: error: --interleaved {exc}", file=sys.stderr)

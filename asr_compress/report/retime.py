@@ -235,15 +235,14 @@ def run_retime(argv: Optional[List[str]] = None) -> int:
     if found:
         print(f"{PROG}: error: {found[0]}: {found[1]}", file=sys.stderr)
         return 2
-    sweep = sweeps[0] if len(sweeps) == 1 else sweeps
     shown = " ".join(args.sweep_dir)
-    out = args.out if args.out is not None or len(sweeps) == 1 else default_out(study_home(sweeps, args.report_out))
+    out = args.out if args.out is not None else default_out(study_home(sweeps, args.report_out))
     # our progress at INFO; ESPnet's beam search logs every hypothesis at INFO, which is noise here
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("asr_compress").setLevel(logging.INFO)
     command = " ".join([PROG, *(argv if argv is not None else sys.argv[1:])])
     try:
-        bench = retime(sweep, rounds=args.rounds, utterances=args.utterances, out=out, seed=args.seed,
+        bench = retime(sweeps, rounds=args.rounds, utterances=args.utterances, out=out, seed=args.seed,
                        command=command)
     except AsrCompressError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -257,7 +256,7 @@ def run_retime(argv: Optional[List[str]] = None) -> int:
         from asr_compress.report.write import write_report
 
         try:
-            print(write_report(sweep, args.report_out, interleaved=bench, bootstrap_by=args.bootstrap_by))
+            print(write_report(sweeps, args.report_out, interleaved=bench, bootstrap_by=args.bootstrap_by))
         except Exception as exc:  # noqa: BLE001 - the timing is kept; the report can be written again
             log.exception("report failed for %s", shown)
             retry = " ".join(["asr-compress-report", shown, *(["--out", args.report_out] if args.report_out else [])])
