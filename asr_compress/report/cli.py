@@ -94,7 +94,7 @@ def report_main(argv: Optional[List[str]] = None) -> None:
 
 def run_report(argv: Optional[List[str]] = None) -> int:
     """Parse `argv`, write the report; returns the exit code (0 written, 1 report failed, 2 bad dir)."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)  # sweep folders before and after options
     sweeps = [Path(d) for d in args.sweep_dir]
     found = sweep_dirs_problem(sweeps, args.out, "--out")
     if found is None and args.interleaved is not None and not Path(args.interleaved).is_file():

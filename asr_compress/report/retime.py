@@ -225,7 +225,7 @@ def retime_main(argv: Optional[List[str]] = None) -> None:
 
 
 def run_retime(argv: Optional[List[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)  # sweep folders before and after options
     sweeps = [Path(d) for d in args.sweep_dir]
     # --no-report with --out needs no report folder; else several sweeps need --report-out
     found = (sweep_dirs_problem(sweeps, args.out, "--out", "the folder for their bench.json") if args.no_report

@@ -617,6 +617,14 @@ def test_several_sweep_dirs_are_reported_as_one_study(make_sweep, tmp_path, caps
     assert f"`asr-compress-retime {a} {b} --report-out {out}`" in text
 
 
+def test_sweep_dirs_may_come_before_and_after_the_options(make_sweep, tmp_path):
+    a = make_sweep("a", levels={"encoder": ["none", "int8_dynamic"]})
+    b = make_sweep("b", levels={"lm": ["none", "int8_dynamic"]})
+    out = tmp_path / "ab"
+    assert run_report([str(a), "--out", str(out), "--no-plots", str(b), "--resamples", "10"]) == 0
+    assert pd.read_csv(out / "runs.csv")["run_id"].tolist() == ["a/0", "a/1", "b/0", "b/1"]
+
+
 @pytest.mark.parametrize("case, needle", [
     ("no_out", "2 sweep directories: give --out DIR, the folder of their combined report"),
     ("second_missing", "no such directory"),
