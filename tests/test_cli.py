@@ -336,6 +336,26 @@ def test_a_frontend_with_weights_is_compressed_and_attributed(tiny, tmp_path):
     assert m["time_breakdown_ms"]["frontend"] > 0
 
 
+def test_layers_of_an_ssl_frontend_are_dropped_and_attributed(tiny, tmp_path):
+    # a model whose frontend is an SSL model trained in ESPnet (ESPnetSSLFrontend, weighted sum of
+    # its 4 layers): layer_drop on the frontend cuts that stack and renumbers the sum's weights
+    from tiny_model import build_tiny_asr, build_tiny_ssl, espnet_ssl_frontend
+
+    asr = build_tiny_asr(tmp_path / "exp" / "asr", frontend=espnet_ssl_frontend(build_tiny_ssl(tmp_path / "ssl")))
+    res = _cli(["frontend=layer_drop", "frontend.drop=[-1]", f"hydra.run.dir={tmp_path / 'run'}",
+                *tiny_overrides(tiny, f"model.exp_dir={asr}", "eval.flops_utterances=0")], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    front = json.loads((tmp_path / "run" / "metrics.json").read_text())["components"]["frontend"]
+    assert front["kernel"] == "real" and front["params"] < front["baseline_params"]
+    assert front["notes"] == ["kept 2 of 4 layers of encoders: [0, 2]",
+                              "the featurizer's weighted sum keeps the weights of layers [0, 2]"]
+    # a frontend without such a stack is refused once the model is loaded, before anything is decoded
+    res = _cli(["frontend=layer_drop", f"hydra.run.dir={tmp_path / 'run2'}", *tiny_overrides(tiny)], tmp_path)
+    assert res.returncode == 2 and not (tmp_path / "run2" / "metrics.json").exists()
+    assert res.stderr.strip().splitlines()[-1].startswith(
+        "asr-compress: error: frontend: layer_drop does not apply to this model's frontend: DefaultFrontend")
+
+
 @pytest.mark.parametrize("choice,overrides,warned", [
     ("default_model", ["model.exp_dir=/m/exp/asr_train_conformer"], True),   # another model, the shipped weights
     ("generic", ["model.exp_dir=/m/exp/asr_train_conformer"], False),

@@ -75,15 +75,17 @@ def test_parity_default_model(tmp_path):
     _check_parity(cfg.model, cfg.data, cfg.decode, tmp_path)
 
 
-@pytest.mark.parametrize("arch", ["e_branchformer", "rnn_decoder", "ctc_only"])
+@pytest.mark.parametrize("arch", ["e_branchformer", "rnn_decoder", "ctc_only", "espnet_ssl"])
 def test_parity_other_architectures(arch, tiny, tmp_path):
     # ESPnet's LibriSpeech models beside the Conformer: the E-Branchformer encoder (its strongest
     # recipe), the RNN attention decoder (older recipes), which has no batch_score, so that both
-    # ESPnet and asr_compress decode with the non-batch BeamSearch, and a CTC-only model
+    # ESPnet and asr_compress decode with the non-batch BeamSearch, a CTC-only model, and a model
+    # whose frontend is an SSL model trained in ESPnet (ESPnetSSLFrontend, weighted sum of its layers)
     import tiny_model as tm
 
     kw = {"e_branchformer": {"encoder": tm.E_BRANCHFORMER}, "rnn_decoder": {"decoder": tm.RNN_DECODER},
-          "ctc_only": {"decoder": tm.CTC_ONLY}}[arch]
+          "ctc_only": {"decoder": tm.CTC_ONLY},
+          "espnet_ssl": {"frontend": tm.espnet_ssl_frontend(tm.build_tiny_ssl(tmp_path / "ssl"))}}[arch]
     asr = tm.build_tiny_asr(tmp_path / "exp" / arch, **kw)
     _check_parity(ModelConfig(name="t", exp_dir=str(asr), lm_exp_dir=str(tiny["lm"])),
                   DataConfig(name="t", dir=str(tiny["data"])),

@@ -6,6 +6,7 @@ meaningless hypotheses, which is fine for loading, splitting and parity checks.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,38 @@ FUSED_FRONTEND = ["--frontend", "fused", "--frontend_conf", '{"align_method": "l
                   '"frontends": [{"frontend_type": "default", "n_fft": 256, "hop_length": 128, "n_mels": 20}]}']
 FBANK_FRONTEND = ["--frontend_conf", "n_fft=256", "--frontend_conf", "hop_length=128", "--frontend_conf", "n_mels=20"]
 
+
+
+def build_tiny_ssl(out_dir: Path, layers: int = 4, seed: int = 3) -> Path:
+    """A tiny ESPnet SSL model (HuBERT task, Transformer encoder of `layers` blocks, random weights) as
+    `espnet2.bin.ssl_train` writes it: config.yaml beside the weights, which is how
+    ESPnetSSLFrontend loads a local `.pth`. Returns the weights file."""
+    SSLTask = import_quietly("espnet2.tasks.ssl").SSLTask
+    out_dir.mkdir(parents=True, exist_ok=True)
+    units = [str(i) for i in range(8)]  # HuBERT's pseudo-label classes, unused at inference
+    (out_dir / "units.txt").write_text("\n".join(units) + "\n")
+    args = SSLTask.get_parser().parse_args([
+        "--token_list", str(out_dir / "units.txt"), "--output_dir", str(out_dir),
+        "--frontend", "default", *FBANK_FRONTEND, "--preencoder", "none",
+        "--encoder", "transformer", "--encoder_conf", "output_size=32", "--encoder_conf", "attention_heads=2",
+        "--encoder_conf", "linear_units=48", "--encoder_conf", f"num_blocks={layers}", "--encoder_conf", "input_layer=conv2d",
+    ])
+    args.loss = [{"name": "hubert", "conf": {"num_classes": len(units), "final_dim": 8}}]  # a list: no CLI form
+    torch.manual_seed(seed)
+    model = SSLTask.build_model(args)
+    cfg = vars(args)
+    cfg["token_list"] = units
+    with open(out_dir / "config.yaml", "w") as f:
+        yaml.safe_dump(cfg, f)
+    torch.save(model.state_dict(), out_dir / "model.pth")
+    return out_dir / "model.pth"
+
+
+def espnet_ssl_frontend(weights: Path, multilayer: bool = True, layer: int = -1) -> list:
+    """ASR arguments for ESPnet's SSL frontend around `weights` (build_tiny_ssl): a learned weighted sum
+    over every layer, as ESPnet's SSL-frontend recipes use, or the one `layer`."""
+    conf = {"frontend_conf": {"path_or_url": str(weights)}, "multilayer_feature": multilayer, "layer": layer}
+    return ["--frontend", "espnet_ssl", "--frontend_conf", json.dumps(conf)]
 
 CONFORMER = ["--encoder", "conformer", "--encoder_conf", "output_size=32", "--encoder_conf", "attention_heads=2",
              "--encoder_conf", "linear_units=48", "--encoder_conf", "num_blocks=2", "--encoder_conf", "cnn_module_kernel=5",

@@ -21,7 +21,6 @@ KERNELS = ("none", "real", "simulated")
 
 # why a method family cannot apply to a component, phrased for the one-line error
 NO_LAYER_STACK = {
-    "frontend": "layers are dropped from the encoder, decoder and LM stacks, not from a frontend",
     "ctc": "ctc has no layer stack, it is one Linear",
 }
 NO_HEADS = {
