@@ -13,5 +13,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # the ngram extra builds KenLM's module (model.ngram_file; ~1 min with a C++ compiler); the cluster
 # extra is Hydra's submitit launcher (sweeps as Slurm jobs; pure Python, seconds); the ssl extra is
-# transformers, for Hugging Face SSL frontends (wav2vec2, HuBERT, WavLM) and their tests
+# transformers and s3prl, for Hugging Face and S3PRL SSL frontends (wav2vec2, HuBERT, WavLM) and their tests
 $UV pip install --quiet --python .venv/bin/python -e ".[ngram,cluster,ssl]"

@@ -348,12 +348,38 @@ def test_layers_of_an_ssl_frontend_are_dropped_and_attributed(tiny, tmp_path):
     front = json.loads((tmp_path / "run" / "metrics.json").read_text())["components"]["frontend"]
     assert front["kernel"] == "real" and front["params"] < front["baseline_params"]
     assert front["notes"] == ["kept 2 of 4 layers of encoders: [0, 2]",
-                              "the featurizer's weighted sum keeps the weights of layers [0, 2]"]
+                              "the featurizer's weighted sum keeps the weights of hidden states [0, 2]"]
     # a frontend without such a stack is refused once the model is loaded, before anything is decoded
     res = _cli(["frontend=layer_drop", f"hydra.run.dir={tmp_path / 'run2'}", *tiny_overrides(tiny)], tmp_path)
     assert res.returncode == 2 and not (tmp_path / "run2" / "metrics.json").exists()
     assert res.stderr.strip().splitlines()[-1].startswith(
         "asr-compress: error: frontend: layer_drop does not apply to this model's frontend: DefaultFrontend")
+
+
+def test_a_sweep_over_an_s3prl_frontend_compresses_each_cell_its_own_copy(tiny, tmp_path):
+    # ESPnet's S3PRL frontend around S3PRL's HuBERT: s3prl imports under the pinned torchaudio
+    # (s3prl_compat.patch_torchaudio), the cells' copies collect their own hidden states (rehook),
+    # and quantization reaches fairseq attention's projections (targeting.reroute)
+    pytest.importorskip("s3prl", reason="the ssl extra (s3prl) is not installed")
+    from tiny_model import build_tiny_asr, build_tiny_s3prl_hubert, s3prl_frontend
+
+    asr = build_tiny_asr(tmp_path / "exp" / "asr",
+                         frontend=s3prl_frontend(build_tiny_s3prl_hubert(tmp_path / "s3prl" / "hubert.pt")))
+    sweep = tmp_path / "sweep"
+    res = _cli(["-m", "frontend=none,int8_dynamic,layer_drop", f"hydra.sweep.dir={sweep}",
+                "hydra.callbacks.report.plots=false",
+                *tiny_overrides(tiny, f"model.exp_dir={asr}", "eval.flops_utterances=0")], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    fronts = [json.loads((sweep / str(i) / "metrics.json").read_text())["components"]["frontend"] for i in range(3)]
+    assert [f["method"]["name"] for f in fronts] == ["none", "int8_dynamic", "layer_drop"]
+    assert fronts[1]["size_bytes"] < fronts[0]["size_bytes"] and fronts[2]["params"] < fronts[0]["params"]
+    assert (sweep / "REPORT.md").is_file()
+    # side-by-side timing holds every cell in one process, the cut frontends as copies (Pipeline.copy)
+    from asr_compress.report.retime import run_retime
+
+    assert run_retime([str(sweep), "--rounds", "1", "--utterances", "2", "--no-report"]) == 0
+    runs = json.loads((sweep / "interleaved" / "bench.json").read_text())["sweep"]["runs"]
+    assert len(runs) == 3 and all(r["hyp_mismatches"] == 0 and len(r["ms_per_utt"]) == 1 for r in runs.values())
 
 
 @pytest.mark.parametrize("choice,overrides,warned", [

@@ -15,12 +15,18 @@ from asr_compress.evaluate.data import load_test_set, read_audio
 from asr_compress.pipeline import load_pipeline
 
 
-def _espnet_tokens(files, utts, decode, tmp_path: Path):
+# ESPnet's decoding CLI with s3prl importable under torchaudio >= 2.9 (asr_compress/pipeline/s3prl_compat.py):
+# without it ESPnet itself cannot build an S3PRL frontend here
+S3PRL_INFERENCE = ("from asr_compress.pipeline.s3prl_compat import patch_torchaudio; patch_torchaudio(); "
+                   "import runpy; runpy.run_module('espnet2.bin.asr_inference', run_name='__main__', alter_sys=True)")
+
+
+def _espnet_tokens(files, utts, decode, tmp_path: Path, s3prl: bool = False):
     scp = tmp_path / "wav.scp"
     scp.write_text("".join(f"{u.id} {u.audio}\n" for u in utts))
     out = tmp_path / "espnet"
     cmd = [
-        sys.executable, "-m", "espnet2.bin.asr_inference",
+        sys.executable, *(["-c", S3PRL_INFERENCE] if s3prl else ["-m", "espnet2.bin.asr_inference"]),
         "--output_dir", str(out), "--ngpu", "0", "--batch_size", "1",
         "--data_path_and_name_and_type", f"{scp},speech,sound",
         "--asr_train_config", str(files.asr_config), "--asr_model_file", str(files.asr_weights),
@@ -40,12 +46,12 @@ def _espnet_tokens(files, utts, decode, tmp_path: Path):
     return tokens
 
 
-def _check_parity(model_cfg, data_cfg, decode, tmp_path):
+def _check_parity(model_cfg, data_cfg, decode, tmp_path, s3prl=False):
     utts = load_test_set(data_cfg)
     p = load_pipeline(model_cfg)
     ours = {u.id: p.recognize(read_audio(u.audio, p.sample_rate), decode)[1] for u in utts}
     assert len(ours) == len(utts) and all(len(t) > 0 for t in ours.values())
-    assert ours == _espnet_tokens(p.files, utts, decode, tmp_path)
+    assert ours == _espnet_tokens(p.files, utts, decode, tmp_path, s3prl)
 
 
 def test_parity_tiny_model(tiny, tmp_path):
@@ -75,18 +81,23 @@ def test_parity_default_model(tmp_path):
     _check_parity(cfg.model, cfg.data, cfg.decode, tmp_path)
 
 
-@pytest.mark.parametrize("arch", ["e_branchformer", "rnn_decoder", "ctc_only", "espnet_ssl"])
+@pytest.mark.parametrize("arch", ["e_branchformer", "rnn_decoder", "ctc_only", "espnet_ssl", "s3prl"])
 def test_parity_other_architectures(arch, tiny, tmp_path):
     # ESPnet's LibriSpeech models beside the Conformer: the E-Branchformer encoder (its strongest
     # recipe), the RNN attention decoder (older recipes), which has no batch_score, so that both
     # ESPnet and asr_compress decode with the non-batch BeamSearch, a CTC-only model, and a model
     # whose frontend is an SSL model trained in ESPnet (ESPnetSSLFrontend, weighted sum of its layers)
+    # or S3PRL's HuBERT (S3prlFrontend, S3PRL's featurizer), as ESPnet's LibriSpeech SSL recipes use
     import tiny_model as tm
 
-    kw = {"e_branchformer": {"encoder": tm.E_BRANCHFORMER}, "rnn_decoder": {"decoder": tm.RNN_DECODER},
-          "ctc_only": {"decoder": tm.CTC_ONLY},
-          "espnet_ssl": {"frontend": tm.espnet_ssl_frontend(tm.build_tiny_ssl(tmp_path / "ssl"))}}[arch]
-    asr = tm.build_tiny_asr(tmp_path / "exp" / arch, **kw)
+    if arch == "s3prl":
+        pytest.importorskip("s3prl", reason="the ssl extra (s3prl) is not installed")
+
+    parts = {"e_branchformer": lambda: {"encoder": tm.E_BRANCHFORMER}, "rnn_decoder": lambda: {"decoder": tm.RNN_DECODER},
+             "ctc_only": lambda: {"decoder": tm.CTC_ONLY},
+             "espnet_ssl": lambda: {"frontend": tm.espnet_ssl_frontend(tm.build_tiny_ssl(tmp_path / "ssl"))},
+             "s3prl": lambda: {"frontend": tm.s3prl_frontend(tm.build_tiny_s3prl_hubert(tmp_path / "s3prl" / "hubert.pt"))}}
+    asr = tm.build_tiny_asr(tmp_path / "exp" / arch, **parts[arch]())
     _check_parity(ModelConfig(name="t", exp_dir=str(asr), lm_exp_dir=str(tiny["lm"])),
                   DataConfig(name="t", dir=str(tiny["data"])),
-                  DecodeConfig(beam_size=4, ctc_weight=0.3, lm_weight=0.5, penalty=0.1), tmp_path)
+                  DecodeConfig(beam_size=4, ctc_weight=0.3, lm_weight=0.5, penalty=0.1), tmp_path, s3prl=arch == "s3prl")

@@ -81,6 +81,39 @@ def espnet_ssl_frontend(weights: Path, multilayer: bool = True, layer: int = -1)
     conf = {"frontend_conf": {"path_or_url": str(weights)}, "multilayer_feature": multilayer, "layer": layer}
     return ["--frontend", "espnet_ssl", "--frontend_conf", json.dumps(conf)]
 
+
+def build_tiny_s3prl_hubert(path: Path, layers: int = 3, seed: int = 4) -> Path:
+    """A tiny HuBERT checkpoint (random weights) in the format of S3PRL's `hubert_local` upstream
+    (the converted fairseq checkpoint: task and model configs, weights, label dictionaries), which
+    ESPnet's S3prlFrontend loads with `upstream: hubert_local, path_or_url: <file>`. Its convolutions
+    downsample by 320, as S3PRL's HuBERT expert assumes. Returns the file."""
+    import dataclasses
+
+    from asr_compress.pipeline.s3prl_compat import patch_torchaudio
+
+    patch_torchaudio()
+    from s3prl.upstream.hubert.hubert_model import HubertConfig, HubertModel, HubertPretrainingConfig
+
+    task = HubertPretrainingConfig(label_rate=50.0)
+    cfg = HubertConfig(label_rate=50.0, encoder_layers=layers, encoder_embed_dim=32, encoder_ffn_embed_dim=48,
+                       encoder_attention_heads=2, conv_feature_layers="[(16,10,5),(16,8,4),(16,4,4),(16,2,2),(16,2,2)]",
+                       conv_pos=8, conv_pos_groups=2, final_dim=8)
+    torch.manual_seed(seed)
+    labels = [list(range(10))]
+    model = HubertModel(cfg, task, labels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"task_cfg": dataclasses.asdict(task), "model_cfg": dataclasses.asdict(cfg),
+                "model_weight": model.state_dict(), "dictionaries_symbols": labels}, path)
+    return path
+
+
+def s3prl_frontend(checkpoint: Path, multilayer: bool = True, layer: int = -1) -> list:
+    """ASR arguments for ESPnet's S3PRL frontend around a `hubert_local` checkpoint (build_tiny_s3prl_hubert):
+    S3PRL's featurizer over every hidden state, as ESPnet's LibriSpeech SSL recipes use, or the one `layer`."""
+    conf = {"frontend_conf": {"upstream": "hubert_local", "path_or_url": str(checkpoint)},
+            "multilayer_feature": multilayer, "layer": layer}
+    return ["--frontend", "s3prl", "--frontend_conf", json.dumps(conf)]
+
 CONFORMER = ["--encoder", "conformer", "--encoder_conf", "output_size=32", "--encoder_conf", "attention_heads=2",
              "--encoder_conf", "linear_units=48", "--encoder_conf", "num_blocks=2", "--encoder_conf", "cnn_module_kernel=5",
              "--encoder_conf", "input_layer=conv2d"]

@@ -7,6 +7,7 @@ from typing import Callable, List, Tuple
 
 from torch import nn
 
+from asr_compress.compress import ssl_layers
 from asr_compress.compress.registry import (
     NO_LAYER_STACK,
     CompressionReport,
@@ -18,13 +19,6 @@ from asr_compress.errors import CompressionConfigError
 
 # where the layer stack lives: ESPnet2 encoders (encoders), decoders (decoders), TransformerLM (encoder.encoders)
 STACK_PATHS = ("encoders", "decoders", "encoder.encoders")
-# and in SSL frontends, which hold most of such a model's weights and whose upper layers are the
-# usual first cut (DistilHuBERT and the layer-wise probes of SUPERB read fewer layers):
-# ESPnetSSLFrontend's SSL encoder (upstream.encoder.encoders) and the wav2vec2 / HuBERT / WavLM that
-# HuggingFaceFrontend wraps (encoder.encoder.layers). S3prlFrontend's upstreams keep theirs in
-# model-specific places behind S3PRL's own featurizer, and S3PRL cannot be installed and exercised
-# offline here, so it is refused rather than guessed at.
-SSL_STACK_PATHS = ("upstream.encoder.encoders", "encoder.encoder.layers")
 
 
 @dataclass
@@ -47,7 +41,7 @@ class LayerDropConfig(MethodConfig):
 
 
 def _find_stack(module: nn.Module, component: str) -> Tuple[nn.Module, str, nn.Module]:
-    paths = SSL_STACK_PATHS if component == "frontend" else STACK_PATHS
+    paths = tuple(ssl_layers.STACK_PATHS) if component == "frontend" else STACK_PATHS
     for path in paths:
         owner_path, _, attr = path.rpartition(".")
         try:
@@ -58,75 +52,9 @@ def _find_stack(module: nn.Module, component: str) -> Tuple[nn.Module, str, nn.M
         if isinstance(stack, (nn.Sequential, nn.ModuleList)) and len(stack) > 0:
             return owner, attr, stack
     kind = type(module).__name__
-    if component != "frontend":
-        valid = f"a module with one of {', '.join(STACK_PATHS)} (ESPnet encoder, decoder, TransformerLM)"
-    elif kind == "S3prlFrontend":
-        valid = ("ESPnetSSLFrontend or HuggingFaceFrontend (S3PRL upstreams are not supported: their layers sit in "
-                 "model-specific places behind S3PRL's featurizer), or a weight method on this frontend")
-    else:
-        valid = ("an SSL frontend: ESPnetSSLFrontend (upstream.encoder.encoders) or HuggingFaceFrontend "
-                 "(encoder.encoder.layers)")
+    valid = (ssl_layers.VALID if component == "frontend"
+             else f"a module with one of {', '.join(STACK_PATHS)} (ESPnet encoder, decoder, TransformerLM)")
     raise CompressionConfigError(f"{component}: layer_drop found no layer stack in {kind}; valid: {valid}")
-
-
-def _readout(module: nn.Module, stack: nn.Module, keep: List[int], component: str) -> Callable[[], List[str]]:
-    """What reads an SSL frontend's layers besides the next layer, made to match `keep`:
-    ESPnetSSLFrontend's learned weighted sum (one weight per layer: the kept layers keep theirs) or
-    the one layer it reads (`layer`: renumbered; refused if dropped, since the ASR was trained on
-    it), and a Hugging Face model's `config.num_hidden_layers`. Raises CompressionConfigError,
-    changing nothing, where the cut removes what is read; returns the change as a function that
-    makes it and says what it did."""
-    if component != "frontend":
-        return lambda: []
-    n = len(stack)
-    if hasattr(module, "upstream") and hasattr(module, "multilayer_feature"):  # ESPnetSSLFrontend
-        if module.multilayer_feature:
-            feat = module.featurizer
-            if list(feat.layer_selections) != list(range(n)) or feat.weights.numel() != n:
-                raise CompressionConfigError(
-                    f"{component}: layer_drop cannot renumber the featurizer (layer_selections="
-                    f"{list(feat.layer_selections)}, {feat.weights.numel()} weights); valid: one weight per "
-                    f"each of the {n} layers, as ESPnetSSLFrontend builds it")
-
-            def weighted_sum() -> List[str]:
-                feat.weights = nn.Parameter(feat.weights.detach()[keep].clone(), requires_grad=feat.weights.requires_grad)
-                feat.layer_selections = list(range(len(keep)))
-                return [f"the featurizer's weighted sum keeps the weights of layers {keep}"]
-
-            return weighted_sum
-        layer = module.layer
-        if not -n <= layer < n:
-            raise CompressionConfigError(f"{component}: ESPnetSSLFrontend reads layer={layer} of {n}; valid: {-n}..{n - 1}")
-        read = layer % n
-        if read != n - 1 and read not in keep:
-            raise CompressionConfigError(
-                f"{component}: layer_drop drops layer {read}, the one ESPnetSSLFrontend reads (layer={layer}) and "
-                f"the ASR was trained on; valid: keep layer {read}, or drop only other layers")
-
-        def one_layer() -> List[str]:
-            if read == n - 1:  # the top of the stack, whichever layer that now is
-                module.layer = -1 if layer < 0 else len(keep) - 1
-                return [f"the frontend reads the top kept layer, {keep[-1]}"]
-            module.layer = keep.index(read)
-            unread = [i for i in keep if i > read]
-            return [f"the frontend reads layer {read} (now layer={module.layer})"] + (
-                [f"kept layers {unread} above it are computed but never read: dropping them costs no accuracy"]
-                if unread else [])
-
-        return one_layer
-    config = getattr(getattr(module, "encoder", None), "config", None)
-    if hasattr(config, "num_hidden_layers"):  # HuggingFaceFrontend
-        if 0 not in keep and hasattr(getattr(stack[0], "attention", None), "rel_attn_embed"):
-            raise CompressionConfigError(
-                f"{component}: layer_drop drops layer 0, which holds the relative position bias every later layer "
-                f"uses (WavLM); valid: keep layer 0")
-
-        def hf_config() -> List[str]:
-            config.num_hidden_layers = len(keep)
-            return []
-
-        return hf_config
-    return lambda: []
 
 
 def _plan(module: nn.Module, config: LayerDropConfig,
@@ -157,7 +85,7 @@ def _plan(module: nn.Module, config: LayerDropConfig,
             f"{component}: layer_drop with interctc_layer_idx={owner.interctc_layer_idx} is not supported; "
             "valid: an encoder without intermediate CTC"
         )
-    return owner, attr, stack, keep, _readout(module, stack, keep, component)
+    return owner, attr, stack, keep, ssl_layers.readout(module, stack, keep, component)
 
 
 @register_method(LayerDropConfig, components=("frontend", "encoder", "decoder", "lm"), reasons=NO_LAYER_STACK, check=_plan)

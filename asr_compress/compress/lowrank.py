@@ -14,7 +14,7 @@ from asr_compress.compress.registry import (
     invalid,
     register_method,
 )
-from asr_compress.compress.targeting import nothing_selected, select, set_submodule, swappable
+from asr_compress.compress.targeting import nothing_selected, reroute, rerouted_note, select, set_submodule, swappable
 
 
 class LowRankLinear(nn.Module):
@@ -67,7 +67,8 @@ def _rank_for(w: torch.Tensor, config: LowRankConfig) -> int:
 
 
 def _lowrank_targets(module, config: LowRankConfig, component: str):
-    selected = swappable(select(module, (nn.Linear,), config.targets, config.ignore, component, config.name))
+    selected = swappable(module, select(module, (nn.Linear,), config.targets, config.ignore, component,
+                                        config.name))
     if not selected:
         raise nothing_selected(component, config, "float Linear",
                                "patterns covering at least one float Linear (factorise before quantizing)")
@@ -86,7 +87,8 @@ def _lowrank(module, config: LowRankConfig, component: str) -> CompressionReport
             continue
         set_submodule(module, fqn, LowRankLinear(lin, rank))
         done.append(f"{fqn}:{rank}")
-    notes = [f"factorised {len(done)} Linear (name:rank) {done}"]
+    notes = [f"factorised {len(done)} Linear (name:rank) {done}",
+             *rerouted_note(reroute(module, [d.rpartition(":")[0] for d in done]))]
     if skipped:
         notes.append(f"skipped {len(skipped)} Linear where rank*(in+out) >= in*out: {skipped}")
     return CompressionReport(method={}, kernel="real" if done else "none", notes=notes)

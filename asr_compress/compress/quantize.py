@@ -21,6 +21,8 @@ from asr_compress.compress.targeting import (
     describe,
     nothing_selected,
     select,
+    reroute,
+    rerouted_note,
     set_submodule,
     swappable,
     weight_norm_hooks,
@@ -48,7 +50,8 @@ def _int8_targets(module: nn.Module, config: Int8DynamicConfig, component: str):
     kinds = (nn.Linear, nn.LSTM, nn.LSTMCell) if config.include_lstm else (nn.Linear,)
     # exact types: quantize_dynamic swaps only these, and would silently leave a subclass
     # (HalfLinear from fp16, an already quantized LSTM holder) as it is
-    selected = select(module, lambda m: type(m) in kinds, config.targets, config.ignore, component, config.name)
+    selected = swappable(module, select(module, lambda m: type(m) in kinds, config.targets, config.ignore, component,
+                                        config.name))
     if not selected:
         raise _none_selected(component, config, "Linear/LSTM")
     if any(fqn == "" for fqn, _ in selected):
@@ -71,7 +74,8 @@ def _int8_dynamic(module: nn.Module, config: Int8DynamicConfig, component: str) 
             set_submodule(module, fqn, QuantizedLSTMAsLSTM(module.get_submodule(fqn)))
     return CompressionReport(
         method={}, kernel="real",
-        notes=[f"int8 dynamic ({'per-channel' if config.per_channel else 'per-tensor'}) on {describe(selected)}"],
+        notes=[f"int8 dynamic ({'per-channel' if config.per_channel else 'per-tensor'}) on {describe(selected)}",
+               *rerouted_note(reroute(module, [fqn for fqn, _ in selected]))],
     )
 
 
@@ -214,7 +218,7 @@ class Bf16Config(Fp16Config):
 
 def _cast_targets(module: nn.Module, config: Fp16Config, component: str):
     kinds = (nn.Linear, nn.Embedding) + ((nn.Conv1d, nn.Conv2d) if config.include_conv else ())
-    selected = swappable(select(module, kinds, config.targets, config.ignore, component, config.name))
+    selected = swappable(module, select(module, kinds, config.targets, config.ignore, component, config.name))
     selected = [(fqn, m) for fqn, m in selected if not isinstance(m, (HalfLinear, HalfConv1d, HalfConv2d, HalfEmbedding))]
     if not selected:
         raise _none_selected(component, config, "Linear/Conv/Embedding")
@@ -226,7 +230,8 @@ def _cast(module: nn.Module, config: Fp16Config, component: str) -> CompressionR
     for fqn, m in selected:
         set_submodule(module, fqn, _half_copy(m, config.dtype))
     skipped = sum(1 for m in module.modules() if isinstance(m, nn.LSTM))
-    notes = [f"{config.name} weights and matmuls on {describe(selected)}; outputs cast back to float32"]
+    notes = [f"{config.name} weights and matmuls on {describe(selected)}; outputs cast back to float32",
+             *rerouted_note(reroute(module, [fqn for fqn, _ in selected]))]
     if skipped:
         notes.append(f"{skipped} LSTM modules left in float32 (no dtype-safe wrapper for recurrent state)")
     return CompressionReport(method={}, kernel="real", notes=notes)
@@ -374,7 +379,8 @@ class Int4WeightOnlyConfig(MethodConfig):
 
 
 def _linear_targets(module: nn.Module, config: MethodConfig, component: str):
-    selected = swappable(select(module, (nn.Linear,), config.targets, config.ignore, component, config.name))
+    selected = swappable(module, select(module, (nn.Linear,), config.targets, config.ignore, component,
+                                        config.name))
     if not selected:
         raise _none_selected(component, config, "Linear")
     return selected
@@ -388,16 +394,17 @@ def _weight_only(module: nn.Module, config: Int8WeightOnlyConfig, component: str
         else:
             new = WeightOnlyQuantLinear(m, config.bits, config.group_size, config.symmetric)
         set_submodule(module, fqn, new)
+    rerouted = rerouted_note(reroute(module, [fqn for fqn, _ in selected]))
     if config.int8pack_kernel:
         return CompressionReport(
             method={}, kernel="real",
             notes=[f"int8 weight-only per-channel on {describe(selected)} through torch._weight_int8pack_mm "
-                   "(bf16 activations, outputs cast back to float32)"],
+                   "(bf16 activations, outputs cast back to float32)", *rerouted],
         )
     return CompressionReport(
         method={}, kernel="simulated",
         notes=[f"int{config.bits} weight-only on {describe(selected)}: stored as codes+scales, "
-               "computed with dequantized float32 weights (no speedup)"],
+               "computed with dequantized float32 weights (no speedup)", *rerouted],
     )
 
 

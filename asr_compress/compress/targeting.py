@@ -15,6 +15,8 @@ Every pattern must match at least one submodule (typos fail loudly, with valid e
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from typing import Callable, Iterable, List, Sequence, Tuple
 
@@ -109,13 +111,70 @@ def nothing_selected(component: str, config, found: str, valid: str) -> Compress
                                   f"select no {found}; valid: {valid}")
 
 
-def swappable(selected: List[Tuple[str, object]]) -> List[Tuple[str, object]]:
-    """`selected` without the Linear layers that a parent reads by weight instead of calling: the
-    `out_proj` of torch's nn.MultiheadAttention (NonDynamicallyQuantizableLinear, which SSL frontends
-    and other non-ESPnet blocks may hold) is used through `.weight`/`.bias` in a fused kernel. A
-    method that replaces a layer with another module (fp16, lowrank, weight-only quantization) must
-    leave it as it is; pruning, which masks weights in place, may touch it."""
-    return [(fqn, m) for fqn, m in selected if not isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear)]
+def read_by_weight(parent: nn.Module) -> frozenset:
+    """Names of the children that `parent`'s forward reads through `.weight`/`.bias` for a fused
+    kernel instead of calling them: torch's nn.MultiheadAttention (`out_proj`), and the fairseq-style
+    attention of S3PRL's HuBERT, wav2vec 2.0 and WavLM, which hands `q_proj`/`k_proj`/`v_proj`/
+    `out_proj` weights to `F.multi_head_attention_forward`. Read from the forward's source, per class."""
+    return _read_by_weight(type(parent))
+
+
+@functools.lru_cache(maxsize=None)
+def _read_by_weight(cls: type) -> frozenset:
+    try:
+        source = inspect.getsource(cls.forward)
+    except (OSError, TypeError):  # built-in or source not shipped: nothing is known to be read so
+        return frozenset()
+    return frozenset(re.findall(r"self\.(\w+)\.(?:weight|bias)\b", source))
+
+
+def _reroutable(parent: nn.Module) -> bool:
+    """fairseq's MultiheadAttention (S3PRL's HuBERT and wav2vec 2.0) has a switch of its own that
+    makes it call its projections instead of reading their weights: fairseq sets it after pruning."""
+    return callable(getattr(parent, "_set_skip_embed_dim_check", None))
+
+
+def _parent(root: nn.Module, fqn: str) -> Tuple[nn.Module, str]:
+    parent_name, _, child = fqn.rpartition(".")
+    return (root.get_submodule(parent_name) if parent_name else root), child
+
+
+def swappable(root: nn.Module, selected: List[Tuple[str, object]]) -> List[Tuple[str, object]]:
+    """`selected` (inside `root`) without the layers that a parent reads by weight instead of
+    calling (`read_by_weight`; torch's NonDynamicallyQuantizableLinear is one), unless the parent
+    can be switched to calling them (`reroute`). A method that replaces a layer with another module
+    (fp16, lowrank, quantization) must leave such a layer as it is; pruning, which masks weights in
+    place, may touch it."""
+    out = []
+    for fqn, m in selected:
+        if isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear):
+            continue
+        if fqn:
+            parent, child = _parent(root, fqn)
+            if child in read_by_weight(parent) and not _reroutable(parent):
+                continue
+        out.append((fqn, m))
+    return out
+
+
+def reroute(root: nn.Module, fqns: Iterable[str]) -> List[str]:
+    """After `fqns` were replaced by other modules: switch every parent that read them by weight to
+    calling them (see `_reroutable`); returns the parents switched, for the method's notes."""
+    switched = []
+    for fqn in fqns:
+        if not fqn:
+            continue
+        parent, child = _parent(root, fqn)
+        if child in read_by_weight(parent) and _reroutable(parent) and not getattr(parent, "skip_embed_dim_check", False):
+            parent._set_skip_embed_dim_check()
+            switched.append(fqn.rpartition(".")[0])
+    return switched
+
+
+def rerouted_note(switched: List[str]) -> List[str]:
+    return ([f"{len(switched)} fairseq attention blocks now call their replaced projections instead of passing "
+             f"their weights to a fused kernel (skip_embed_dim_check, as fairseq sets it after pruning)"]
+            if switched else [])
 
 
 def weight_norm_hooks(m) -> list:

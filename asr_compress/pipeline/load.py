@@ -234,6 +234,10 @@ def build_espnet_model(task_name: str, config: Path, weights: Path, device: str 
         task = import_quietly("espnet2.tasks.lm").LMTask
     args = _read_config(config)
     _check_task(task_name, args, config)
+    if args.get("frontend") == "s3prl":  # s3prl's hub imports removed torchaudio APIs (s3prl_compat)
+        from asr_compress.pipeline.s3prl_compat import patch_torchaudio
+
+        patch_torchaudio()
     try:
         with silenced():  # ESPnet warns about legacy attention variants of released models
             model = task.build_model(argparse.Namespace(**args))

@@ -113,8 +113,13 @@ class Pipeline:
         memo = {id(m): m for name, m in self.components().items() if name not in cut}
         for name in cut:
             _detach_weight_norm(self.component(name))
-        return Pipeline(copy.deepcopy(self.asr_model, memo), self.asr_args, copy.deepcopy(self.lm_model, memo),
-                        files=self.files, device=self.device, ngram=self.ngram)
+        from asr_compress.pipeline.s3prl_compat import rehook
+
+        new = Pipeline(copy.deepcopy(self.asr_model, memo), self.asr_args, copy.deepcopy(self.lm_model, memo),
+                       files=self.files, device=self.device, ngram=self.ngram)
+        for name in cut:  # an S3PRL frontend's copied hooks would fill the original's hidden states
+            rehook(new.component(name))
+        return new
 
     def _describe_source(self) -> str:
         return "no files" if self.files is None else str(self.files.asr_config)

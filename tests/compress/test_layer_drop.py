@@ -82,7 +82,7 @@ def test_an_ssl_frontends_weighted_sum_keeps_the_kept_layers_weights(ssl_weights
     assert torch.equal(m.featurizer.weights.data, torch.arange(3.0) / 2)
     assert torch.allclose(_ssl_out(m), expected, atol=1e-6)
     assert report.kernel == "real" and report.notes == [
-        "kept 3 of 4 layers of encoders: [0, 1, 2]", "the featurizer's weighted sum keeps the weights of layers [0, 1, 2]"]
+        "kept 3 of 4 layers of encoders: [0, 1, 2]", "the featurizer's weighted sum keeps the weights of hidden states [0, 1, 2]"]
 
 
 def test_an_ssl_frontend_reading_one_layer_reads_it_after_the_cut(ssl_weights):
@@ -92,8 +92,8 @@ def test_an_ssl_frontend_reading_one_layer_reads_it_after_the_cut(ssl_weights):
     before = _ssl_out(m)
     report = compress_(m, make_config("layer_drop", keep_every=0, drop=[3]), "frontend")
     assert m.layer == 1 and torch.equal(_ssl_out(m), before)  # layer 3 was computed and never read
-    assert report.notes[1:] == ["the frontend reads layer 1 (now layer=1)",
-                                "kept layers [2] above it are computed but never read: dropping them costs no accuracy"]
+    assert report.notes[1:] == ["the frontend reads hidden state 1, now 1",
+                                "kept layers [2] are computed but their outputs are never read: dropping them costs no accuracy"]
     compress_(m, make_config("layer_drop", keep_every=0, drop=[0]), "frontend")  # renumbered: what was layer 1 is 0
     assert m.layer == 0 and len(m.upstream.encoder.encoders) == 2
 
@@ -102,7 +102,7 @@ def test_an_ssl_frontend_reading_the_top_reads_the_top_kept_layer(ssl_weights):
     m = _ssl_frontend(ssl_weights, multilayer=False, layer=-1)
     report = compress_(m, make_config("layer_drop"), "frontend")
     assert m.layer == -1 and len(m.upstream.encoder.encoders) == 2
-    assert report.notes[1] == "the frontend reads the top kept layer, 2"
+    assert report.notes[1] == "the frontend reads hidden state 3, now 1"
     assert _ssl_out(m).isfinite().all()
 
 
@@ -110,24 +110,17 @@ def test_dropping_the_layer_an_ssl_frontend_reads_is_refused_before_anything_cha
     from asr_compress.compress import applicable
 
     m = _ssl_frontend(ssl_weights, multilayer=False, layer=1)
-    with pytest.raises(CompressionConfigError, match=r"^frontend: layer_drop drops layer 1, the one ESPnetSSLFrontend "
-                                                     r"reads \(layer=1\) and the ASR was trained on; valid: keep layer 1"):
+    with pytest.raises(CompressionConfigError, match=r"^frontend: layer_drop removes hidden state 1, the one ESPnetSSLFrontend "
+                                                     r"reads \(layer=1\) and the ASR was trained on; valid: keep the layer"):
         applicable("frontend", make_config("layer_drop"), m)  # keep_every=2 drops 1 and 3
-    with pytest.raises(CompressionConfigError, match="drops layer 1"):
+    with pytest.raises(CompressionConfigError, match="removes hidden state 1"):
         compress_(m, make_config("layer_drop"), "frontend")
     assert len(m.upstream.encoder.encoders) == 4 and m.layer == 1
 
 
 def test_a_frontend_without_an_ssl_stack_is_refused_with_the_ones_that_have_one(make):
-    from torch import nn
-
     with pytest.raises(CompressionConfigError, match=r"^frontend: layer_drop found no layer stack in FusedFrontends; "
-                                                     r"valid: an SSL frontend: ESPnetSSLFrontend \(upstream\.encoder\.encoders\) "
-                                                     r"or HuggingFaceFrontend \(encoder\.encoder\.layers\)$"):
+                                                     r"valid: an SSL frontend: ESPnetSSLFrontend \(upstream\.encoder\.encoders\), "
+                                                     r"S3prlFrontend \(upstream\.upstream\.model\.encoder\.layers\), "
+                                                     r"HuggingFaceFrontend \(encoder\.encoder\.layers\)$"):
         compress_(make("fused_frontend"), make_config("layer_drop"), "frontend")
-    # S3PRL is not installed here; the refusal goes by the frontend's class name
-    s3prl_like = type("S3prlFrontend", (nn.Module,), {})()
-    with pytest.raises(CompressionConfigError, match=r"^frontend: layer_drop found no layer stack in S3prlFrontend; "
-                                                     r"valid: ESPnetSSLFrontend or HuggingFaceFrontend \(S3PRL upstreams "
-                                                     r"are not supported"):
-        compress_(s3prl_like, make_config("layer_drop"), "frontend")
