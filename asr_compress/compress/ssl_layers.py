@@ -99,7 +99,7 @@ def _espnet_ssl(module: nn.Module, n: int, keep: List[int], component: str) -> C
 
     def one_layer() -> List[str]:
         module.layer = -1 if top and layer < 0 else new
-        return [f"the frontend reads hidden state {read}, now {new}", *_unread(keep, read)]
+        return [_reads(keep[-1] if top else read, new, top), *_unread(keep, read)]
 
     return one_layer
 
@@ -146,9 +146,17 @@ def _s3prl(module: nn.Module, n: int, keep: List[int], component: str) -> Change
             return [_weighted_sum(feat, states)]
         module.layer = new
         feat.layer_selections = [new]
-        return [f"the frontend reads hidden state {read}, now {new}", *_unread(keep, read - 1)]
+        top = read == n
+        return [_reads(keep[-1] if top else read - 1, new, top), *_unread(keep, read - 1)]
 
     return s3prl
+
+
+def _reads(layer: int, state: int, top: bool) -> str:
+    """The note on what a frontend reading one hidden state reads after the cut: `layer`'s output
+    (-1: the features below every layer), now hidden state `state`."""
+    what = "the features below every layer" if layer < 0 else f"layer {layer}'s output"
+    return f"the frontend reads {'the top of the stack, ' if top else ''}{what}, now hidden state {state}"
 
 
 def _unread(keep: List[int], top_read: int) -> List[str]:

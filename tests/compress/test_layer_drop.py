@@ -92,7 +92,7 @@ def test_an_ssl_frontend_reading_one_layer_reads_it_after_the_cut(ssl_weights):
     before = _ssl_out(m)
     report = compress_(m, make_config("layer_drop", keep_every=0, drop=[3]), "frontend")
     assert m.layer == 1 and torch.equal(_ssl_out(m), before)  # layer 3 was computed and never read
-    assert report.notes[1:] == ["the frontend reads hidden state 1, now 1",
+    assert report.notes[1:] == ["the frontend reads layer 1's output, now hidden state 1",
                                 "kept layers [2] are computed but their outputs are never read: dropping them costs no accuracy"]
     compress_(m, make_config("layer_drop", keep_every=0, drop=[0]), "frontend")  # renumbered: what was layer 1 is 0
     assert m.layer == 0 and len(m.upstream.encoder.encoders) == 2
@@ -102,7 +102,7 @@ def test_an_ssl_frontend_reading_the_top_reads_the_top_kept_layer(ssl_weights):
     m = _ssl_frontend(ssl_weights, multilayer=False, layer=-1)
     report = compress_(m, make_config("layer_drop"), "frontend")
     assert m.layer == -1 and len(m.upstream.encoder.encoders) == 2
-    assert report.notes[1] == "the frontend reads hidden state 3, now 1"
+    assert report.notes[1] == "the frontend reads the top of the stack, layer 2's output, now hidden state 1"
     assert _ssl_out(m).isfinite().all()
 
 
@@ -119,8 +119,14 @@ def test_dropping_the_layer_an_ssl_frontend_reads_is_refused_before_anything_cha
 
 
 def test_a_frontend_without_an_ssl_stack_is_refused_with_the_ones_that_have_one(make):
+    from asr_compress.compress import applicable
+
     with pytest.raises(CompressionConfigError, match=r"^frontend: layer_drop found no layer stack in FusedFrontends; "
                                                      r"valid: an SSL frontend: ESPnetSSLFrontend \(upstream\.encoder\.encoders\), "
                                                      r"S3prlFrontend \(upstream\.upstream\.model\.encoder\.layers\), "
                                                      r"HuggingFaceFrontend \(encoder\.encoder\.layers\)$"):
         compress_(make("fused_frontend"), make_config("layer_drop"), "frontend")
+    # the default model's fbank frontend: refused as every method is on a frontend without weights
+    with pytest.raises(CompressionConfigError, match=r"^frontend: layer_drop does not apply to this model's frontend: "
+                                                     r"DefaultFrontend \(STFT \+ fixed mel filterbank\) has no weights"):
+        applicable("frontend", make_config("layer_drop"), make("frontend"))

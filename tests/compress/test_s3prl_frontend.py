@@ -112,5 +112,16 @@ def test_layer_drop_under_a_frontend_reading_one_hidden_state(checkpoint):
         applicable("frontend", make_config("layer_drop", keep_every=0, drop=[0]), m)
     report = compress_(m, make_config("layer_drop", keep_every=0, drop=[2]), "frontend")
     assert torch.equal(_out(m), ref) and m.layer == 1
-    assert report.notes[1:] == ["the frontend reads hidden state 1, now 1",
+    assert report.notes[1:] == ["the frontend reads layer 0's output, now hidden state 1",
                                 "kept layers [1] are computed but their outputs are never read: dropping them costs no accuracy"]
+
+
+def test_a_frontend_reading_the_features_below_every_layer_is_told_no_layer_is_read(checkpoint):
+    from asr_compress.compress import compress_, make_config
+
+    m = _frontend(checkpoint, layer=0, multilayer=False)
+    ref = _out(m)
+    report = compress_(m, make_config("layer_drop"), "frontend")  # keeps layers 0 and 2
+    assert torch.equal(_out(m), ref) and m.layer == 0
+    assert report.notes[1:] == ["the frontend reads the features below every layer, now hidden state 0",
+                                "kept layers [0, 2] are computed but their outputs are never read: dropping them costs no accuracy"]
