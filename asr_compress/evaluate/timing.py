@@ -61,9 +61,7 @@ class Breakdown:
             t0 = self.clock()
             try:
                 if self.count_flops:
-                    from torch.utils.flop_counter import FlopCounterMode
-
-                    with FlopCounterMode(display=False) as fc:
+                    with flop_counter() as fc:
                         out = fn(*args, **kwargs)
                     self.flops[part] += fc.get_total_flops()
                     return out
@@ -74,6 +72,23 @@ class Breakdown:
 
         timed.__wrapped__ = fn
         return timed
+
+
+def flop_counter():
+    """torch's FlopCounterMode, able to count the CPU kernel of scaled-dot-product attention.
+
+    torch has FLOP formulas for the CUDA attention kernels but not for the CPU one
+    (`aten._scaled_dot_product_flash_attention_for_cpu`), which it counts as 0: on CPU the attention
+    scores of every block that calls F.scaled_dot_product_attention (Hugging Face and S3PRL SSL
+    frontends, torch's MultiheadAttention) were left out, and a method that made such a block call
+    its projections one by one (explicit matmuls, counted) looked as if it added work. The CUDA
+    kernels' formula is registered for it, once; ESPnet's own attention uses explicit matmuls."""
+    from torch.utils import flop_counter as fcm
+
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if op is not None and op not in fcm.flop_registry:  # the CUDA flash kernel's entry: same first three inputs
+        fcm.flop_registry[op] = fcm.flop_registry[torch.ops.aten._scaled_dot_product_flash_attention]
+    return fcm.FlopCounterMode(display=False)
 
 
 @contextlib.contextmanager

@@ -1,3 +1,5 @@
+import torch
+
 from asr_compress.config import DataConfig, DecodeConfig, EvalConfig
 from asr_compress.evaluate.data import load_test_set
 from asr_compress.evaluate.decode import PARTS, decode_set
@@ -32,3 +34,17 @@ def test_compute_counts_flops_per_part(tiny, tiny_pipeline):
     tiny_pipeline.changed()
     q = count_compute(tiny_pipeline, audio, dec, Clock(), 16000)
     assert q["decoder_flops_per_token"] > 0.5 * c["decoder_flops_per_token"]
+
+
+def test_flops_of_cpu_scaled_dot_product_attention_are_counted_as_its_matmuls():
+    # torch has no FLOP formula for the CPU attention kernel and counted it as 0
+    import torch.nn.functional as F
+
+    from asr_compress.evaluate.timing import flop_counter
+
+    q, k, v = (torch.randn(2, 4, 50, 16) for _ in range(3))
+    with flop_counter() as fused:
+        F.scaled_dot_product_attention(q, k, v)
+    with flop_counter() as explicit:
+        torch.softmax(q @ k.transpose(-1, -2) / 4, -1) @ v
+    assert fused.get_total_flops() == explicit.get_total_flops() == 2 * (2 * 2 * 4 * 50 * 50 * 16)
