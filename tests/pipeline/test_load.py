@@ -125,3 +125,17 @@ def test_sha256_is_hashed_once_but_follows_a_rewritten_file(tmp_path):
     st = os.stat(f)
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     assert load.sha256(f) == hashlib.sha256(b"weights two").hexdigest()
+
+
+def test_an_ssl_frontends_copy_of_its_pretrained_weights_is_dropped_and_the_model_still_decodes(tiny, tmp_path):
+    # only training reads it (reload_pretrained_parameters); it would double the frontend's memory
+    from tiny_model import build_tiny_asr, build_tiny_ssl, espnet_ssl_frontend
+
+    from asr_compress.config import DecodeConfig
+    from asr_compress.evaluate.data import read_audio
+
+    asr = build_tiny_asr(tmp_path / "asr", frontend=espnet_ssl_frontend(build_tiny_ssl(tmp_path / "ssl")))
+    p = load_pipeline(ModelConfig(name="t", exp_dir=str(asr)))
+    assert not hasattr(p.component("frontend"), "pretrained_params")
+    audio = read_audio(str(tiny["data"] / "utt0.flac"), p.sample_rate)
+    assert len(p.recognize(audio, DecodeConfig(beam_size=2))[1]) > 0
