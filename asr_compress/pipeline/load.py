@@ -242,11 +242,24 @@ def build_espnet_model(task_name: str, config: Path, weights: Path, device: str 
         with silenced():  # ESPnet warns about legacy attention variants of released models
             model = task.build_model(argparse.Namespace(**args))
     except Exception as e:
-        raise ModelLoadError(f"{config}: ESPnet cannot build a model from it ({type(e).__name__}: {e})") from e
+        raise ModelLoadError(f"{config}: ESPnet cannot build a model from it ({type(e).__name__}: {e})"
+                             f"{_offline_hint(args, e)}") from e
     _load_weights(model, weights, config, device)
     _drop_pretraining_copy(model)
     model.to(device).eval()
     return model, argparse.Namespace(**args)
+
+
+def _offline_hint(args: dict, error: Exception) -> str:
+    """What to do when an S3PRL frontend could not fetch its upstream's checkpoint (S3PRL downloads
+    one named by hub name, e.g. hubert_large_ll60k, on first use; a cluster node is often offline)."""
+    conf = (args.get("frontend_conf") or {}).get("frontend_conf") or {}
+    if args.get("frontend") != "s3prl" or not isinstance(error, OSError) or conf.get("path_or_url"):
+        return ""
+    return (f"; S3PRL downloads upstream '{conf.get('upstream')}' on first use: offline, set "
+            f"frontend_conf.download_dir in the config to a cache that holds it, or point "
+            f"frontend_conf.frontend_conf.path_or_url at a local checkpoint (upstream hubert_local, "
+            f"wav2vec2_local or wavlm_local)")
 
 
 def _drop_pretraining_copy(model) -> None:

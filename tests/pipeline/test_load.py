@@ -139,3 +139,27 @@ def test_an_ssl_frontends_copy_of_its_pretrained_weights_is_dropped_and_the_mode
     assert not hasattr(p.component("frontend"), "pretrained_params")
     audio = read_audio(str(tiny["data"] / "utt0.flac"), p.sample_rate)
     assert len(p.recognize(audio, DecodeConfig(beam_size=2))[1]) > 0
+
+
+def test_an_s3prl_upstream_that_cannot_be_downloaded_says_how_to_use_a_local_copy(tiny, tmp_path, monkeypatch):
+    # S3PRL fetches a checkpoint named by hub name on first use; offline that is a ConnectionError
+    # (an OSError), which the error turns into what to set. The download is simulated: a machine
+    # with the internet would fetch 1.2 GB.
+    import yaml
+    from asr_compress.quiet import import_quietly
+
+    config = yaml.safe_load((tiny["asr"] / "config.yaml").read_text())
+    config.update(frontend="s3prl", frontend_conf={"frontend_conf": {"upstream": "hubert_large_ll60k"}})
+    exp = tmp_path / "asr"
+    exp.mkdir()
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    shutil.copy(tiny["asr"] / "valid.acc.ave.pth", exp)
+
+    def offline(args):
+        raise ConnectionError("Failed to resolve 'huggingface.co'")
+
+    monkeypatch.setattr(import_quietly("espnet2.tasks.asr").ASRTask, "build_model", offline)
+    with pytest.raises(ModelLoadError, match=r"asr/config\.yaml: ESPnet cannot build a model from it \(ConnectionError: "
+                                             r"Failed to resolve 'huggingface\.co'\); S3PRL downloads upstream "
+                                             r"'hubert_large_ll60k' on first use: offline, set frontend_conf\.download_dir"):
+        load_pipeline(ModelConfig(name="t", exp_dir=str(exp)))
