@@ -14,7 +14,7 @@ from asr_compress.compress.registry import (
     invalid,
     register_method,
 )
-from asr_compress.compress.targeting import nothing_selected, reroute, rerouted_note, select, set_submodule, swappable
+from asr_compress.compress.targeting import nothing_selected, reroute, select, set_submodule, swappable
 
 
 class LowRankLinear(nn.Module):
@@ -88,7 +88,7 @@ def _lowrank(module, config: LowRankConfig, component: str) -> CompressionReport
         set_submodule(module, fqn, LowRankLinear(lin, rank))
         done.append(f"{fqn}:{rank}")
     notes = [f"factorised {len(done)} Linear (name:rank) {done}",
-             *rerouted_note(reroute(module, [d.rpartition(":")[0] for d in done]))]
+             *reroute(module, [d.rpartition(":")[0] for d in done])]
     if skipped:
         notes.append(f"skipped {len(skipped)} Linear where rank*(in+out) >= in*out: {skipped}")
     return CompressionReport(method={}, kernel="real" if done else "none", notes=notes)

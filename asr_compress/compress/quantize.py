@@ -22,7 +22,6 @@ from asr_compress.compress.targeting import (
     nothing_selected,
     select,
     reroute,
-    rerouted_note,
     set_submodule,
     swappable,
     weight_norm_hooks,
@@ -75,7 +74,7 @@ def _int8_dynamic(module: nn.Module, config: Int8DynamicConfig, component: str) 
     return CompressionReport(
         method={}, kernel="real",
         notes=[f"int8 dynamic ({'per-channel' if config.per_channel else 'per-tensor'}) on {describe(selected)}",
-               *rerouted_note(reroute(module, [fqn for fqn, _ in selected]))],
+               *reroute(module, [fqn for fqn, _ in selected])],
     )
 
 
@@ -231,7 +230,7 @@ def _cast(module: nn.Module, config: Fp16Config, component: str) -> CompressionR
         set_submodule(module, fqn, _half_copy(m, config.dtype))
     skipped = sum(1 for m in module.modules() if isinstance(m, nn.LSTM))
     notes = [f"{config.name} weights and matmuls on {describe(selected)}; outputs cast back to float32",
-             *rerouted_note(reroute(module, [fqn for fqn, _ in selected]))]
+             *reroute(module, [fqn for fqn, _ in selected])]
     if skipped:
         notes.append(f"{skipped} LSTM modules left in float32 (no dtype-safe wrapper for recurrent state)")
     return CompressionReport(method={}, kernel="real", notes=notes)
@@ -394,7 +393,7 @@ def _weight_only(module: nn.Module, config: Int8WeightOnlyConfig, component: str
         else:
             new = WeightOnlyQuantLinear(m, config.bits, config.group_size, config.symmetric)
         set_submodule(module, fqn, new)
-    rerouted = rerouted_note(reroute(module, [fqn for fqn, _ in selected]))
+    rerouted = reroute(module, [fqn for fqn, _ in selected])
     if config.int8pack_kernel:
         return CompressionReport(
             method={}, kernel="real",

@@ -159,7 +159,7 @@ def swappable(root: nn.Module, selected: List[Tuple[str, object]]) -> List[Tuple
 
 def reroute(root: nn.Module, fqns: Iterable[str]) -> List[str]:
     """After `fqns` were replaced by other modules: switch every parent that read them by weight to
-    calling them (see `_reroutable`); returns the parents switched, for the method's notes."""
+    calling them (see `_reroutable`); returns the note for the method's report (none if none was)."""
     switched = []
     for fqn in fqns:
         if not fqn:
@@ -168,10 +168,6 @@ def reroute(root: nn.Module, fqns: Iterable[str]) -> List[str]:
         if child in read_by_weight(parent) and _reroutable(parent) and not getattr(parent, "skip_embed_dim_check", False):
             parent._set_skip_embed_dim_check()
             switched.append(fqn.rpartition(".")[0])
-    return switched
-
-
-def rerouted_note(switched: List[str]) -> List[str]:
     return ([f"{len(switched)} fairseq attention blocks now call their replaced projections instead of passing "
              f"their weights to a fused kernel (skip_embed_dim_check, as fairseq sets it after pruning)"]
             if switched else [])
