@@ -92,6 +92,11 @@ class DecodeConfig:
     minlenratio: float = 0.0
     # use ESPnet's vectorised BatchBeamSearch (what asr_inference picks for batch_size 1)
     batch_search: bool = True
+    # a transducer model's search (ESPnet's --transducer_conf search_type): default (ESPnet's), tsd
+    # (time synchronous), alsd (alignment-length synchronous), nsc (N-step constrained), maes
+    # (modified adaptive expansion); the faster ones are what a latency study of an RNN-T compares.
+    # Attention and CTC models ignore it
+    transducer_search: str = "default"
 
 
 @dataclass

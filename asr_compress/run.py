@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -197,6 +198,9 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
             raise AsrCompressError(f"{section}.{key}={value}: must be >= {low}")
     if not 0.0 <= conf.decode.ctc_weight <= 1.0:
         raise AsrCompressError(f"decode.ctc_weight={conf.decode.ctc_weight}: must be within [0, 1]")
+    from asr_compress.pipeline.transducer import check_search
+
+    check_search(conf.decode.transducer_search)  # before loading, whatever the model (a typo fails early)
 
     # this run's own memory peak, also when a multirun ran others before it in this process
     rss_scope = "run" if reset_peak_rss() else "process"
@@ -207,6 +211,10 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     learners = calibration_users(conf)
     calibration_utts = calibration_set(conf, utts) if learners else None  # checked before loading
     pipeline = load_pipeline(conf.model, device=conf.eval.device)
+    if pipeline.transducer:
+        from asr_compress.pipeline.transducer import decode_note
+
+        print(f"asr-compress: note: {decode_note(conf.decode.transducer_search)}", file=sys.stderr)
     baseline_components = component_table(pipeline, {c: _none_report() for c in pipeline.components()})
     reports = compress_components(pipeline, conf, calibration_utts)
     model_files = pipeline.files.describe()
@@ -224,6 +232,7 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     decode_window = {"start": decode_start, "end": utc_now()}
 
     components = component_table(pipeline, reports)
+    search = pipeline.search(conf.decode)
     for comp, stats in components.items():
         stats["baseline_params"] = baseline_components[comp]["params"]
         stats["baseline_size_bytes"] = baseline_components[comp]["size_bytes"]
@@ -240,6 +249,9 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
         "data": {"name": conf.data.name, "dir": conf.data.dir, "limit": conf.data.limit},
         **({"calibration": dataclasses.asdict(conf.calibration)} if learners else {}),
         "decode": dataclasses.asdict(conf.decode),
+        # ESPnet's search class: BatchBeamSearch, BeamSearch (a scorer without batch scoring) or, for a
+        # transducer, BeamSearchTransducer, which reads only beam_size and lm_weight of `decode`
+        "search": type(getattr(search, "inner", search)).__name__,
         "environment": env,
         # utterances decoded by an earlier, killed run of this cell (resume=true; partial_decode.py)
         "resumed_utterances": partial.resumed,

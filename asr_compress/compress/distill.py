@@ -108,6 +108,12 @@ class DistillConfig(MethodConfig):
 def _check(module, config: DistillConfig, component: str) -> None:
     from asr_compress.compress.sequence import _check_first_step
 
+    if component == "decoder" and "joint_network" in module._modules:  # pipeline/transducer.py
+        raise CompressionConfigError(
+            "decoder: distill teaches an attention decoder its next-token distributions; this one is a "
+            f"transducer's ({type(module).__name__} with its joint network), scored per encoder frame; "
+            "valid: distill on encoder or lm, or a method that does not train (decoder=int8_dynamic, ...)")
+
     _check_first_step(module, config._as_sequence(), component)
 
 

@@ -141,4 +141,7 @@ def time_breakdown(pipeline, search, clock: Clock, count_flops: bool = False):
                 fn = getattr(scorer, name, None)
                 if callable(fn):
                     stack.enter_context(_patched(scorer, name, bd.wrap(part, fn)))
+        # modules a search calls directly (a transducer's joint network, pipeline/transducer.py)
+        for part, module in getattr(search, "timed_forwards", ()):
+            stack.enter_context(_patched(module, "forward", bd.wrap(part, module.forward)))
         yield bd

@@ -238,6 +238,10 @@ def build_espnet_model(task_name: str, config: Path, weights: Path, device: str 
         from asr_compress.pipeline.s3prl_compat import patch_torchaudio
 
         patch_torchaudio()
+    if task_name == "asr" and args.get("decoder") == "transducer":  # built with warp-transducer's loss
+        from asr_compress.pipeline.transducer import stand_in_rnnt_loss
+
+        stand_in_rnnt_loss()
     try:
         with silenced():  # ESPnet warns about legacy attention variants of released models
             model = task.build_model(argparse.Namespace(**args))
@@ -283,6 +287,7 @@ def _token_list(value) -> list:
 def load_pipeline(cfg: ModelConfig, device: str = "cpu"):
     """Find the files, build ASR (and LM) models and wrap them in a Pipeline."""
     from asr_compress.pipeline.pipeline import Pipeline
+    from asr_compress.pipeline.transducer import is_transducer
     from asr_compress.quiet import quiet_espnet_decoding
 
     quiet_espnet_decoding()
@@ -300,6 +305,10 @@ def load_pipeline(cfg: ModelConfig, device: str = "cpu"):
                 f"({files.asr_config}, {len(asr_model.token_list)} units) (model.lm_exp_dir / model.lm_config); "
                 "point it at the LM trained with this ASR's units, or set model.lm_exp_dir=null")
     ngram = None
+    if files.ngram_file is not None and is_transducer(asr_args):
+        raise ModelLoadError(
+            f"model.ngram_file={files.ngram_file}: {files.asr_config} is a transducer model, and ESPnet's "
+            "transducer search (BeamSearchTransducer) has no n-gram scorer; valid: model.ngram_file=null")
     if files.ngram_file is not None:
         from asr_compress.pipeline.ngram import load_ngram_scorer
 

@@ -35,6 +35,13 @@ class Pipeline:
         self._search_key = None
         self.token_list: List[str] = list(asr_model.token_list)
         self._build_text_converters()
+        from asr_compress.pipeline.transducer import is_transducer, join
+
+        # a transducer (RNN-T) model: decoded by ESPnet's BeamSearchTransducer, its decoder component
+        # holding the joint network (pipeline/transducer.py)
+        self.transducer = is_transducer(asr_args)
+        if self.transducer:
+            join(asr_model)
 
     # ---- component handles -------------------------------------------------
     @property
@@ -47,7 +54,8 @@ class Pipeline:
 
     @property
     def ctc(self):
-        return self.asr_model.ctc
+        # a transducer's auxiliary CTC head is never read by its search: not a component to cut
+        return None if self.transducer else self.asr_model.ctc
 
     @property
     def decoder(self):
@@ -65,6 +73,11 @@ class Pipeline:
         if name not in COMPONENTS:
             raise AsrCompressError(f"unknown component '{name}'; valid: {', '.join(COMPONENTS)}")
         module = getattr(self, name)
+        if module is None and name == "ctc" and self.transducer:
+            raise AsrCompressError(f"component 'ctc' is not used by this transducer model's search "
+                                   f"({self._describe_source()}): ESPnet's BeamSearchTransducer reads the encoder, "
+                                   f"the decoder (prediction and joint networks) and the LM; valid: "
+                                   f"{', '.join(self.components())}")
         if module is None:
             raise AsrCompressError(f"component '{name}' is not present in this model ({self._describe_source()})")
         return module
@@ -76,6 +89,8 @@ class Pipeline:
             self.lm_model.lm = module
         else:
             setattr(self.asr_model, name, module)
+        if name == "decoder" and self.transducer:
+            self.asr_model.joint_network = module.joint_network
         self.changed()
 
     def changed(self) -> None:
@@ -110,7 +125,8 @@ class Pipeline:
             self.component(name)  # validates the name and presence
         # deepcopy returns an object found in its memo as it is: seeding the memo with the kept
         # components makes both models' copies point at them, whatever attribute holds them
-        memo = {id(m): m for name, m in self.components().items() if name not in cut}
+        # (their submodules too: a transducer's joint network is in its decoder and in the model)
+        memo = {id(s): s for name, m in self.components().items() if name not in cut for s in m.modules()}
         for name in cut:
             _detach_weight_norm(self.component(name))
         from asr_compress.pipeline.s3prl_compat import rehook
@@ -144,6 +160,11 @@ class Pipeline:
         from espnet.nets.scorers.length_bonus import LengthBonus
 
         model = self.asr_model
+        if self.transducer:
+            from asr_compress.pipeline.transducer import TransducerSearch
+
+            return TransducerSearch(model.decoder, self.lm, decode.beam_size, decode.lm_weight, self.token_list,
+                                    decode.transducer_search)
         vocab = len(self.token_list)
         scorers = {
             "decoder": model.decoder,
@@ -214,7 +235,9 @@ class Pipeline:
         """Text of the best hypothesis, post-processed exactly as Speech2Text does."""
         if not hyps:
             return "", [], []
-        ids = [i for i in hyps[0].yseq[1:-1].tolist() if i != 0]  # ESPnet drops sos/eos and blank (0)
+        # ESPnet drops sos/eos and blank (0); a transducer's hypothesis is a list after one blank, no eos
+        yseq = hyps[0].yseq[1:] if self.transducer else hyps[0].yseq[1:-1].tolist()
+        ids = [i for i in yseq if i != 0]
         tokens = self.converter.ids2tokens(ids)
         text = self.tokenizer.tokens2text(tokens) if self.tokenizer is not None else "".join(tokens)
         return text, tokens, ids

@@ -198,9 +198,12 @@ def _setup(sweep: Sweep, samples: BootstrapSamples, n_resamples: int, seed: int)
     first = ok.iloc[0] if len(ok) else sweep.runs.iloc[0]
     get = lambda k: first.get(f"config.{k}", NA)  # noqa: E731
     ngram = get("model.ngram_file")  # a path, or NA ("n/a") / None / NaN: no n-gram (or runs made before it existed)
+    weights = (f"LM weight {get('decode.lm_weight')} (ESPnet's BeamSearchTransducer: the model is a transducer, "
+               "which reads no CTC weight or penalty)" if first.get("search") == "BeamSearchTransducer" else
+               f"CTC weight {get('decode.ctc_weight')}, LM weight {get('decode.lm_weight')}, penalty {get('decode.penalty')}")
     lines = [
         f"- model: `{get('model.name')}`, data: `{get('data.name')}`, decoding: beam {get('decode.beam_size')}, "
-        f"CTC weight {get('decode.ctc_weight')}, LM weight {get('decode.lm_weight')}, penalty {get('decode.penalty')}"
+        + weights
         + (f", n-gram `{ngram}` at weight {get('decode.ngram_weight')}" if isinstance(ngram, str) and ngram not in (NA, "") else ""),
         "- compressed components (factors): " + (", ".join(
             f"{pretty(c)} in {{{', '.join(sweep.levels[c])}}}" for c in sweep.factors) or "none (single run)"),

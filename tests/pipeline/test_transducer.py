@@ -1,0 +1,147 @@
+"""Transducer (RNN-T) models of espnet2's ASR task: loaded without warp-transducer, decoded by ESPnet's
+BeamSearchTransducer, the decoder component holding the prediction and joint networks, no CTC
+component. Token parity with ESPnet's own CLI is in test_parity.py."""
+import sys
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+import tiny_model as tm
+from support import compose, tiny_overrides
+from asr_compress.compress import METHOD_CONFIGS, applicable, applicable_methods, make_config
+from asr_compress.config import DataConfig, DecodeConfig, ModelConfig
+from asr_compress.errors import AsrCompressError, CompressionConfigError, ModelLoadError
+from asr_compress.evaluate.data import load_test_set, read_audio
+from asr_compress.evaluate.decode import count_compute
+from asr_compress.evaluate.timing import Clock, time_breakdown
+from asr_compress.pipeline import load_pipeline
+from asr_compress.report.write import write_report
+from asr_compress.run import run_experiment
+
+DECODE = DecodeConfig(beam_size=3, lm_weight=0.5)
+
+
+@pytest.fixture(scope="module")
+def rnnt(tiny, tmp_path_factory):
+    exp = tm.build_tiny_asr(tmp_path_factory.mktemp("rnnt") / "exp", decoder=tm.TRANSDUCER)
+    p = load_pipeline(ModelConfig(name="rnnt", exp_dir=str(exp), lm_exp_dir=str(tiny["lm"])))
+    utts = load_test_set(DataConfig(name="t", dir=str(tiny["data"])))
+    return exp, p, [read_audio(u.audio, p.sample_rate) for u in utts]
+
+
+def test_the_decoder_component_holds_the_joint_network_and_there_is_no_ctc(rnnt):
+    _, p, _ = rnnt
+    assert p.transducer and list(p.components()) == ["frontend", "encoder", "decoder", "lm"]
+    dec = p.component("decoder")
+    assert dec.joint_network is p.asr_model.joint_network  # ESPnet's code reads it there
+    assert p.asr_model.ctc is not None  # the auxiliary head training kept, never read by the search
+    with pytest.raises(AsrCompressError, match=r"^component 'ctc' is not used by this transducer model's search "
+                                               r".*; valid: frontend, encoder, decoder, lm$"):
+        p.component("ctc")
+
+
+def test_the_loss_stand_in_refuses_to_train():
+    loss = sys.modules["warprnnt_pytorch"].RNNTLoss(blank=0)
+    if not getattr(sys.modules["warprnnt_pytorch"], "__asr_compress_stand_in__", False):
+        pytest.skip("warp-transducer itself is installed")
+    with pytest.raises(RuntimeError, match="training it needs ESPnet's warp-transducer"):
+        loss(torch.zeros(1))
+
+
+def test_every_decoder_method_cuts_the_joint_network_in_a_copy_and_decodes(rnnt):
+    _, p, audio = rnnt
+    joint = p.decoder.joint_network
+    before = joint.lin_out.weight.clone()
+    names = [n for n in applicable_methods("decoder", list(METHOD_CONFIGS), p.decoder) if n != "lowrank"]
+    assert {"int8_dynamic", "fp16", "int8_weight", "prune_unstructured"} <= set(names)
+    for name in names:
+        q = p.copy(cut=["decoder"])
+        report = q.compress_("decoder", make_config(name))
+        assert any("joint_network.lin_out" in n for n in report.notes), (name, report.notes)
+        assert q.asr_model.joint_network is q.decoder.joint_network is not joint
+        for a in audio:  # token ids as ESPnet writes them: no blank (0), no sos/eos (the last)
+            assert all(0 < i < len(q.token_list) - 1 for i in q.recognize(a, DECODE)[2]), name
+        # the search scores with the cut joint network, one vector at a time as ESPnet calls it
+        x, y = torch.randn(32), torch.randn(32)
+        assert not torch.equal(q.search(DECODE).inner.joint_network(x, y), joint(x, y)), name
+    assert joint.lin_out.weight.equal(before) and type(joint.lin_out) is torch.nn.Linear  # the original is untouched
+
+
+def test_a_copy_that_keeps_the_decoder_shares_its_joint_network(rnnt):
+    _, p, _ = rnnt
+    q = p.copy(cut=["encoder"])
+    assert q.decoder is p.decoder and q.asr_model.joint_network is p.decoder.joint_network
+
+
+def test_time_and_flops_of_the_joint_network_count_as_decoder(rnnt):
+    _, p, audio = rnnt
+    search = p.search(DecodeConfig(beam_size=3, lm_weight=0.0))
+    joint_calls = []
+    hook = p.decoder.joint_network.register_forward_hook(lambda *a: joint_calls.append(1))
+    try:
+        with time_breakdown(p, search, Clock()) as bd:
+            search(x=p.encode(audio[0]))
+    finally:
+        hook.remove()
+    assert joint_calls and bd.seconds["decoder"] > 0 and "ctc" not in bd.seconds
+    joint_calls.clear()
+    hook = p.decoder.joint_network.register_forward_hook(lambda *a: joint_calls.append(1))
+    try:
+        c = count_compute(p, audio[:1], DecodeConfig(beam_size=3, lm_weight=0.0), Clock(), p.sample_rate)
+    finally:
+        hook.remove()
+    # every joint call (one encoder frame, one prediction-network state) in the decoder's count
+    joint = p.decoder.joint_network
+    per_call = 2 * sum(m.in_features * m.out_features for m in (joint.lin_enc, joint.lin_dec, joint.lin_out))
+    assert c["decoder_flops_per_token"] * c["output_tokens"] >= len(joint_calls) * per_call > 0
+
+
+def test_distilling_the_decoder_is_refused_in_one_line(rnnt):
+    _, p, _ = rnnt
+    cfg = make_config("distill", steps=[{"name": "prune_unstructured"}])
+    with pytest.raises(CompressionConfigError, match=r"^decoder: distill teaches an attention decoder .* "
+                                                     r"\(TransducerDecoder with its joint network\).*; valid: distill on encoder or lm"):
+        applicable("decoder", cfg, p.decoder)
+
+
+def test_an_ngram_is_refused_naming_the_parameter(rnnt, tiny, tmp_path):
+    exp, p, _ = rnnt
+    ngram = tm.build_tiny_ngram(tmp_path / "2gram.arpa", p.token_list)
+    with pytest.raises(ModelLoadError, match=r"^model.ngram_file=.*is a transducer model.*; valid: model.ngram_file=null$"):
+        load_pipeline(ModelConfig(name="rnnt", exp_dir=str(exp), ngram_file=str(ngram)))
+
+
+def test_a_run_says_which_decoding_parameters_apply_and_scores_without_ctc(rnnt, tiny, tmp_path, capsys):
+    exp, _, _ = rnnt
+    overrides = [o for o in tiny_overrides(tiny, "decoder=int8_dynamic", "eval.flops_utterances=1")
+                 if not o.startswith("model.exp_dir")]
+    cfg = compose([*overrides, f"model.exp_dir={exp}"])
+    m = run_experiment(cfg, tmp_path / "out")
+    assert "the model is a transducer" in capsys.readouterr().err
+    assert set(m["components"]) == {"frontend", "encoder", "decoder", "lm"}
+    assert m["components"]["decoder"]["method"]["name"] == "int8_dynamic"
+    assert m["time_breakdown_ms"]["ctc"] == 0 and m["time_breakdown_ms"]["decoder"] > 0
+    assert m["n_utterances"] == 3 and m["search"] == "BeamSearchTransducer"
+    (tmp_path / "out" / ".hydra").mkdir()
+    OmegaConf.save(cfg, tmp_path / "out" / ".hydra" / "config.yaml")  # what Hydra writes beside it
+    setup = [line for line in write_report(tmp_path / "out", n_resamples=20).read_text().splitlines()
+             if line.startswith("- model:")]
+    assert setup == ["- model: `tiny`, data: `tiny`, decoding: beam 5, LM weight 0.5 (ESPnet's BeamSearchTransducer: "
+                     "the model is a transducer, which reads no CTC weight or penalty)"]
+
+
+def test_an_attention_model_records_its_search(tiny, tmp_path):
+    m = run_experiment(compose(tiny_overrides(tiny, "data.limit=1", "eval.flops_utterances=0")), tmp_path / "out")
+    assert m["search"] == "BatchBeamSearch"
+
+
+def test_a_search_that_cannot_take_the_transformer_lm_is_refused_naming_the_way_out(rnnt):
+    _, p, audio = rnnt
+    with pytest.raises(AsrCompressError, match=r"^decode.transducer_search=alsd: ESPnet's alsd search cannot score "
+                                               r"with a Transformer LM .*; valid: decode.transducer_search=default, "
+                                               r"or decode.lm_weight=0$"):
+        p.search(DecodeConfig(beam_size=3, lm_weight=0.5, transducer_search="alsd"))
+    search = p.search(DecodeConfig(beam_size=3, lm_weight=0.0, transducer_search="alsd"))
+    assert search.inner.search_algorithm == search.inner.align_length_sync_decoding and not search.inner.use_lm
+    assert all(0 < i < len(p.token_list) - 1 for i in p.best_text(search(x=p.encode(audio[0])))[2])
