@@ -27,25 +27,34 @@ STAND_INS = {"s3prl": "from asr_compress.pipeline.s3prl_compat import patch_torc
                            "import espnet2.asr.transducer.beam_search_transducer as b; "
                            "init = b.BeamSearchTransducer.__init__; b.BeamSearchTransducer.__init__ = "
                            "lambda self, *a, lm=None, **k: init(self, *a, lm=lm and lm.eval(), **k)"}
-RUN_INFERENCE = "import runpy; runpy.run_module('espnet2.bin.asr_inference', run_name='__main__', alter_sys=True)"
+# the same fix for the transducer task's own search (espnet2.bin.asr_transducer_inference)
+STAND_INS["asr_transducer"] = ("import espnet2.asr_transducer.beam_search_transducer as b; "
+                               "init = b.BeamSearchTransducer.__init__; b.BeamSearchTransducer.__init__ = "
+                               "lambda self, *a, lm=None, **k: init(self, *a, lm=lm and lm.eval(), **k)")
+RUN_INFERENCE = "import runpy; runpy.run_module('espnet2.bin.{task}_inference', run_name='__main__', alter_sys=True)"
 
 
-def _espnet_tokens(files, utts, decode, tmp_path: Path, stand_in: str = None):
+def _espnet_tokens(files, utts, decode, tmp_path: Path, stand_in: str = None, task: str = "asr"):
+    """ESPnet's tokens from its decoding CLI: asr_inference, or for a model of its transducer task
+    (`task="asr_transducer"`) asr_transducer_inference, which has no CTC weight or penalty."""
     scp = tmp_path / "wav.scp"
     scp.write_text("".join(f"{u.id} {u.audio}\n" for u in utts))
     out = tmp_path / "espnet"
+    cli = f"espnet2.bin.{task}_inference"
     cmd = [
-        sys.executable, *(["-c", f"{STAND_INS[stand_in]}; {RUN_INFERENCE}"] if stand_in else ["-m", "espnet2.bin.asr_inference"]),
+        sys.executable, *(["-c", f"{STAND_INS[stand_in]}; {RUN_INFERENCE.format(task=task)}"] if stand_in else ["-m", cli]),
         "--output_dir", str(out), "--ngpu", "0", "--batch_size", "1",
         "--data_path_and_name_and_type", f"{scp},speech,sound",
         "--asr_train_config", str(files.asr_config), "--asr_model_file", str(files.asr_weights),
-        "--beam_size", str(decode.beam_size), "--ctc_weight", str(decode.ctc_weight),
-        "--lm_weight", str(decode.lm_weight), "--penalty", str(decode.penalty), "--nbest", "1",
+        "--beam_size", str(decode.beam_size), "--lm_weight", str(decode.lm_weight), "--nbest", "1",
     ]
+    if task == "asr":
+        cmd += ["--ctc_weight", str(decode.ctc_weight), "--penalty", str(decode.penalty)]
     if files.lm_config is not None:
         cmd += ["--lm_train_config", str(files.lm_config), "--lm_file", str(files.lm_weights)]
-    if decode.transducer_search != "default":  # ESPnet's CLI takes the search's settings from a config file
-        (tmp_path / "decode.yaml").write_text(f"transducer_conf:\n  search_type: {decode.transducer_search}\n")
+    if decode.transducer_search != "default":  # ESPnet's CLIs take the search's settings from a config file
+        key = "transducer_conf" if task == "asr" else "beam_search_config"
+        (tmp_path / "decode.yaml").write_text(f"{key}:\n  search_type: {decode.transducer_search}\n")
         cmd += ["--config", str(tmp_path / "decode.yaml")]
     if files.ngram_file is not None and decode.ngram_weight != 0:
         cmd += ["--ngram_file", str(files.ngram_file), "--ngram_weight", str(decode.ngram_weight)]
@@ -58,12 +67,12 @@ def _espnet_tokens(files, utts, decode, tmp_path: Path, stand_in: str = None):
     return tokens
 
 
-def _check_parity(model_cfg, data_cfg, decode, tmp_path, stand_in=None):
+def _check_parity(model_cfg, data_cfg, decode, tmp_path, stand_in=None, task="asr"):
     utts = load_test_set(data_cfg)
     p = load_pipeline(model_cfg)
     ours = {u.id: p.recognize(read_audio(u.audio, p.sample_rate), decode)[1] for u in utts}
     assert len(ours) == len(utts) and all(len(t) > 0 for t in ours.values())
-    assert ours == _espnet_tokens(p.files, utts, decode, tmp_path, stand_in)
+    assert ours == _espnet_tokens(p.files, utts, decode, tmp_path, stand_in, task)
 
 
 def test_parity_tiny_model(tiny, tmp_path):
@@ -126,3 +135,17 @@ def test_parity_transducer_with_a_faster_search(tiny, tmp_path):
     asr = tm.build_tiny_asr(tmp_path / "exp" / "transducer", decoder=tm.TRANSDUCER)
     _check_parity(ModelConfig(name="t", exp_dir=str(asr)), DataConfig(name="t", dir=str(tiny["data"])),
                   DecodeConfig(beam_size=4, lm_weight=0.0, transducer_search="maes"), tmp_path, stand_in="transducer")
+
+
+@pytest.mark.parametrize("search,lm", [("default", False), ("tsd", True)])
+def test_parity_transducer_task(search, lm, tiny, tmp_path):
+    # ESPnet's other transducer task (espnet2.bin.asr_transducer_train: its own encoder blocks, RNN
+    # decoder, joint network), decoded by espnet2.bin.asr_transducer_inference, with the LSTM LM its
+    # search takes (and the fix above) or without an LM
+    import tiny_model as tm
+
+    asr = tm.build_tiny_asr_transducer(tmp_path / "exp" / "asr_transducer", seed=3)  # a seed with no empty hypothesis
+    lm_dir = str(tm.build_tiny_rnn_lm(tmp_path / "exp" / "rnn_lm")) if lm else None
+    _check_parity(ModelConfig(name="t", exp_dir=str(asr), lm_exp_dir=lm_dir), DataConfig(name="t", dir=str(tiny["data"])),
+                  DecodeConfig(beam_size=4, lm_weight=0.5 if lm else 0.0, transducer_search=search), tmp_path,
+                  stand_in="asr_transducer" if lm else None, task="asr_transducer")

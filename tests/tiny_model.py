@@ -158,6 +158,24 @@ def build_tiny_asr(out_dir: Path, seed: int = 0, frontend=FBANK_FRONTEND, encode
     return _dump(ASRTask, argv, out_dir, seed)
 
 
+def build_tiny_asr_transducer(out_dir: Path, seed: int = 0) -> Path:
+    """A model of ESPnet's other transducer task, espnet2.bin.asr_transducer_train (its own Conformer
+    encoder, RNN decoder and joint network, as librispeech_100's train_conformer-rnn_transducer.yaml,
+    in the argument names of ESPnet 202511)."""
+    task = import_quietly("espnet2.tasks.asr_transducer").ASRTransducerTask
+    argv = [
+        *_common_args(out_dir), *FBANK_FRONTEND,
+        "--encoder_conf", json.dumps({"input_conf": {"block_type": "conv2d"}, "body_conf": [
+            {"block_type": "conformer", "linear_size": 48, "hidden_size": 32, "heads": 2, "conv_mod_kernel_size": 3,
+             "num_blocks": 2}]}),
+        "--decoder", "rnn", "--decoder_conf", "rnn_type=lstm", "--decoder_conf", "num_layers=1",
+        "--decoder_conf", "embed_size=16", "--decoder_conf", "hidden_size=32",
+        "--joint_network_conf", "joint_space_size=24", "--model_conf", "auxiliary_ctc_weight=0.3",
+        "--specaug", "none", "--normalize", "utterance_mvn",
+    ]
+    return _dump(task, argv, out_dir, seed)
+
+
 def build_tiny_lm(out_dir: Path, seed: int = 1) -> Path:
     LMTask = import_quietly("espnet2.tasks.lm").LMTask
     argv = [
@@ -165,6 +183,15 @@ def build_tiny_lm(out_dir: Path, seed: int = 1) -> Path:
         "--lm", "transformer", "--lm_conf", "att_unit=32", "--lm_conf", "head=2", "--lm_conf", "unit=48",
         "--lm_conf", "layer=2", "--lm_conf", "embed_unit=32", "--lm_conf", "pos_enc=null",
     ]
+    return _dump(LMTask, argv, out_dir, seed)
+
+
+def build_tiny_rnn_lm(out_dir: Path, seed: int = 1) -> Path:
+    """An LSTM LM (seq_rnn): the only kind the transducer task's search scores with. With dropout, as
+    trained ones have: a search that left it in training mode would not decode deterministically."""
+    LMTask = import_quietly("espnet2.tasks.lm").LMTask
+    argv = [*_common_args(out_dir), "--lm", "seq_rnn", "--lm_conf", "unit=32", "--lm_conf", "nlayers=1",
+            "--lm_conf", "dropout_rate=0.5"]
     return _dump(LMTask, argv, out_dir, seed)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, List, Tuple
 
+import torch
 from torch import nn
 
 from asr_compress.compress import ssl_layers
@@ -17,8 +18,9 @@ from asr_compress.compress.registry import (
 )
 from asr_compress.errors import CompressionConfigError
 
-# where the layer stack lives: ESPnet2 encoders (encoders), decoders (decoders), TransformerLM (encoder.encoders)
-STACK_PATHS = ("encoders", "decoders", "encoder.encoders")
+# where the layer stack lives: ESPnet2 encoders (encoders), decoders (decoders), TransformerLM (encoder.encoders),
+# the encoder of ESPnet's transducer task (espnet2/asr_transducer: MultiBlocks.blocks)
+STACK_PATHS = ("encoders", "decoders", "encoder.encoders", "encoders.blocks")
 
 
 @dataclass
@@ -53,7 +55,7 @@ def _find_stack(module: nn.Module, component: str) -> Tuple[nn.Module, str, nn.M
             return owner, attr, stack
     kind = type(module).__name__
     valid = (ssl_layers.VALID if component == "frontend"
-             else f"a module with one of {', '.join(STACK_PATHS)} (ESPnet encoder, decoder, TransformerLM)")
+             else f"a module with one of {', '.join(STACK_PATHS)} (ESPnet encoder, decoder, TransformerLM, transducer-task encoder)")
     raise CompressionConfigError(f"{component}: layer_drop found no layer stack in {kind}; valid: {valid}")
 
 
@@ -100,6 +102,9 @@ def _layer_drop(module: nn.Module, config: LayerDropConfig, component: str) -> C
     setattr(owner, attr, new)
     if hasattr(owner, "num_blocks"):
         owner.num_blocks = len(keep)
+    if hasattr(owner, "keep_probs"):  # MultiBlocks' block dropping in training, one probability per block
+        owner.keep_probs = torch.ones(len(keep))
+        owner.blockdrop_decay = 1.0 / len(keep)
     return CompressionReport(
         method={}, kernel="real",
         notes=[f"kept {len(keep)} of {n} layers of {attr}: {keep}", *readout()],

@@ -169,14 +169,23 @@ def _kept(score: torch.Tensor, n_remove: int) -> torch.Tensor:
     return torch.sort(torch.argsort(score, descending=True, stable=True)[: len(score) - n_remove]).values
 
 
+def _is_attention(m) -> bool:
+    """ESPnet's MultiHeadedAttention and its RelPosition variants, and the transducer task's own
+    RelPositionMultiHeadedAttention (espnet2/asr_transducer, not a subclass of it), with float projections."""
+    return ((is_kind(m, "MultiHeadedAttention") or is_kind(m, "RelPositionMultiHeadedAttention"))
+            and isinstance(getattr(m, "linear_q", None), nn.Linear))
+
+
 def _prune_heads(att: nn.Module, fraction: float) -> int:
     """Remove the least important heads of an ESPnet MultiHeadedAttention (or RelPosition variant).
 
     Importance of a head: squared norm of its rows in linear_q/k/v and its columns in linear_out.
-    ESPnet reshapes with `.view(batch, -1, self.h, self.d_k)`, so shrinking the projections and
-    setting `h` is all the attention needs; d_k (and the 1/sqrt(d_k) scale) is unchanged.
+    ESPnet reshapes with `.view(batch, -1, self.h, self.d_k)` (the transducer task's attention with
+    `self.num_heads`), so shrinking the projections and setting the head count is all the attention
+    needs; d_k (and the 1/sqrt(d_k) scale) is unchanged.
     """
-    h, d_k = att.h, att.d_k
+    heads = "h" if hasattr(att, "h") else "num_heads"
+    h, d_k = getattr(att, heads), att.d_k
     n_remove = _n_removed(h, fraction)
     if n_remove <= 0:
         return 0
@@ -189,12 +198,12 @@ def _prune_heads(att: nn.Module, fraction: float) -> int:
         for lin in (att.linear_q, att.linear_k, att.linear_v):
             _rows(lin, idx)
         _cols(att.linear_out, idx)
-        if hasattr(att, "linear_pos"):
-            _rows(att.linear_pos, idx)
+        if hasattr(att, "linear_pos"):  # one row per head in the transducer task's simplified score
+            _rows(att.linear_pos, keep_heads if att.linear_pos.out_features == h else idx)
         for bias in ("pos_bias_u", "pos_bias_v"):
             if hasattr(att, bias):
                 _take(att, bias, keep_heads)
-    att.h = len(keep_heads)
+    setattr(att, heads, len(keep_heads))
     return n_remove
 
 
@@ -252,7 +261,7 @@ def _prune_gating(cg: nn.Module, fraction: float) -> int:
 
 def _structured_targets(module, config: PruneStructuredConfig, component: str):
     def kind(m) -> bool:
-        return (is_kind(m, "MultiHeadedAttention") and isinstance(getattr(m, "linear_q", None), nn.Linear)) or (
+        return _is_attention(m) or (
             is_kind(m, "PositionwiseFeedForward") and isinstance(getattr(m, "w_1", None), nn.Linear)) or (
             is_kind(m, "ConvolutionalGatingMLP") and isinstance(getattr(m, "channel_proj2", None), nn.Linear))
 
@@ -271,7 +280,7 @@ def _prune_structured(module, config: PruneStructuredConfig, component: str) -> 
     selected = _structured_targets(module, config, component)
     heads = channels = gating = 0
     for _, m in selected:
-        if is_kind(m, "MultiHeadedAttention"):
+        if _is_attention(m):
             heads += _prune_heads(m, config.heads_fraction)
         elif is_kind(m, "ConvolutionalGatingMLP"):
             gating += _prune_gating(m, config.channels_fraction)

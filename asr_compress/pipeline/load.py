@@ -206,9 +206,9 @@ def _load_weights(model, weights: Path, config: Path, device: str):
         raise ModelLoadError(f"{weights}: {len(unexpected)} parameters unknown to {config} (first: {unexpected[0]})")
 
 
-# a key only that task's config.yaml has (the class choices of espnet2/tasks/asr.py and lm.py), and
+# a key only that task's config.yaml has (espnet2/tasks/asr.py and asr_transducer.py, lm.py), and
 # the parameters that name such a model
-TASK_KEYS = {"asr": "encoder", "lm": "lm"}
+TASK_KEYS = {"asr": "encoder_conf", "lm": "lm"}
 TASK_PARAMS = {"asr": "model.exp_dir or model.asr_config", "lm": "model.lm_exp_dir or model.lm_config"}
 
 
@@ -228,12 +228,16 @@ def build_espnet_model(task_name: str, config: Path, weights: Path, device: str 
     """Build an ESPnet ASR or LM model from its files; returns (model, train_args)."""
     from asr_compress.quiet import import_quietly, silenced
 
-    if task_name == "asr":
+    from asr_compress.pipeline.transducer import task_of
+
+    args = _read_config(config)
+    _check_task(task_name, args, config)
+    if task_name == "asr" and task_of(args) == "asr_transducer":  # espnet2.bin.asr_transducer_train's
+        task = import_quietly("espnet2.tasks.asr_transducer").ASRTransducerTask
+    elif task_name == "asr":
         task = import_quietly("espnet2.tasks.asr").ASRTask
     else:
         task = import_quietly("espnet2.tasks.lm").LMTask
-    args = _read_config(config)
-    _check_task(task_name, args, config)
     if args.get("frontend") == "s3prl":  # s3prl's hub imports removed torchaudio APIs (s3prl_compat)
         from asr_compress.pipeline.s3prl_compat import patch_torchaudio
 

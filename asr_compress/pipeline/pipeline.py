@@ -161,10 +161,10 @@ class Pipeline:
 
         model = self.asr_model
         if self.transducer:
-            from asr_compress.pipeline.transducer import TransducerSearch
+            from asr_compress.pipeline.transducer import TransducerSearch, task_of
 
             return TransducerSearch(model.decoder, self.lm, decode.beam_size, decode.lm_weight, self.token_list,
-                                    decode.transducer_search)
+                                    decode.transducer_search, task_of(vars(self.asr_args)))
         vocab = len(self.token_list)
         scorers = {
             "decoder": model.decoder,

@@ -23,13 +23,24 @@ import types
 
 from asr_compress.errors import AsrCompressError
 
-# the beam search ESPnet's Speech2Text builds for these models, with ESPnet's defaults
-SEARCH = "espnet2.asr.transducer.beam_search_transducer"
+# a key only the config.yaml of ESPnet's other transducer task, espnet2.bin.asr_transducer_train, has
+# (its joint network's settings; asr_train's transducers name them joint_net_conf)
+TRANSDUCER_TASK_KEY = "joint_network_conf"
+
+
+def task_of(args: dict) -> str:
+    """Which of ESPnet's tasks builds the ASR model a config.yaml describes: asr or asr_transducer."""
+    return "asr_transducer" if TRANSDUCER_TASK_KEY in args else "asr"
 
 
 def is_transducer(asr_args) -> bool:
-    """Whether the config describes a transducer model of espnet2's ASR task."""
-    return getattr(asr_args, "decoder", None) == "transducer"
+    """Whether the config describes a transducer: of espnet2's ASR task, or of its transducer task."""
+    return getattr(asr_args, "decoder", None) == "transducer" or task_of(vars(asr_args)) == "asr_transducer"
+
+
+# per task: the module of the BeamSearchTransducer its Speech2Text builds, and that search's types
+SEARCH = {"asr": ("espnet2.asr.transducer.beam_search_transducer", ("default", "tsd", "alsd", "nsc", "maes")),
+          "asr_transducer": ("espnet2.asr_transducer.beam_search_transducer", ("default", "tsd", "alsd", "maes"))}
 
 
 def stand_in_rnnt_loss() -> None:
@@ -66,8 +77,8 @@ def join(asr_model) -> None:
         asr_model.decoder.joint_network = asr_model.joint_network
 
 
-# BeamSearchTransducer's search_type values (its "mbg" is for multi-blank models only)
-SEARCHES = ("default", "tsd", "alsd", "nsc", "maes")
+# BeamSearchTransducer's search_type values, of either task (asr's "mbg" is for multi-blank models only)
+SEARCHES = SEARCH["asr"][1]
 
 
 def check_search(search: str) -> None:
@@ -90,12 +101,22 @@ class TransducerSearch:
     calls (`full_scorers`, timed by their scoring methods) and the modules it calls directly
     (`timed_forwards`, timed by their forward)."""
 
-    def __init__(self, decoder, lm, beam_size: int, lm_weight: float, token_list, search: str = "default"):
+    def __init__(self, decoder, lm, beam_size: int, lm_weight: float, token_list, search: str = "default",
+                 task: str = "asr"):
         from asr_compress.quiet import import_quietly
 
-        bst = import_quietly(SEARCH).BeamSearchTransducer
+        module, searches = SEARCH[task]
+        bst = import_quietly(module).BeamSearchTransducer
         check_search(search)
-        if search != "default" and lm is not None and lm_weight != 0 and type(lm).__name__ == "TransformerLM":
+        if search not in searches:
+            raise AsrCompressError(f"decode.transducer_search={search}: not a search of {module}, which a model of "
+                                   f"espnet2's {task} task is decoded with; valid: {', '.join(searches)}")
+        with_lm = lm is not None and lm_weight != 0
+        if with_lm and task == "asr_transducer" and not hasattr(lm, "rnn_type"):
+            raise AsrCompressError(f"decode.lm_weight={lm_weight}: {module} scores with an RNN LM only, and this "
+                                   f"one is a {type(lm).__name__}; valid: decode.lm_weight=0, model.lm_exp_dir=null, "
+                                   "or an RNN LM (lm: seq_rnn)")
+        if with_lm and search != "default" and type(lm).__name__ == "TransformerLM":
             raise AsrCompressError(f"decode.transducer_search={search}: ESPnet's {search} search cannot score "
                                    "with a Transformer LM (it raises NotImplementedError); valid: "
                                    "decode.transducer_search=default, or decode.lm_weight=0")
@@ -103,9 +124,8 @@ class TransducerSearch:
         # (Speech2Text hands BeamSearchTransducer any LM it loaded: at weight 0 it adds time, no score)
         joint = decoder.joint_network
         self.inner = bst(decoder=decoder, joint_network=_Rows(joint) if _quantized(joint) else joint,
-                         beam_size=beam_size,
-                         lm=lm if lm is not None and lm_weight != 0 else None, lm_weight=lm_weight,
-                         token_list=token_list, search_type=search)
+                         beam_size=beam_size, lm=lm if with_lm else None, lm_weight=lm_weight, search_type=search,
+                         **({"token_list": token_list} if task == "asr" else {}))
         self.full_scorers = {"decoder": decoder, **({"lm": lm} if self.inner.use_lm else {})}
         self.part_scorers = {}
         self.timed_forwards = (("decoder", joint),)

@@ -171,3 +171,28 @@ def test_every_method_runs_on_a_branchformer_encoder(make):
         compress_(m, make_config(name), "encoder")
         out = run("branchformer", m)
         assert out.shape == ref.shape and out.isfinite().all() and not torch.equal(out, ref), name
+
+
+@pytest.mark.parametrize("simplified", [False, True])
+def test_heads_of_the_transducer_task_attention_are_removed_exactly(simplified):
+    # espnet2/asr_transducer's RelPositionMultiHeadedAttention is not ESPnet's MultiHeadedAttention:
+    # `num_heads` for `h`, and in the simplified score one linear_pos row per head. A head that adds
+    # nothing (its rows and output columns zero) is the one removed, and the output stays the same
+    from espnet2.asr_transducer.encoder.modules.attention import RelPositionMultiHeadedAttention
+
+    torch.manual_seed(0)
+    att = RelPositionMultiHeadedAttention(4, 32, simplified_attention_score=simplified).eval()
+    head = slice(8, 16)  # head 1 of 4, d_k 8
+    with torch.no_grad():
+        for lin in (att.linear_q, att.linear_k, att.linear_v):
+            lin.weight[head] = 0
+        att.linear_out.weight[:, head] = 0
+    x, pos = torch.randn(2, 7, 32), torch.randn(2, 13, 32)
+    mask = torch.zeros(2, 7, dtype=torch.bool)
+    with torch.no_grad():
+        expected = att(x, x, x, pos, mask)
+        report = compress_(att, make_config("prune_structured", heads_fraction=0.25), "encoder")
+        out = att(x, x, x, pos, mask)
+    assert report.notes[0].startswith("removed 1 attention heads") and att.num_heads == 3
+    assert att.linear_pos.out_features == (3 if simplified else 24)
+    assert torch.allclose(out, expected, atol=1e-5)
