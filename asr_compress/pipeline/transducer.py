@@ -1,9 +1,10 @@
-"""Transducer (RNN-T) models of `espnet2.bin.asr_train` (`decoder: transducer`, a `joint_net_conf`).
+"""Transducer (RNN-T) models, of either of ESPnet's tasks: `espnet2.bin.asr_train` (`decoder:
+transducer`, a `joint_net_conf`) and `espnet2.bin.asr_transducer_train` (a `joint_network_conf`).
 
-ESPnet decodes them with `BeamSearchTransducer` instead of the attention beam search: the encoder's
-frames go through the prediction network (`asr_model.decoder`, a `TransducerDecoder`) and the joint
-network (`asr_model.joint_network`), optionally with the LM (`lm_weight`). An auxiliary CTC head the
-model was trained with is never read, nor are ESPnet's CTC weight, length bonus or n-gram.
+ESPnet decodes them with a `BeamSearchTransducer` (each task has its own) instead of the attention
+beam search: the encoder's frames go through the prediction network (`asr_model.decoder`) and the
+joint network (`asr_model.joint_network`), optionally with the LM (`lm_weight`). An auxiliary CTC
+head the model was trained with is never read, nor are ESPnet's CTC weight, length bonus or n-gram.
 
 Here the decoder component of such a model is the prediction network with the joint network inside
 it (`decoder.joint_network`, the same module as `asr_model.joint_network`): the joint network's
@@ -11,9 +12,10 @@ output layer is the one that scores the vocabulary, as the attention decoder's i
 "the decoder" cuts both and its size, time and FLOPs count both. The CTC component is absent: the
 search never calls it, so a cut of it could change nothing.
 
-ESPnet builds the model with the training loss, `warprnnt_pytorch.RNNTLoss`, which is not on PyPI
-(ESPnet's tools/installers build it). Decoding never calls it, so where it is not installed
-`stand_in_rnnt_loss` registers a module whose loss raises if it is ever called.
+asr_train's task builds the model with the training loss, `warprnnt_pytorch.RNNTLoss`, which is not
+on PyPI (ESPnet's tools/installers build it). Decoding never calls it, so where it is not installed
+`stand_in_rnnt_loss` registers a module whose loss raises if it is ever called (the transducer task
+imports it only when training).
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ def is_transducer(asr_args) -> bool:
 # per task: the module of the BeamSearchTransducer its Speech2Text builds, and that search's types
 SEARCH = {"asr": ("espnet2.asr.transducer.beam_search_transducer", ("default", "tsd", "alsd", "nsc", "maes")),
           "asr_transducer": ("espnet2.asr_transducer.beam_search_transducer", ("default", "tsd", "alsd", "maes"))}
+# the search_type values of either task (asr's "mbg" is for multi-blank models only)
+SEARCHES = SEARCH["asr"][1]
 
 
 def stand_in_rnnt_loss() -> None:
@@ -75,10 +79,6 @@ def join(asr_model) -> None:
         asr_model.joint_network = asr_model.decoder.joint_network
     else:
         asr_model.decoder.joint_network = asr_model.joint_network
-
-
-# BeamSearchTransducer's search_type values, of either task (asr's "mbg" is for multi-blank models only)
-SEARCHES = SEARCH["asr"][1]
 
 
 def check_search(search: str) -> None:
