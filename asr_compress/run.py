@@ -77,7 +77,9 @@ def check_methods(cfg: Config, pipeline=None) -> None:
             applicable(comp, method, pipeline.component(comp))
         elif method.name != "none":
             present = ", ".join(pipeline.components())
-            raise AsrCompressError(f"{comp}={method.name}: this model has no {comp} (present: {present})")
+            why = (" that its search reads: a transducer's search never reads its auxiliary CTC head"
+                   if comp == "ctc" and pipeline.transducer else "")
+            raise AsrCompressError(f"{comp}={method.name}: this model has no {comp}{why} (present: {present})")
     learners = calibration_users(cfg)
     if learners and cfg.calibration.dir is None:
         raise AsrCompressError(f"{', '.join(learners)}: learns from data; set calibration.dir=<a Kaldi-style data dir "

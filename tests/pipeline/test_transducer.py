@@ -195,3 +195,12 @@ def test_a_transducer_task_model_given_as_the_lm_is_named(tiny, tmp_path):
     with pytest.raises(ModelLoadError, match=r"asr_transducer/config\.yaml: an ESPnet ASR config, where the LM "
                                              r"model's is expected"):
         load_pipeline(ModelConfig(name="t", exp_dir=str(tiny["asr"]), lm_exp_dir=str(exp)))
+
+
+def test_cutting_the_ctc_of_a_transducer_is_refused_saying_why(rnnt, tiny, tmp_path):
+    exp, _, _, _ = rnnt
+    overrides = [o for o in tiny_overrides(tiny, "ctc=int8_dynamic") if not o.startswith("model.exp_dir")]
+    with pytest.raises(AsrCompressError, match=r"^ctc=int8_dynamic: this model has no ctc that its search reads: a "
+                                               r"transducer's search never reads its auxiliary CTC head "
+                                               r"\(present: frontend, encoder, decoder, lm\)$"):
+        run_experiment(compose([*overrides, f"model.exp_dir={exp}"]), tmp_path / "out")
