@@ -22,7 +22,7 @@ from support import calibration_dir, compose, tiny_overrides
     (["lm=int8_dynamic", "eval.device=cuda"], "lm=int8_dynamic: dynamic int8 kernels run on CPU only"),
     (["eval.num_threads=0"], "eval.num_threads=0: must be >= 1"),
     (["decode.transducer_search=beam"], "decode.transducer_search=beam: not a search of ESPnet's BeamSearchTransducer; "
-                                        "valid: default, tsd, alsd, nsc, maes"),
+                                        "valid: default, tsd, alsd, nsc, maes (greedy: decode.beam_size=1"),
     (["encoder=layer_drop_distill"], "encoder=layer_drop_distill: learns from data; set calibration.dir="),
     (["decoder=distill", "decoder.steps=[{name: layer_drop}]", "lm=layer_drop_distill"],
      "decoder=distill, lm=layer_drop_distill: learns from data; set calibration.dir="),

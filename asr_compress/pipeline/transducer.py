@@ -85,7 +85,8 @@ def check_search(search: str) -> None:
     """Refuse a search type BeamSearchTransducer does not have, naming the parameter."""
     if search not in SEARCHES:
         raise AsrCompressError(f"decode.transducer_search={search}: not a search of ESPnet's "
-                               f"BeamSearchTransducer; valid: {', '.join(SEARCHES)}")
+                               f"BeamSearchTransducer; valid: {', '.join(SEARCHES)} (greedy: decode.beam_size=1, "
+                               "with which asr_train's transducers run ESPnet's greedy search)")
 
 
 def decode_note(search: str) -> str:

@@ -198,8 +198,9 @@ def _setup(sweep: Sweep, samples: BootstrapSamples, n_resamples: int, seed: int)
     first = ok.iloc[0] if len(ok) else sweep.runs.iloc[0]
     get = lambda k: first.get(f"config.{k}", NA)  # noqa: E731
     ngram = get("model.ngram_file")  # a path, or NA ("n/a") / None / NaN: no n-gram (or runs made before it existed)
-    weights = (f"LM weight {get('decode.lm_weight')} (ESPnet's BeamSearchTransducer: the model is a transducer, "
-               "which reads no CTC weight or penalty)" if first.get("search") == "BeamSearchTransducer" else
+    weights = (f"LM weight {get('decode.lm_weight')}, search_type {get('decode.transducer_search')} (ESPnet's "
+               "BeamSearchTransducer: the model is a transducer, which reads no CTC weight or penalty)"
+               if first.get("search") == "BeamSearchTransducer" else
                f"CTC weight {get('decode.ctc_weight')}, LM weight {get('decode.lm_weight')}, penalty {get('decode.penalty')}")
     lines = [
         f"- model: `{get('model.name')}`, data: `{get('data.name')}`, decoding: beam {get('decode.beam_size')}, "

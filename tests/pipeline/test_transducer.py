@@ -136,8 +136,8 @@ def test_a_run_says_which_decoding_parameters_apply_and_scores_without_ctc(rnnt,
     OmegaConf.save(cfg, tmp_path / "out" / ".hydra" / "config.yaml")  # what Hydra writes beside it
     setup = [line for line in write_report(tmp_path / "out", n_resamples=20).read_text().splitlines()
              if line.startswith("- model:")]
-    assert setup == ["- model: `tiny`, data: `tiny`, decoding: beam 5, LM weight 0.5 (ESPnet's BeamSearchTransducer: "
-                     "the model is a transducer, which reads no CTC weight or penalty)"]
+    assert setup == ["- model: `tiny`, data: `tiny`, decoding: beam 5, LM weight 0.5, search_type default (ESPnet's "
+                     "BeamSearchTransducer: the model is a transducer, which reads no CTC weight or penalty)"]
 
 
 def test_an_attention_model_records_its_search(tiny, tmp_path):
