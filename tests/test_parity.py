@@ -15,6 +15,12 @@ from asr_compress.evaluate.data import load_test_set, read_audio
 from asr_compress.pipeline import load_pipeline
 
 
+def _lm_in_eval_mode(search_module: str) -> str:
+    """Python that makes `search_module`'s BeamSearchTransducer put the LM it is given in eval mode."""
+    return (f"import {search_module} as b; init = b.BeamSearchTransducer.__init__; b.BeamSearchTransducer.__init__ = "
+            "lambda self, *a, lm=None, **k: init(self, *a, lm=lm and lm.eval(), **k)")
+
+
 # ESPnet's decoding CLI run after a stand-in that lets ESPnet itself build the model here: s3prl
 # importable under torchaudio >= 2.9 (asr_compress/pipeline/s3prl_compat.py), a transducer built
 # without warp-transducer's loss, which PyPI does not have (asr_compress/pipeline/transducer.py). For a
@@ -24,13 +30,9 @@ from asr_compress.pipeline import load_pipeline
 # mode, as every other search does, and is compared with ESPnet's output under the same fix
 STAND_INS = {"s3prl": "from asr_compress.pipeline.s3prl_compat import patch_torchaudio; patch_torchaudio()",
              "transducer": "from asr_compress.pipeline.transducer import stand_in_rnnt_loss; stand_in_rnnt_loss(); "
-                           "import espnet2.asr.transducer.beam_search_transducer as b; "
-                           "init = b.BeamSearchTransducer.__init__; b.BeamSearchTransducer.__init__ = "
-                           "lambda self, *a, lm=None, **k: init(self, *a, lm=lm and lm.eval(), **k)"}
-# the same fix for the transducer task's own search (espnet2.bin.asr_transducer_inference)
-STAND_INS["asr_transducer"] = ("import espnet2.asr_transducer.beam_search_transducer as b; "
-                               "init = b.BeamSearchTransducer.__init__; b.BeamSearchTransducer.__init__ = "
-                               "lambda self, *a, lm=None, **k: init(self, *a, lm=lm and lm.eval(), **k)")
+                           + _lm_in_eval_mode("espnet2.asr.transducer.beam_search_transducer"),
+             # the same fix for the transducer task's own search (espnet2.bin.asr_transducer_inference)
+             "asr_transducer": _lm_in_eval_mode("espnet2.asr_transducer.beam_search_transducer")}
 RUN_INFERENCE = "import runpy; runpy.run_module('espnet2.bin.{task}_inference', run_name='__main__', alter_sys=True)"
 
 

@@ -90,7 +90,9 @@ class Pipeline:
         else:
             setattr(self.asr_model, name, module)
         if name == "decoder" and self.transducer:
-            self.asr_model.joint_network = module.joint_network
+            from asr_compress.pipeline.transducer import join
+
+            join(self.asr_model)  # the model reads the new decoder's joint network
         self.changed()
 
     def changed(self) -> None:
@@ -151,6 +153,12 @@ class Pipeline:
 
     def build_search(self, decode: DecodeConfig):
         """Build ESPnet's beam search exactly as espnet2.bin.asr_inference.Speech2Text does."""
+        model = self.asr_model
+        if self.transducer:
+            from asr_compress.pipeline.transducer import TransducerSearch, task_of
+
+            return TransducerSearch(model.decoder, self.lm, decode.beam_size, decode.lm_weight, self.token_list,
+                                    decode.transducer_search, task_of(vars(self.asr_args)))
         from asr_compress.quiet import import_quietly
 
         bs = import_quietly("espnet.nets.beam_search")
@@ -159,12 +167,6 @@ class Pipeline:
         from espnet.nets.scorers.ctc import CTCPrefixScorer
         from espnet.nets.scorers.length_bonus import LengthBonus
 
-        model = self.asr_model
-        if self.transducer:
-            from asr_compress.pipeline.transducer import TransducerSearch, task_of
-
-            return TransducerSearch(model.decoder, self.lm, decode.beam_size, decode.lm_weight, self.token_list,
-                                    decode.transducer_search, task_of(vars(self.asr_args)))
         vocab = len(self.token_list)
         scorers = {
             "decoder": model.decoder,

@@ -1,6 +1,8 @@
 """Transducer (RNN-T) models of espnet2's ASR task: loaded without warp-transducer, decoded by ESPnet's
 BeamSearchTransducer, the decoder component holding the prediction and joint networks, no CTC
 component. Token parity with ESPnet's own CLI is in test_parity.py."""
+import contextlib
+import copy
 import sys
 
 import pytest
@@ -81,29 +83,36 @@ def test_a_copy_that_keeps_the_decoder_shares_its_joint_network(rnnt):
     _, _, p, _ = rnnt
     q = p.copy(cut=["encoder"])
     assert q.decoder is p.decoder and q.asr_model.joint_network is p.decoder.joint_network
+    # a decoder set in its place brings its own joint network, which the model then reads
+    r = p.copy(cut=["encoder"])
+    new = copy.deepcopy(p.decoder)
+    r.set_component("decoder", new)
+    assert r.asr_model.decoder is new and r.asr_model.joint_network is new.joint_network is not p.decoder.joint_network
 
 
 def test_time_and_flops_of_the_joint_network_count_as_decoder(rnnt):
     _, _, p, audio = rnnt
     search = p.search(DecodeConfig(beam_size=3, lm_weight=0.0))
-    joint_calls = []
-    hook = p.decoder.joint_network.register_forward_hook(lambda *a: joint_calls.append(1))
-    try:
-        with time_breakdown(p, search, Clock()) as bd:
-            search(x=p.encode(audio[0]))
-    finally:
-        hook.remove()
-    assert joint_calls and bd.seconds["decoder"] > 0 and "ctc" not in bd.seconds
-    joint_calls.clear()
-    hook = p.decoder.joint_network.register_forward_hook(lambda *a: joint_calls.append(1))
-    try:
-        c = count_compute(p, audio[:1], DecodeConfig(beam_size=3, lm_weight=0.0), Clock(), p.sample_rate)
-    finally:
-        hook.remove()
-    # every joint call (one encoder frame, one prediction-network state) in the decoder's count
     joint = p.decoder.joint_network
+    with _calls(joint) as joint_calls, time_breakdown(p, search, Clock()) as bd:
+        search(x=p.encode(audio[0]))
+    assert joint_calls and bd.seconds["decoder"] > 0 and "ctc" not in bd.seconds
+    with _calls(joint) as joint_calls:
+        c = count_compute(p, audio[:1], DecodeConfig(beam_size=3, lm_weight=0.0), Clock(), p.sample_rate)
+    # every joint call (one encoder frame, one prediction-network state) in the decoder's count
     per_call = 2 * sum(m.in_features * m.out_features for m in (joint.lin_enc, joint.lin_dec, joint.lin_out))
     assert c["decoder_flops_per_token"] * c["output_tokens"] >= len(joint_calls) * per_call > 0
+
+
+@contextlib.contextmanager
+def _calls(module):
+    """A list that gets one entry per call of `module` while the block runs."""
+    calls = []
+    hook = module.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        yield calls
+    finally:
+        hook.remove()
 
 
 def test_distilling_the_decoder_is_refused_in_one_line(rnnt):
